@@ -1,0 +1,156 @@
+// pgha/detail/binaries.hpp: finding the PostgreSQL server binaries and their version.
+// Discovery order: explicit option, PGHA_PG_BINDIR, `pg_config --bindir`, initdb on PATH,
+// the newest /usr/lib/postgresql/*/bin. Server-only builds (initdb, pg_ctl, postgres) are
+// enough; pg_basebackup and pg_rewind are used only when a version-matched one exists.
+#pragma once
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/filesystem.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <string>
+
+#include "pgha/error.hpp"
+
+namespace pgha::detail {
+
+struct Binaries {
+  std::string bin_dir;        // canonical directory with initdb and postgres
+  std::string version;        // "15.18"
+  int major = 0;              // 15 (11 for 11.x)
+  int version_num = 0;        // 150018, as server_version_num
+  std::string pg_basebackup;  // version-matched tool path, or ""
+  std::string pg_rewind;      // version-matched tool path, or ""
+};
+
+inline bool is_executable(const std::string& p) {
+  struct stat st{};
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+}
+
+inline std::string capture(const std::string& cmd) {
+  std::unique_ptr<FILE, int (*)(FILE*)> p(::popen((cmd + " 2>/dev/null").c_str(), "r"), ::pclose);
+  if (!p) return {};
+  std::string out;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p.get())) out.append(buf, n);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+// Parses "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" or "... 18beta1".
+inline bool parse_version(const std::string& text, int& major, int& num, std::string& ver) {
+  std::smatch m;
+  static const std::regex re(R"(\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?)");
+  if (!std::regex_search(text, m, re)) return false;
+  major = std::stoi(m[1]);
+  int minor = m[2].matched ? std::stoi(m[2]) : 0;
+  if (major < 10) return false;  // 9.x is far below what we support anyway
+  num = major * 10000 + minor;
+  ver = std::to_string(major) + "." + std::to_string(minor);
+  return true;
+}
+
+// The version-matched client tool: in bin_dir, else in Debian's /usr/lib/postgresql/<major>/bin.
+inline std::string matched_tool(const std::string& bin_dir, int major, const std::string& tool) {
+  for (const std::string& dir : {bin_dir, "/usr/lib/postgresql/" + std::to_string(major) + "/bin"}) {
+    std::string p = dir + "/" + tool;
+    if (!is_executable(p)) continue;
+    int m = 0, n = 0;
+    std::string v;
+    std::string out = capture("'" + p + "' --version");
+    // "pg_rewind (PostgreSQL) 15.18 ..."
+    if (parse_version(out, m, n, v) && m == major) return p;
+  }
+  return {};
+}
+
+inline std::string newest_debian_bindir() {
+  namespace fs = boost::filesystem;
+  boost::system::error_code ec;
+  int best = -1;
+  std::string dir;
+  for (fs::directory_iterator it("/usr/lib/postgresql", ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    int v = std::stoi(name);
+    if (v > best && is_executable(it->path().string() + "/bin/postgres")) {
+      best = v;
+      dir = it->path().string() + "/bin";
+    }
+  }
+  return dir;
+}
+
+// Where the discovery found the bin dir, for messages.
+inline std::string discover_bindir(const std::string& explicit_dir, std::string& source) {
+  if (!explicit_dir.empty()) { source = "Options::bin_dir"; return explicit_dir; }
+  if (const char* e = std::getenv("PGHA_PG_BINDIR"); e && *e) { source = "PGHA_PG_BINDIR"; return e; }
+  std::string pgc = capture("pg_config --bindir");
+  if (!pgc.empty() && is_executable(pgc + "/postgres")) { source = "pg_config --bindir"; return pgc; }
+  if (const char* path = std::getenv("PATH")) {
+    std::string s(path);
+    for (size_t pos = 0; pos <= s.size();) {
+      size_t next = s.find(':', pos);
+      std::string d = s.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
+      if (!d.empty() && is_executable(d + "/initdb")) {
+        boost::system::error_code ec;
+        auto real = boost::filesystem::canonical(d + "/initdb", ec);
+        source = "initdb on PATH";
+        return ec ? d : real.parent_path().string();
+      }
+      if (next == std::string::npos) break;
+      pos = next + 1;
+    }
+  }
+  source = "/usr/lib/postgresql/*/bin";
+  return newest_debian_bindir();
+}
+
+// Finds and validates the binaries; cached per directory. Throws SetupError with what
+// was looked for and where.
+inline Binaries find_binaries(const std::string& explicit_dir) {
+  static std::mutex mu;
+  static std::map<std::string, Binaries> cache;
+  std::string source;
+  std::string dir = discover_bindir(explicit_dir, source);
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache.find(dir); it != cache.end()) return it->second;
+  if (dir.empty())
+    throw SetupError("no PostgreSQL server binaries found: looked at PGHA_PG_BINDIR, "
+                     "`pg_config --bindir`, initdb on PATH and /usr/lib/postgresql/*/bin. "
+                     "Install postgresql (scripts/bootstrap.sh), fetch a version with "
+                     "scripts/fetch-pg.sh, or set Options::bin_dir / PGHA_PG_BINDIR.");
+  for (const char* tool : {"postgres", "initdb"})
+    if (!is_executable(dir + "/" + tool))
+      throw SetupError("'" + dir + "' (from " + source + ") is not a PostgreSQL bin directory: "
+                       "expected an executable '" + tool + "' in it. Point Options::bin_dir or "
+                       "PGHA_PG_BINDIR at a directory holding initdb and postgres.");
+  Binaries b;
+  boost::system::error_code ec;
+  auto canon = boost::filesystem::canonical(dir, ec);
+  b.bin_dir = ec ? dir : canon.string();
+  std::string out = capture("'" + b.bin_dir + "/postgres' --version");
+  if (!parse_version(out, b.major, b.version_num, b.version))
+    throw SetupError("'" + b.bin_dir + "/postgres --version' printed '" + out +
+                     "', expected 'postgres (PostgreSQL) <major>.<minor>': the binary is not a "
+                     "PostgreSQL server or cannot run (missing shared libraries?)");
+  const char* untested = std::getenv("PGHA_ALLOW_UNTESTED");
+  if (b.major < 11 || (b.major > 18 && !(untested && *untested == '1')))
+    throw SetupError("PostgreSQL " + b.version + " in '" + b.bin_dir + "' is not supported: "
+                     "pgha supports PostgreSQL 11 to 18" +
+                     (b.major > 18 ? std::string(" (set PGHA_ALLOW_UNTESTED=1 to try a newer one)")
+                                   : std::string()) + ".");
+  b.pg_basebackup = matched_tool(b.bin_dir, b.major, "pg_basebackup");
+  b.pg_rewind = matched_tool(b.bin_dir, b.major, "pg_rewind");
+  cache[dir] = b;
+  return b;
+}
+
+}  // namespace pgha::detail

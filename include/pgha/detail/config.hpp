@@ -1,0 +1,121 @@
+// pgha/detail/config.hpp: server configuration per PostgreSQL version (the "dialects").
+// A setting the version does not know stops the server from starting, in both
+// directions, so every version difference is decided here from the major version.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "pgha/options.hpp"
+
+namespace pgha::detail {
+
+struct ConfigInput {
+  int major = 15;
+  int port = 0;
+  std::string socket_dir;
+  std::string cluster_name;
+  SyncMode sync_mode = SyncMode::RemoteApply;
+  std::string sync_names;        // synchronous_standby_names when a sync mode is on
+  std::string archive_dir;       // non-empty: archive_mode = on, copy WAL here
+  bool standby = false;
+  std::string primary_conninfo;  // standby only
+  std::string restore_dir;       // standby only: upstream's archive, "" = no restore_command
+  std::map<std::string, std::string> settings;  // user settings, written last (they win)
+};
+
+// Quotes a configuration value: 'it''s'.
+inline std::string conf_quote(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'') out += "''";
+    else if (c == '\\') out += "\\\\";
+    else out += c;
+  }
+  return out + "'";
+}
+
+// The walkthrough's primary settings plus test-friendly ones, valid for this major.
+inline std::map<std::string, std::string> server_settings(const ConfigInput& in) {
+  std::map<std::string, std::string> s;
+  s["port"] = std::to_string(in.port);
+  s["listen_addresses"] = "127.0.0.1";
+  s["unix_socket_directories"] = in.socket_dir;
+  s["cluster_name"] = in.cluster_name;
+  s["wal_level"] = "replica";
+  s["max_wal_senders"] = "10";
+  s["max_replication_slots"] = "10";
+  s["hot_standby"] = "on";
+  s["wal_log_hints"] = "on";  // lets pg_rewind work after a failover
+  s["password_encryption"] = "scram-sha-256";  // PG 11-13 default to md5
+  // PG 11-12 count segments; 13 replaced wal_keep_segments with wal_keep_size.
+  if (in.major <= 12) s["wal_keep_segments"] = "32";
+  else s["wal_keep_size"] = "32MB";
+  s["synchronous_commit"] = in.sync_mode == SyncMode::Async ? "on" : to_setting(in.sync_mode);
+  s["synchronous_standby_names"] = in.sync_mode == SyncMode::Async ? "" : in.sync_names;
+  // User settings below may still set synchronous_standby_names explicitly.
+  // Small and fast: test clusters, not production.
+  s["fsync"] = "off";  // a killed server keeps its page cache; only an OS crash loses data
+  s["shared_buffers"] = "16MB";
+  s["max_connections"] = "40";
+  s["dynamic_shared_memory_type"] = "mmap";  // no /dev/shm segments leak after a SIGKILL
+  s["wal_retrieve_retry_interval"] = "50ms";  // standby retries its upstream quickly (5 s default)
+  s["wal_receiver_status_interval"] = "1s";
+  s["log_line_prefix"] = "%m [%p] %q%a ";
+  s["logging_collector"] = "off";
+  s["lc_messages"] = "C";
+  if (!in.archive_dir.empty()) {
+    s["archive_mode"] = "on";
+    s["archive_command"] = "cp %p " + in.archive_dir + "/%f";
+  }
+  // PG 12+ take the recovery settings in the normal configuration; PG 11 refuses them there.
+  if (in.standby && in.major >= 12) {
+    s["primary_conninfo"] = in.primary_conninfo;
+    s["recovery_target_timeline"] = "latest";
+    if (!in.restore_dir.empty()) s["restore_command"] = "cp " + in.restore_dir + "/%f %p";
+  }
+  for (auto& [k, v] : in.settings) s[k] = v;
+  return s;
+}
+
+// pgha.conf, included at the end of postgresql.conf.
+inline std::string render_conf(const ConfigInput& in) {
+  std::string out = "# written by pgha; rewritten on every start, promote and rejoin\n";
+  for (auto& [k, v] : server_settings(in)) out += k + " = " + conf_quote(v) + "\n";
+  return out;
+}
+
+// PG 11 only: recovery.conf. Its default recovery_target_timeline is 'current', with
+// which a rejoin after a promote never completes, so 'latest' is written explicitly.
+inline std::string render_recovery_conf(const ConfigInput& in) {
+  std::string out = "standby_mode = 'on'\n";
+  out += "primary_conninfo = " + conf_quote(in.primary_conninfo) + "\n";
+  out += "recovery_target_timeline = 'latest'\n";
+  if (!in.restore_dir.empty())
+    out += "restore_command = " + conf_quote("cp " + in.restore_dir + "/%f %p") + "\n";
+  return out;
+}
+
+// pg_hba.conf: trust only on the node's private Unix socket; SCRAM over TCP on loopback
+// for clients and for the replication role, as in the walkthrough.
+inline std::string render_hba() {
+  return "# written by pgha\n"
+         "local   all          all                        trust\n"
+         "local   replication  all                        trust\n"
+         "host    all          all          127.0.0.1/32  scram-sha-256\n"
+         "host    all          all          ::1/128       scram-sha-256\n"
+         "host    replication  replicauser  127.0.0.1/32  scram-sha-256\n"
+         "host    replication  replicauser  ::1/128       scram-sha-256\n";
+}
+
+// The backup functions were renamed in 15 (the old names fail with SQLSTATE 42883).
+inline std::string backup_start_sql(int major) {
+  return major >= 15 ? "SELECT pg_backup_start('pgha', true)"
+                     : "SELECT pg_start_backup('pgha', true, false)";
+}
+inline std::string backup_stop_sql(int major) {
+  return major >= 15 ? "SELECT labelfile, spcmapfile FROM pg_backup_stop(false)"
+                     : "SELECT labelfile, spcmapfile FROM pg_stop_backup(false, false)";
+}
+
+}  // namespace pgha::detail

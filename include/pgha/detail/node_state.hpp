@@ -1,0 +1,278 @@
+// pgha/detail/node_state.hpp: everything a node owns (directories, port, server
+// process, credentials, upstream wiring) and the mechanics of starting and stopping
+// its server. pgha::Node is a thin public face over this.
+#pragma once
+
+#include <libpq-fe.h>
+#include <signal.h>
+#include <sys/shm.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "pgha/connection.hpp"
+#include "pgha/detail/binaries.hpp"
+#include "pgha/detail/config.hpp"
+#include "pgha/detail/files.hpp"
+#include "pgha/detail/ports.hpp"
+#include "pgha/detail/privilege.hpp"
+#include "pgha/detail/process.hpp"
+#include "pgha/detail/reaper.hpp"
+#include "pgha/detail/template.hpp"
+#include "pgha/detail/wait.hpp"
+#include "pgha/options.hpp"
+
+namespace pgha::detail {
+
+struct Credentials {
+  std::string superuser_password;
+  std::string replication_password;
+};
+
+inline std::string random_secret() {
+  static const char* hex = "0123456789abcdef";
+  std::random_device rd;
+  std::string s;
+  for (int i = 0; i < 24; ++i) s += hex[rd() % 16];
+  return s;
+}
+
+struct NodeState {
+  Options opts;
+  Binaries bins;
+  RunAs ra;
+  std::string name, root, data, sock, log, archive;
+  PortLease lease;
+  pid_t pid = 0;
+  unsigned generation = 0;  // bumped on every start: cached connections from before are stale
+  Credentials creds;
+  bool standby = false;     // configuration to write at the next start
+  // synchronous_standby_names is written only once the node has (or had) a standby, so a
+  // lone TempPrimary accepts writes; a standby is armed from birth, so after a promote
+  // its commits wait for a sync standby, as in the walkthrough.
+  bool sync_armed = true;
+  std::string upstream_host = "127.0.0.1";
+  int upstream_port = 0;
+  std::string upstream_archive;
+  std::optional<StopMode> last_stop;
+  std::optional<Connection> admin_conn;
+  unsigned admin_generation = 0;
+
+  std::string label() const { return name + " (port " + std::to_string(lease.port()) + ")"; }
+  std::string log_tail(int lines = 20) const { return tail_lines(log, lines); }
+  std::string app_name() const {
+    return opts.application_name.empty() ? "pgslave001" : opts.application_name;
+  }
+  std::string admin_conninfo() const {
+    return "host=" + sock + " port=" + std::to_string(lease.port()) +
+           " user=postgres dbname=postgres application_name=pgha";
+  }
+  std::string tcp_conninfo(const std::string& db) const {
+    return "host=127.0.0.1 port=" + std::to_string(lease.port()) + " user=postgres password=" +
+           creds.superuser_password + " dbname=" + db;
+  }
+  std::string replication_conninfo() const {
+    return "host=" + upstream_host + " port=" + std::to_string(upstream_port) +
+           " user=replicauser password=" + creds.replication_password +
+           " application_name=" + app_name() + " connect_timeout=5";
+  }
+
+  bool running() {
+    if (pid <= 0) return false;
+    int st;
+    if (::waitpid(pid, &st, WNOHANG) == pid) {  // died on its own (or was killed from outside)
+      pid = 0;
+      last_stop = StopMode::Crash;
+      return false;
+    }
+    return true;
+  }
+
+  // The library's own connection over the private Unix socket (trust auth).
+  Connection& admin() {
+    if (!running())
+      throw StateError("the server is not running; expected a started node", label(), log_tail());
+    if (!admin_conn || admin_generation != generation || !admin_conn->is_open()) {
+      admin_conn.reset();
+      admin_conn.emplace(admin_conninfo(), opts.timeout, label());
+      admin_generation = generation;
+    }
+    return *admin_conn;
+  }
+
+  void write_config() {
+    ConfigInput in;
+    in.major = bins.major;
+    in.port = lease.port();
+    in.socket_dir = sock;
+    in.cluster_name = name;
+    in.sync_mode = opts.sync_mode;
+    in.sync_names = !sync_armed ? std::string()
+                    : opts.settings.count("synchronous_standby_names")
+                        ? opts.settings.at("synchronous_standby_names") : app_name();
+    in.archive_dir = archive;
+    in.standby = standby;
+    in.primary_conninfo = replication_conninfo();
+    in.restore_dir = upstream_archive;
+    in.settings = opts.settings;
+    write_file(data + "/pgha.conf", render_conf(in), ra);
+    // PG 12+: standby.signal; PG 11 ignores it (and would come up as a primary), it
+    // needs recovery.conf, which 12+ refuse to start with.
+    std::string signal = data + "/standby.signal", recovery = data + "/recovery.conf";
+    ::unlink(signal.c_str());
+    ::unlink(recovery.c_str());
+    if (standby) {
+      if (bins.major >= 12) write_file(signal, "", ra);
+      else write_file(recovery, render_recovery_conf(in), ra);
+    }
+  }
+
+  // Rewrites the configuration of the running server and reloads it.
+  void reload() {
+    write_config();
+    admin().execute("SELECT pg_reload_conf()");
+  }
+
+  // Turns on synchronous_standby_names on a running primary (see sync_armed). The reload
+  // reaches the checkpointer, which decides whether commits wait, long before the new
+  // standby is cloned and started (a backup's checkpoint alone goes through it).
+  void arm_sync() {
+    if (sync_armed) return;
+    sync_armed = true;
+    reload();
+  }
+
+  // Starts the server and waits until it accepts connections. A port lost to another
+  // program between reservation and bind is replaced by a fresh one (unless fixed).
+  void start() {
+    if (running()) throw StateError("start() called but the server is already running", label());
+    for (int attempt = 0;; ++attempt) {
+      write_config();
+      auto log_offset = read_file(log).size();
+      SpawnSpec spec;
+      spec.argv = {bins.bin_dir + "/postgres", "-D", data};
+      spec.log_file = log;
+      spec.cwd = root;
+      spec.run_as = ra;
+      spec.env = {"LC_ALL=C", "LANG=C"};
+      pid = spawn(spec);
+      last_stop.reset();
+      std::string why;
+      try {
+        wait_until("the server to accept connections", opts.timeout, label(),
+                   [&](std::string& seen) {
+                     int st;
+                     if (::waitpid(pid, &st, WNOHANG) == pid) {
+                       pid = 0;
+                       why = WIFEXITED(st) ? "exit code " + std::to_string(WEXITSTATUS(st))
+                                           : "signal " + std::to_string(WTERMSIG(st));
+                       return true;
+                     }
+                     PGPing p = PQping((admin_conninfo() + " connect_timeout=2").c_str());
+                     seen = p == PQPING_REJECT ? "server starting up (rejecting connections)"
+                                               : p == PQPING_OK ? "ready" : "no response yet";
+                     return p == PQPING_OK;
+                   },
+                   [&] { return log_tail(); });
+      } catch (...) {
+        stop_now(SIGKILL);
+        throw;
+      }
+      if (pid > 0) { ++generation; return; }
+      std::string fresh = read_file(log).substr(log_offset);
+      if (fresh.find("Address already in use") != std::string::npos && opts.port == 0 &&
+          attempt < 5) {
+        lease = reserve_port(0);  // lost a bind race: take another port
+        continue;
+      }
+      std::string hint = fresh.find("Address already in use") != std::string::npos
+                             ? "port " + std::to_string(lease.port()) + " is taken; "
+                             : std::string();
+      throw SetupError("the server exited during start-up (" + why + "); " + hint +
+                           "expected it to accept connections. See the log below.",
+                       label(), log_tail());
+    }
+  }
+
+  // Sends `sig` to the postmaster and reaps it within `limit`. False on timeout.
+  bool stop_now(int sig, std::chrono::milliseconds limit = std::chrono::seconds(5)) noexcept {
+    if (pid <= 0) return true;
+    if (::kill(pid, sig) != 0 && errno == ESRCH) { reap(); return true; }
+    if (!wait_exit(pid, limit)) return false;
+    pid = 0;
+    return true;
+  }
+  void reap() noexcept { if (pid > 0) { wait_exit(pid, std::chrono::milliseconds(100)); pid = 0; } }
+
+  void stop(StopMode mode) {
+    if (!running()) return;
+    admin_conn.reset();
+    if (mode == StopMode::Crash) {
+      // Like a power cut: the postmaster and every child die at once, nothing is flushed.
+      auto children = child_pids(pid);
+      ::kill(pid, SIGKILL);
+      for (pid_t c : children) ::kill(c, SIGKILL);
+      wait_exit(pid, std::chrono::seconds(5));
+      pid = 0;
+      wait_until("the killed server's children to exit", opts.timeout, label(),
+                 [&](std::string& seen) {
+                   for (pid_t c : children)
+                     if (process_alive(c)) { seen = "pid " + std::to_string(c) + " alive"; return false; }
+                   return true;
+                 },
+                 [&] { return log_tail(); });
+    } else {
+      int sig = mode == StopMode::Smart ? SIGTERM : mode == StopMode::Fast ? SIGINT : SIGQUIT;
+      if (!stop_now(sig, opts.timeout))
+        throw TimeoutError(std::string("the server did not stop within ") +
+                               std::to_string(opts.timeout.count()) + " ms after " +
+                               (mode == StopMode::Smart ? "a smart" : mode == StopMode::Fast
+                                                                          ? "a fast" : "an immediate") +
+                               " shutdown request (smart waits for clients to disconnect)",
+                           label(), log_tail());
+    }
+    last_stop = mode;
+  }
+
+  // After a SIGKILL the SysV shared memory segment (id on line 7 of postmaster.pid)
+  // outlives the server; remove it when the directory goes away.
+  void remove_leftover_shm() noexcept {
+    std::string pidfile = read_file(data + "/postmaster.pid");
+    std::istringstream in(pidfile);
+    std::string line;
+    for (int i = 1; std::getline(in, line); ++i) {
+      if (i != 7) continue;
+      std::istringstream l(line);
+      long key = 0, id = -1;
+      if (l >> key >> id && id >= 0) ::shmctl(static_cast<int>(id), IPC_RMID, nullptr);
+    }
+  }
+
+  // Destructor path: bounded, never throws.
+  void destroy() noexcept {
+    try {
+      admin_conn.reset();
+      if (running() && !stop_now(SIGQUIT, std::chrono::seconds(5))) stop_now(SIGKILL);
+      remove_leftover_shm();
+      const char* keep = std::getenv("PGHA_KEEP");
+      if (keep && std::string(keep) == "1") {
+        std::cerr << "pgha: PGHA_KEEP=1: kept " << name << " at " << root << " (log: " << log
+                  << "); its server is stopped\n";
+        reaper().forget(root);
+      } else {
+        remove_tree(root);
+        reaper().forget(root);
+      }
+      lease.release();
+    } catch (...) {
+    }
+  }
+};
+
+}  // namespace pgha::detail

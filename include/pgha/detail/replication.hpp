@@ -1,0 +1,117 @@
+// pgha/detail/replication.hpp: cloning a running node (the low-level backup API over
+// libpq plus a file copy, so no pg_basebackup is needed) and waiting for a standby to be
+// healthy. "streaming" + "sync" in pg_stat_replication is not proof of health: a
+// diverged standby shows exactly that for a moment every few seconds. A standby counts
+// as healthy only when its own wal receiver streams on its upstream's current timeline.
+#pragma once
+
+#include <regex>
+#include <string>
+
+#include "pgha/detail/node_state.hpp"
+#include "pgha/detail/timeline.hpp"
+
+namespace pgha::detail {
+
+// Files a base backup leaves out, and directories it copies empty (as pg_basebackup does).
+inline bool backup_skips(const std::string& rel, bool is_dir) {
+  static const char* dirs[] = {"pg_wal", "pg_replslot", "pg_dynshmem", "pg_notify", "pg_serial",
+                               "pg_snapshots", "pg_stat_tmp", "pg_subtrans", "base/pgsql_tmp"};
+  static const char* files[] = {"postmaster.pid", "postmaster.opts", "backup_label",
+                                "tablespace_map", "standby.signal", "recovery.signal",
+                                "recovery.conf", "recovery.done", "pgha.conf", "promote",
+                                "global/pg_control", "current_logfiles", "pgha.conf.pgha-tmp"};
+  if (is_dir) {
+    for (auto d : dirs) if (rel == d) return true;
+    return false;
+  }
+  for (auto f : files) if (rel == f) return true;
+  return rel.find("pg_internal.init") != std::string::npos;
+}
+
+// Current timeline of a running node: a primary's from its WAL position, a standby's
+// from what its wal receiver last received.
+inline std::uint32_t current_timeline(NodeState& n) {
+  Result r = n.admin().query(
+      "SELECT CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli::text FROM "
+      "pg_stat_wal_receiver) ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END, "
+      "pg_is_in_recovery()");
+  if (r.is_null(0, 0)) return 0;
+  return r.value(0, 1) == "t" ? static_cast<std::uint32_t>(std::stoul(r.value(0, 0)))
+                              : static_cast<std::uint32_t>(std::stoul(r.value(0, 0), nullptr, 16));
+}
+
+// Copies `source` (running) into target.data with the non-exclusive low-level backup API.
+inline void clone_data(NodeState& target, NodeState& source) {
+  Connection c(source.admin_conninfo(), source.opts.timeout, source.label());
+  c.execute("SET synchronous_commit = local");
+  c.execute(backup_start_sql(source.bins.major));
+  copy_tree(source.data, target.data, target.ra, backup_skips);
+  Result stop = c.query(backup_stop_sql(source.bins.major));
+  // pg_control last, after the backup ended (as pg_basebackup sends it last).
+  copy_regular(source.data + "/global/pg_control", target.data + "/global/pg_control", 0600,
+               target.ra);
+  write_file(target.data + "/backup_label", stop.value(0, 0), target.ra);
+  if (!stop.is_null(0, 1) && !stop.value(0, 1).empty())
+    write_file(target.data + "/tablespace_map", stop.value(0, 1), target.ra);
+  make_owned_dir(target.data + "/pg_wal/archive_status", target.ra);
+}
+
+// Whether the upstream's synchronous_standby_names would pick `app` (or '*').
+inline bool upstream_wants_sync(NodeState& upstream, const std::string& app) {
+  Result r = upstream.admin().query("SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names')");
+  if (r.value(0, 0) == "t") return false;
+  std::string names = r.value(0, 1);
+  std::regex word("(^|[^A-Za-z0-9_])\"?(" + std::regex_replace(app, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                  "|\\*)\"?($|[^A-Za-z0-9_])", std::regex::icase);
+  return std::regex_search(names, word);
+}
+
+inline bool log_shows_divergence(const std::string& text) {
+  return text.find("forked off current database system timeline") != std::string::npos ||
+         text.find("is not a child of this server's history") != std::string::npos ||
+         text.find("does not contain minimum recovery point") != std::string::npos;
+}
+
+// Thrown inside wait_healthy when the standby's log proves it diverged from upstream.
+struct Diverged : StateError {
+  using StateError::StateError;
+};
+
+// Waits until `standby` streams from `upstream` on upstream's current timeline and, when
+// upstream lists it in synchronous_standby_names, upstream reports it sync (or quorum).
+inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t log_offset) {
+  bool want_sync = upstream_wants_sync(upstream, standby.app_name());
+  std::string app = standby.app_name();
+  wait_until(
+      "standby " + standby.label() + " to stream from " + upstream.label() +
+          (want_sync ? " as a synchronous standby" : ""),
+      standby.opts.timeout, standby.label(),
+      [&](std::string& seen) {
+        if (!standby.running())
+          throw SetupError("the standby's server exited while it was expected to stream from " +
+                               upstream.label(), standby.label(), standby.log_tail());
+        std::string fresh = read_file(standby.log);
+        if (fresh.size() > log_offset && log_shows_divergence(fresh.substr(log_offset)))
+          throw Diverged("the standby's WAL has diverged from " + upstream.label() +
+                             "'s timeline; expected it to be a prefix of upstream's history",
+                         standby.label(), standby.log_tail());
+        std::uint32_t tli = current_timeline(upstream);
+        Result w = standby.admin().query(
+            "SELECT status, received_tli FROM pg_stat_wal_receiver");
+        std::string wr = w.rows() ? w.value(0, 0) + " on timeline " + w.value(0, 1) : "no wal receiver";
+        Result s = upstream.admin().query(
+            "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = '" + app +
+            "' ORDER BY state = 'streaming' DESC LIMIT 1");
+        std::string ps = s.rows() ? s.value(0, 0) + "/" + s.value(0, 1) : "not in pg_stat_replication";
+        seen = "standby: " + wr + " (upstream timeline " + std::to_string(tli) + "); upstream: " + ps;
+        bool receiver_ok = w.rows() && w.value(0, 0) == "streaming" &&
+                           !w.is_null(0, 1) && std::stoul(w.value(0, 1)) == tli;
+        bool upstream_ok = s.rows() && s.value(0, 0) == "streaming" &&
+                           (!want_sync || s.value(0, 1) == "sync" || s.value(0, 1) == "quorum");
+        return receiver_ok && upstream_ok;
+      },
+      [&] { return standby.log_tail(); });
+}
+
+}  // namespace pgha::detail

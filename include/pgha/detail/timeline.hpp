@@ -1,0 +1,73 @@
+// pgha/detail/timeline.hpp: reading a stopped node's pg_control and a primary's
+// timeline history, to decide whether a former primary can simply resume as a standby
+// or has diverged (WAL the new primary never got) and must be rewound or re-cloned.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <sstream>
+#include <string>
+
+#include "pgha/detail/files.hpp"
+
+namespace pgha::detail {
+
+// Subset of ControlFileData; the leading layout is the same in PostgreSQL 11 to 18:
+// system_identifier u64 @0, pg_control_version u32 @8, catalog_version_no u32 @12,
+// state (DBState) @16, time i64 @24, checkPoint u64 @32, checkPointCopy.redo u64 @40,
+// checkPointCopy.ThisTimeLineID u32 @48.
+struct ControlInfo {
+  bool ok = false;
+  int state = -1;             // 1 shut down, 2 shut down in recovery, 6 in production, ...
+  std::uint64_t checkpoint = 0;  // LSN of the last checkpoint record
+  std::uint32_t timeline = 0;    // timeline of that checkpoint
+  bool clean() const { return state == 1 || state == 2; }
+};
+
+inline ControlInfo read_control(const std::string& data_dir) {
+  ControlInfo c;
+  std::string raw = read_file(data_dir + "/global/pg_control");
+  if (raw.size() < 56) return c;
+  std::uint32_t state;
+  std::memcpy(&state, raw.data() + 16, 4);
+  std::memcpy(&c.checkpoint, raw.data() + 32, 8);
+  std::memcpy(&c.timeline, raw.data() + 48, 4);
+  c.state = static_cast<int>(state);
+  c.ok = true;
+  return c;
+}
+
+inline std::uint64_t parse_lsn(const std::string& s) {
+  auto slash = s.find('/');
+  if (slash == std::string::npos) return 0;
+  return (std::stoull(s.substr(0, slash), nullptr, 16) << 32) |
+         std::stoull(s.substr(slash + 1), nullptr, 16);
+}
+
+inline std::string format_lsn(std::uint64_t lsn) {
+  std::ostringstream o;
+  o << std::hex << std::uppercase << (lsn >> 32) << "/" << (lsn & 0xffffffffu);
+  return o.str();
+}
+
+// Where timeline `tli` ended according to a `<current>.history` file's text: the LSN at
+// which the next timeline forked off. 0 = tli is not an ancestor listed in the file.
+inline std::uint64_t switchpoint(const std::string& history, std::uint32_t tli) {
+  std::istringstream in(history);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream l(line);
+    std::uint32_t parent;
+    std::string lsn;
+    if (l >> parent >> lsn && parent == tli) return parse_lsn(lsn);
+  }
+  return 0;
+}
+
+inline std::string history_file_name(std::uint32_t tli) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%08X.history", tli);
+  return buf;
+}
+
+}  // namespace pgha::detail

@@ -1,0 +1,34 @@
+// pgha/detail/wait.hpp: polling a real condition with a deadline. Conditions are checked
+// at millisecond granularity (a query, a file, a process state); there is no fixed sleep
+// that stands in for a condition.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "pgha/error.hpp"
+
+namespace pgha::detail {
+
+// Calls `check(last_seen)` until it returns true or the deadline passes; the check
+// describes what it saw in `last_seen`. On timeout throws TimeoutError with `what`,
+// the last observation, and the log tail from `log()`.
+template <class Check, class Log>
+void wait_until(const std::string& what, std::chrono::milliseconds timeout,
+                const std::string& node, Check check, Log log) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string seen = "nothing yet";
+  auto pause = std::chrono::microseconds(500);
+  for (;;) {
+    if (check(seen)) return;
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw TimeoutError("timed out after " + std::to_string(timeout.count()) +
+                             " ms waiting for " + what + "; last seen: " + seen,
+                         node, log());
+    std::this_thread::sleep_for(pause);
+    if (pause < std::chrono::milliseconds(5)) pause *= 2;  // 0.5, 1, 2, 4, 5 ms ...
+  }
+}
+
+}  // namespace pgha::detail

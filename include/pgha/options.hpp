@@ -1,0 +1,83 @@
+// pgha/options.hpp: the enums and the options a node is created with.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+
+namespace pgha {
+
+/// What a node is right now. The role changes over a node's life; its C++ class does not.
+enum class Role { Primary, Standby, Stopped };
+
+/// How `Node::stop` brings a server down.
+enum class StopMode {
+  Smart,      ///< SIGTERM: waits for clients to disconnect (bounded by the stop timeout)
+  Fast,       ///< SIGINT: aborts sessions, writes a shutdown checkpoint (clean, the default)
+  Immediate,  ///< SIGQUIT: no checkpoint; crash recovery on the next start
+  Crash       ///< SIGKILL of the postmaster and all its children, like a power cut
+};
+
+/// `synchronous_commit` on a primary that has a synchronous standby.
+enum class SyncMode { Async, RemoteWrite, On, RemoteApply };
+
+/// How `Node::rejoin` brought a former primary back as a standby.
+enum class RejoinMethod { Resumed, Rewound, Recloned };
+
+/// Options for a node. Defaults make a walkthrough-style node: replica WAL, remote_apply.
+struct Options {
+  /// Directory holding initdb and postgres; empty = discover (PGHA_PG_BINDIR,
+  /// `pg_config --bindir`, initdb on PATH, newest /usr/lib/postgresql/*/bin).
+  std::string bin_dir;
+  /// Commit mode of a primary towards its synchronous standby.
+  SyncMode sync_mode = SyncMode::RemoteApply;
+  /// application_name this node uses when it streams as a standby
+  /// (and the name a primary lists in synchronous_standby_names). Empty = "pgslave001".
+  std::string application_name;
+  /// Extra server settings written into the node's configuration (name -> value, unquoted).
+  std::map<std::string, std::string> settings;
+  /// WAL archiving as in the walkthrough: archive_command copies to <data_dir>/archive,
+  /// and a standby's restore_command reads its upstream's archive.
+  bool archive = false;
+  /// Fixed port; 0 = pick a free one (race-free across processes).
+  int port = 0;
+  /// Human-readable node name used in messages and file names; empty = "node<N>".
+  std::string name;
+  /// Parent directory for node directories; empty = PGHA_TMPDIR, /dev/shm, TMPDIR, /tmp.
+  std::string tmp_dir;
+  /// Bound on every wait (start, streaming, promote, catch-up, stop).
+  std::chrono::milliseconds timeout = std::chrono::seconds(30);
+};
+
+/// Text of a Role, for messages and printing.
+inline const char* to_string(Role r) noexcept {
+  switch (r) {
+    case Role::Primary: return "primary";
+    case Role::Standby: return "standby";
+    case Role::Stopped: return "stopped";
+  }
+  return "?";
+}
+
+/// Text of a RejoinMethod, for messages and printing.
+inline const char* to_string(RejoinMethod m) noexcept {
+  switch (m) {
+    case RejoinMethod::Resumed: return "resumed";
+    case RejoinMethod::Rewound: return "rewound";
+    case RejoinMethod::Recloned: return "recloned";
+  }
+  return "?";
+}
+
+/// The `synchronous_commit` value of a SyncMode ("remote_apply", ...).
+inline const char* to_setting(SyncMode m) noexcept {
+  switch (m) {
+    case SyncMode::Async: return "local";
+    case SyncMode::RemoteWrite: return "remote_write";
+    case SyncMode::On: return "on";
+    case SyncMode::RemoteApply: return "remote_apply";
+  }
+  return "on";
+}
+
+}  // namespace pgha

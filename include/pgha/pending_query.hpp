@@ -1,0 +1,71 @@
+// pgha/pending_query.hpp: a statement running on its own connection while the test goes
+// on: the walkthrough's insert that blocks until a synchronous standby comes back.
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <string>
+
+#include "pgha/connection.hpp"
+
+namespace pgha {
+
+/// A statement sent but not necessarily finished. Move-only. If it is still running when
+/// destroyed, it is cancelled (a commit waiting for a sync standby then stays committed
+/// locally, as PostgreSQL documents) and the connection is closed.
+class PendingQuery {
+public:
+  /// Sends `sql` on `conn`, which the PendingQuery then owns.
+  PendingQuery(Connection conn, std::string sql) : conn_(std::move(conn)), sql_(std::move(sql)) {
+    conn_->send(sql_);
+  }
+  PendingQuery(PendingQuery&&) noexcept = default;
+  PendingQuery& operator=(PendingQuery&&) noexcept = default;
+  ~PendingQuery() {
+    if (conn_ && !done_) {
+      conn_->cancel();
+      conn_->drain(std::chrono::seconds(1));
+    }
+  }
+
+  /// Waits up to `d` for the statement to finish; true if it has (successfully or not).
+  bool wait_for(std::chrono::milliseconds d) {
+    if (done_) return true;
+    try {
+      Result r;
+      if (!conn_->collect(sql_, detail::Clock::now() + d, r)) return false;
+      result_ = std::move(r);
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+    done_ = true;
+    return true;
+  }
+  /// Whether the statement finished, without waiting.
+  bool ready() { return wait_for(std::chrono::milliseconds(0)); }
+  /// The result; waits up to the connection's timeout, then throws TimeoutError.
+  /// Rethrows the statement's QueryError if it failed.
+  Result get() {
+    if (!wait_for(conn_->timeout()))
+      throw TimeoutError("pending statement did not finish within " +
+                             std::to_string(conn_->timeout().count()) + " ms: " +
+                             detail::sql_excerpt(sql_),
+                         conn_->label());
+    if (error_) std::rethrow_exception(error_);
+    return *result_;
+  }
+  /// Cancels the statement if it is still running (the server-side effect of a cancel).
+  void cancel() noexcept { if (!done_) conn_->cancel(); }
+  /// Process id of the server backend running the statement.
+  int backend_pid() const noexcept { return conn_->backend_pid(); }
+
+private:
+  std::optional<Connection> conn_;
+  std::string sql_;
+  bool done_ = false;
+  std::optional<Result> result_;
+  std::exception_ptr error_;
+};
+
+}  // namespace pgha

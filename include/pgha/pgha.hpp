@@ -1,0 +1,13 @@
+// pgha/pgha.hpp: the umbrella header. PostgreSQL HA test fixtures: temporary primaries and
+// synchronous standbys, failover, promote and rejoin, as RAII objects.
+#pragma once
+
+#include "pgha/connection.hpp"
+#include "pgha/error.hpp"
+#include "pgha/failover_guard.hpp"
+#include "pgha/node.hpp"
+#include "pgha/options.hpp"
+#include "pgha/pending_query.hpp"
+#include "pgha/primary.hpp"
+#include "pgha/standby.hpp"
+#include "pgha/version.hpp"

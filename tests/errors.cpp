@@ -1,0 +1,99 @@
+// tests/errors.cpp: every failure a user can cause throws a pgha::Error subtype whose
+// message names the problem.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+
+TEST_CASE("a bin dir that does not exist, or is not PostgreSQL") {
+  pgha::Options o;
+  o.bin_dir = "/nonexistent/pg/bin";
+  CHECK_THROWS_WITH(pgha::TempPrimary(o), Contains("/nonexistent/pg/bin") && Contains("initdb"));
+  CHECK_THROWS_AS(pgha::TempPrimary(o), pgha::SetupError);
+  o.bin_dir = "/usr/bin";  // has neither postgres nor initdb
+  CHECK_THROWS_WITH(pgha::TempPrimary(o), Contains("not a PostgreSQL bin directory"));
+}
+
+TEST_CASE("an invalid server setting quotes the server's complaint") {
+  pgha::Options o;
+  o.settings["shared_buffers"] = "lots";
+  try {
+    pgha::TempPrimary n(o);
+    FAIL("expected a SetupError");
+  } catch (const pgha::SetupError& e) {
+    CHECK_THAT(e.what(), Contains("exited during start-up"));
+    CHECK_THAT(e.log_tail(), Contains("shared_buffers"));
+  }
+}
+
+TEST_CASE("a fixed port that is taken") {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::listen(s, 1);
+  pgha::Options o;
+  o.port = ntohs(a.sin_port);
+  CHECK_THROWS_AS(pgha::TempPrimary(o), pgha::SetupError);
+  CHECK_THROWS_WITH(pgha::TempPrimary(o), Contains("port " + std::to_string(o.port)) && Contains("taken"));
+  ::close(s);
+}
+
+TEST_CASE("calls that do not fit the node's role") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  CHECK_THROWS_WITH(node1.promote(), Contains("promote() called on a primary"));
+  CHECK_THROWS_AS(node1.promote(), pgha::StateError);
+  CHECK_THROWS_AS(node1.rejoin(node2), pgha::StateError);  // node2 is a standby
+  CHECK_THROWS_AS(node1.rejoin(node1), pgha::StateError);
+  CHECK_THROWS_AS(pgha::FailoverGuard(node2, node1), pgha::StateError);
+  node2.stop();
+  CHECK_THROWS_AS(node2.promote(), pgha::StateError);
+  CHECK_THROWS_AS(node2.execute("SELECT 1"), pgha::StateError);
+  CHECK_THROWS_WITH(node1.rejoin(node2), Contains("needs a running primary") && Contains("stopped"));
+  CHECK_THROWS_AS(pgha::TempStandby(node2), pgha::StateError);
+  CHECK(node1.role() == pgha::Role::Primary);  // failed calls changed nothing
+}
+
+TEST_CASE("SQL errors carry the SQLSTATE and the statement") {
+  pgha::TempPrimary n;
+  try {
+    n.execute("SELEC 1");
+    FAIL("expected a QueryError");
+  } catch (const pgha::QueryError& e) {
+    CHECK(e.sqlstate() == "42601");
+    CHECK_THAT(e.what(), Contains("syntax error") && Contains("SELEC 1"));
+  }
+}
+
+TEST_CASE("a statement past its deadline is cancelled with a TimeoutError") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  node1.execute("CREATE TABLE t (x int)");
+  node2.stop();
+  pgha::Connection c = node1.connect();
+  CHECK_THROWS_AS(c.execute("INSERT INTO t VALUES (1)", 300ms), pgha::TimeoutError);
+  CHECK_THROWS_WITH(pgha::Connection(node1.conninfo()).execute("SELECT pg_sleep(5)", 100ms),
+                    Contains("cancelled") && Contains("pg_sleep"));
+}
+
+TEST_CASE("running as root with no usable unprivileged user") {
+  if (::geteuid() != 0) {
+    WARN("not root: nothing to drop privileges to, this path cannot be reached");
+    CHECK(pgha::detail::run_as().drop == false);
+    return;
+  }
+  ::setenv("PGHA_RUN_AS", "pgha-no-such-user", 1);
+  CHECK_THROWS_AS(pgha::TempPrimary(), pgha::SetupError);
+  CHECK_THROWS_WITH(pgha::TempPrimary(), Contains("pgha-no-such-user") && Contains("PGHA_RUN_AS"));
+  ::setenv("PGHA_RUN_AS", "root", 1);
+  CHECK_THROWS_WITH(pgha::TempPrimary(), Contains("refuses to run as root"));
+  ::unsetenv("PGHA_RUN_AS");
+}

@@ -1,0 +1,551 @@
+// relay_selftest.cpp: exercises pgha::detail::Relay with real loopback sockets against an
+// in-process echo server. Every wait is a poll() with a deadline; a hung relay fails a check
+// instead of hanging the test. Prints "N passed, M failed"; exit status 1 on any failure.
+//
+//   g++ -std=c++17 -O1 -Wall -Wextra -pthread -I include tests/relay_selftest.cpp
+#include <pgha/detail/relay.hpp>
+
+#include <dirent.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <future>
+#include <list>
+#include <string>
+#include <thread>
+#include <vector>
+
+using pgha::detail::LinkState;
+using pgha::detail::Relay;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+
+void check(bool ok, const std::string& what, int line) {
+  if (ok) { ++g_passed; return; }
+  ++g_failed;
+  std::printf("FAIL (line %d): %s\n", line, what.c_str());
+  std::fflush(stdout);
+}
+#define CHECK(cond) check((cond), #cond, __LINE__)
+#define CHECK_MSG(cond, msg) check((cond), std::string(#cond) + " -- " + (msg), __LINE__)
+
+long ms_since(Clock::time_point t) {
+  return static_cast<long>(std::chrono::duration_cast<milliseconds>(Clock::now() - t).count());
+}
+
+struct TFd {
+  int fd = -1;
+  TFd() = default;
+  explicit TFd(int f) : fd(f) {}
+  TFd(TFd&& o) noexcept : fd(o.fd) { o.fd = -1; }
+  TFd& operator=(TFd&& o) noexcept { std::swap(fd, o.fd); return *this; }
+  ~TFd() { if (fd >= 0) ::close(fd); }
+  void close() { if (fd >= 0) ::close(fd); fd = -1; }
+};
+
+int count_fds() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d)) ++n;
+    ::closedir(d);
+  }
+  return n;  // includes ".", ".." and the DIR's own fd: constant offset, fine for comparisons
+}
+
+double cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// Polls `pred` until true or the deadline. A bounded wait for a condition, not a fixed sleep.
+bool wait_until(const std::function<bool()>& pred, milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!pred()) {
+    if (Clock::now() >= deadline) return false;
+    ::poll(nullptr, 0, 2);
+  }
+  return true;
+}
+
+TFd connect_to(int port) {
+  TFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::connect(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) s.close();
+  return s;
+}
+
+// Bytes readable within `timeout` (up to `max`): "" on timeout. *eof/*err report closure.
+std::string recv_some(int fd, milliseconds timeout, bool* eof = nullptr, int* err = nullptr,
+                      std::size_t max = 65536) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return "";
+  std::string buf(max, '\0');
+  const ssize_t n = ::recv(fd, &buf[0], max, MSG_DONTWAIT);
+  if (n == 0 && eof) *eof = true;
+  if (n < 0 && err) *err = errno;
+  buf.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return buf;
+}
+
+std::string recv_exact(int fd, std::size_t n, milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::string out;
+  while (out.size() < n && Clock::now() < deadline) {
+    bool eof = false;
+    int err = 0;
+    out += recv_some(fd, std::chrono::duration_cast<milliseconds>(deadline - Clock::now()) +
+                             milliseconds(1), &eof, &err, n - out.size());
+    if (eof || err) break;
+  }
+  return out;
+}
+
+bool send_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Sends `out` while reading the echo, so neither side's buffers deadlock. `hook` runs after
+// every read with the byte count so far. Returns what was received.
+std::string duplex(int fd, const std::string& out, milliseconds timeout,
+                   const std::function<void(std::size_t)>& hook = {}) {
+  const auto deadline = Clock::now() + timeout;
+  std::string in;
+  std::size_t sent = 0;
+  std::vector<char> buf(65536);
+  while (in.size() < out.size() && Clock::now() < deadline) {
+    pollfd p{fd, static_cast<short>(POLLIN | (sent < out.size() ? POLLOUT : 0)), 0};
+    if (::poll(&p, 1, 50) < 0) break;
+    if (p.revents & POLLOUT) {
+      const ssize_t n = ::send(fd, out.data() + sent, std::min<std::size_t>(65536, out.size() - sent),
+                               MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) sent += static_cast<std::size_t>(n);
+    }
+    if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+      const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN)) break;
+      if (n > 0) in.append(buf.data(), static_cast<std::size_t>(n));
+      if (hook) hook(in.size());
+    }
+  }
+  return in;
+}
+
+std::string pattern(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (auto& c : s) { x ^= x << 13; x ^= x >> 17; x ^= x << 5; c = static_cast<char>(x); }
+  return s;
+}
+
+bool echoes(int port, const std::string& msg, milliseconds timeout = milliseconds(2000)) {
+  TFd c = connect_to(port);
+  return c.fd >= 0 && send_all(c.fd, msg) && recv_exact(c.fd, msg.size(), timeout) == msg;
+}
+
+// Upstream for the relay: a poll()-loop echo server on 127.0.0.1:0 with its own thread.
+class EchoServer {
+public:
+  EchoServer() {
+    listen_ = TFd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(listen_.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || ::listen(listen_.fd, 64) < 0 ||
+        ::getsockname(listen_.fd, reinterpret_cast<sockaddr*>(&a), &len) < 0)
+      throw std::runtime_error("echo server setup failed");
+    port_ = ntohs(a.sin_port);
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) throw std::runtime_error("pipe failed");
+    stop_r_ = TFd(p[0]);
+    stop_w_ = TFd(p[1]);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~EchoServer() {
+    char b = 1;
+    (void)!::write(stop_w_.fd, &b, 1);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
+  int open() const { return open_.load(); }
+
+private:
+  struct Conn { TFd fd; std::string pending; };
+  void run() {
+    std::list<Conn> conns;
+    std::vector<pollfd> pfds;
+    std::vector<char> buf(65536);
+    for (;;) {
+      pfds.assign({{stop_r_.fd, POLLIN, 0}, {listen_.fd, POLLIN, 0}});
+      for (auto& c : conns)
+        pfds.push_back({c.fd.fd, static_cast<short>((c.pending.size() < (4u << 20) ? POLLIN : 0) |
+                                                    (c.pending.empty() ? 0 : POLLOUT)), 0});
+      if (::poll(pfds.data(), pfds.size(), -1) < 0) continue;
+      if (pfds[0].revents) return;
+      if (pfds[1].revents) {
+        TFd c(::accept4(listen_.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (c.fd >= 0) { conns.push_back({std::move(c), {}}); ++accepted_; }
+      }
+      std::size_t i = 2;
+      for (auto it = conns.begin(); it != conns.end() && i < pfds.size(); ++i) {
+        Conn& c = *it;
+        bool dead = false;
+        if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+          const ssize_t n = ::recv(c.fd.fd, buf.data(), buf.size(), MSG_DONTWAIT);
+          if (n > 0) c.pending.append(buf.data(), static_cast<std::size_t>(n));
+          else if (n == 0 || errno != EAGAIN) dead = true;
+        }
+        if (!dead && !c.pending.empty()) {
+          const ssize_t n = ::send(c.fd.fd, c.pending.data(), c.pending.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+          if (n > 0) c.pending.erase(0, static_cast<std::size_t>(n));
+          else if (n < 0 && errno != EAGAIN) dead = true;
+        }
+        it = dead ? conns.erase(it) : std::next(it);
+      }
+      open_.store(static_cast<int>(conns.size()));
+    }
+  }
+  TFd listen_, stop_r_, stop_w_;
+  int port_ = 0;
+  std::atomic<int> accepted_{0}, open_{0};
+  std::thread thread_;
+};
+
+EchoServer* g_echo = nullptr;
+EchoServer* g_echo2 = nullptr;
+
+// Runs one test and checks that it left no descriptor behind (relay, clients, upstream side).
+void run_test(const char* name, const std::function<void()>& body) {
+  std::printf("-- %s\n", name);
+  std::fflush(stdout);
+  const int before = count_fds();
+  const auto t0 = Clock::now();
+  body();
+  CHECK_MSG(wait_until([] { return g_echo->open() == 0 && g_echo2->open() == 0; }, milliseconds(3000)),
+            std::string(name) + ": echo servers still hold connections");
+  const int after = count_fds();
+  CHECK_MSG(before == after, std::string(name) + ": fd count " + std::to_string(before) + " -> " +
+                                 std::to_string(after));
+  std::printf("   (%ld ms)\n", ms_since(t0));
+}
+
+void test_setup_errors() {
+  bool threw = false;
+  try { Relay r("no-such-host.invalid", 5432); } catch (const std::runtime_error& e) {
+    threw = std::string(e.what()).find("no-such-host.invalid") != std::string::npos;
+  }
+  CHECK(threw);
+  threw = false;
+  try { Relay r("127.0.0.1", 0); } catch (const std::runtime_error&) { threw = true; }
+  CHECK(threw);
+  Relay r("localhost", g_echo->port());  // "localhost" must reach the IPv4-only echo server
+  CHECK(echoes(r.port(), "via localhost"));
+  threw = false;
+  try { r.set_delay(milliseconds(-1)); } catch (const std::runtime_error&) { threw = true; }
+  CHECK(threw);
+  threw = false;
+  try { r.retarget("no-such-host.invalid", 1); } catch (const std::runtime_error&) { threw = true; }
+  CHECK(threw);
+  CHECK(echoes(r.port(), "old target kept"));
+}
+
+void test_pass_1mib() {
+  Relay r("127.0.0.1", g_echo->port());
+  CHECK(r.port() > 0 && r.state() == LinkState::Pass);
+  TFd c = connect_to(r.port());
+  const std::string out = pattern(1u << 20, 1);
+  const std::string in = duplex(c.fd, out, milliseconds(20000));
+  CHECK_MSG(in == out, "received " + std::to_string(in.size()) + " bytes");
+  CHECK(r.bytes_forwarded() == 2u * out.size());
+  CHECK(r.open_pairs() == 1);
+  c.close();
+  CHECK(wait_until([&] { return r.open_pairs() == 0; }, milliseconds(2000)));
+}
+
+void test_many_pairs_and_idle_cpu() {
+  Relay r("127.0.0.1", g_echo->port());
+  std::vector<TFd> cs;
+  for (int i = 0; i < 16; ++i) cs.push_back(connect_to(r.port()));
+  for (int i = 0; i < 16; ++i) CHECK(send_all(cs[i].fd, pattern(65536, 100 + i)));
+  for (int i = 0; i < 16; ++i) CHECK(recv_exact(cs[i].fd, 65536, milliseconds(5000)) == pattern(65536, 100 + i));
+  CHECK(r.open_pairs() == 16);
+  const double cpu0 = cpu_seconds();
+  ::poll(nullptr, 0, 1000);  // the measurement window itself
+  const double cpu = cpu_seconds() - cpu0;
+  CHECK_MSG(cpu < 0.05, "idle Pass used " + std::to_string(cpu) + " s CPU in 1 s");
+  cs.clear();
+  CHECK(wait_until([&] { return r.open_pairs() == 0; }, milliseconds(2000)));
+}
+
+void test_half_close_and_connect_failure() {
+  Relay r("127.0.0.1", g_echo->port());
+  TFd c = connect_to(r.port());
+  CHECK(send_all(c.fd, "bye"));
+  ::shutdown(c.fd, SHUT_WR);
+  bool eof = false;
+  int err = 0;
+  std::string got;
+  const auto t0 = Clock::now();
+  while (!eof && !err && ms_since(t0) < 2000) got += recv_some(c.fd, milliseconds(2000), &eof, &err);
+  CHECK_MSG(eof || err == ECONNRESET, "half-close did not close the pair");
+  CHECK(got.empty() || got == "bye");
+  CHECK(wait_until([&] { return r.open_pairs() == 0; }, milliseconds(2000)));
+
+  int dead_port;
+  {  // a port nobody listens on
+    TFd l(::socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(l.fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::getsockname(l.fd, reinterpret_cast<sockaddr*>(&a), &len);
+    dead_port = ntohs(a.sin_port);
+  }
+  r.retarget("127.0.0.1", dead_port);
+  TFd d = connect_to(r.port());
+  CHECK(d.fd >= 0);
+  eof = false;
+  err = 0;
+  const auto t1 = Clock::now();
+  recv_some(d.fd, milliseconds(2000), &eof, &err);
+  CHECK_MSG((eof || err == ECONNRESET) && ms_since(t1) < 1000, "upstream refusal not passed on");
+}
+
+void test_reset() {
+  Relay r("127.0.0.1", g_echo->port());
+  TFd c = connect_to(r.port());
+  CHECK(send_all(c.fd, "ping") && recv_exact(c.fd, 4, milliseconds(2000)) == "ping");
+  std::promise<std::pair<ssize_t, int>> done;
+  auto fut = done.get_future();
+  std::thread reader([&] {
+    char b[16];
+    const ssize_t n = ::recv(c.fd, b, sizeof b, 0);  // blocking: must be woken by the RST
+    done.set_value({n, n < 0 ? errno : 0});
+  });
+  const auto t0 = Clock::now();
+  r.set_state(LinkState::Reset);
+  CHECK(r.state() == LinkState::Reset);
+  CHECK(r.open_pairs() == 0);  // synchronous: already gone when set_state returns
+  const bool returned = fut.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+  if (!returned) ::shutdown(c.fd, SHUT_RDWR);  // unblock so the test can go on
+  reader.join();
+  const auto res = fut.get();
+  CHECK_MSG(returned && ms_since(t0) < 1000, "blocked recv not woken by Reset");
+  CHECK_MSG(res.first < 0 && res.second == ECONNRESET, "recv gave " + std::to_string(res.first) +
+                                                           ", want ECONNRESET (an RST, not a FIN)");
+
+  const auto t1 = Clock::now();
+  TFd d = connect_to(r.port());
+  bool eof = false;
+  int err = 0;
+  if (d.fd >= 0) recv_some(d.fd, milliseconds(2000), &eof, &err);
+  CHECK_MSG(d.fd < 0 || err == ECONNRESET, "new client not reset with an RST");
+  CHECK(ms_since(t1) < 1000);
+  CHECK(wait_until([&] { return r.open_pairs() == 0; }, milliseconds(1000)));
+  r.set_state(LinkState::Pass);
+  CHECK(echoes(r.port(), "after reset"));
+}
+
+void test_blackhole() {
+  Relay r("127.0.0.1", g_echo->port());
+  TFd c = connect_to(r.port());
+  CHECK(send_all(c.fd, "warm") && recv_exact(c.fd, 4, milliseconds(2000)) == "warm");
+  TFd gone = connect_to(r.port());
+  CHECK(wait_until([&] { return r.open_pairs() == 2 && g_echo->open() == 2; }, milliseconds(2000)));
+  const int accepted_before = g_echo->accepted();
+
+  r.set_state(LinkState::Blackhole);
+  CHECK(r.state() == LinkState::Blackhole);
+  const std::string msg = "bytes sent into the void";
+  CHECK(send_all(c.fd, msg));
+  TFd late = connect_to(r.port());  // accepted and held, no upstream yet
+  CHECK(late.fd >= 0 && send_all(late.fd, "late client"));
+  gone.close();  // a peer vanishing mid-partition must not make the relay spin
+  const auto t0 = Clock::now();
+  CHECK(recv_some(c.fd, milliseconds(300)).empty());
+  CHECK(ms_since(t0) >= 290);
+  CHECK(recv_some(late.fd, milliseconds(10)).empty());
+  pollfd p{c.fd, POLLIN, 0};
+  CHECK_MSG(::poll(&p, 1, 0) == 0, "existing connection was closed by Blackhole");
+  CHECK(wait_until([&] { return r.open_pairs() == 3; }, milliseconds(2000)));
+  CHECK(g_echo->accepted() == accepted_before);  // held client did not reach upstream
+  const double cpu0 = cpu_seconds();
+  ::poll(nullptr, 0, 1000);
+  const double cpu = cpu_seconds() - cpu0;
+  CHECK_MSG(cpu < 0.05, "Blackhole used " + std::to_string(cpu) + " s CPU in 1 s");
+
+  r.set_state(LinkState::Pass);
+  CHECK(recv_exact(c.fd, msg.size(), milliseconds(2000)) == msg);
+  CHECK(recv_exact(late.fd, 11, milliseconds(2000)) == "late client");
+  CHECK(recv_some(c.fd, milliseconds(100)).empty());  // nothing duplicated
+  CHECK(send_all(c.fd, "after") && recv_exact(c.fd, 5, milliseconds(2000)) == "after");
+  CHECK(wait_until([&] { return r.open_pairs() == 2; }, milliseconds(2000)));  // `gone` reaped
+}
+
+void test_blackhole_midstream() {
+  Relay r("127.0.0.1", g_echo->port());
+  TFd c = connect_to(r.port());
+  const std::string out = pattern(4u << 20, 7);
+  bool fired = false, silent = false;
+  const std::string in = duplex(c.fd, out, milliseconds(30000), [&](std::size_t got) {
+    if (fired || got < (1u << 20)) return;
+    fired = true;
+    r.set_state(LinkState::Blackhole);
+    const std::uint64_t frozen = r.bytes_forwarded();
+    // Whatever reached our socket before the partition is drained by duplex() later; here
+    // we only check that the relay itself moves nothing for 300 ms.
+    ::poll(nullptr, 0, 300);
+    silent = r.bytes_forwarded() == frozen;
+    r.set_state(LinkState::Pass);
+  });
+  CHECK(fired && silent);
+  CHECK_MSG(in == out, "received " + std::to_string(in.size()) + " of " + std::to_string(out.size()));
+}
+
+void test_delay() {
+  Relay r("127.0.0.1", g_echo->port());
+  TFd c = connect_to(r.port());
+  CHECK(send_all(c.fd, "w") && recv_exact(c.fd, 1, milliseconds(2000)) == "w");
+  r.set_delay(milliseconds(100));
+  auto t0 = Clock::now();
+  CHECK(send_all(c.fd, "delayed") && recv_exact(c.fd, 7, milliseconds(3000)) == "delayed");
+  const long rtt = ms_since(t0);
+  CHECK_MSG(rtt >= 200 && rtt < 1500, "round trip " + std::to_string(rtt) + " ms, want 100 ms each way");
+  const double cpu0 = cpu_seconds();  // a pending delay must wait in poll(), not spin
+  CHECK(send_all(c.fd, "slow") && recv_exact(c.fd, 4, milliseconds(3000)) == "slow");
+  CHECK(cpu_seconds() - cpu0 < 0.05);
+  r.set_delay(milliseconds(0));
+  t0 = Clock::now();
+  CHECK(send_all(c.fd, "fast") && recv_exact(c.fd, 4, milliseconds(2000)) == "fast");
+  CHECK_MSG(ms_since(t0) < 100, "undelayed round trip " + std::to_string(ms_since(t0)) + " ms");
+}
+
+void test_retarget() {
+  Relay r("127.0.0.1", g_echo->port());
+  TFd c = connect_to(r.port());
+  CHECK(send_all(c.fd, "one") && recv_exact(c.fd, 3, milliseconds(2000)) == "one");
+  const int a0 = g_echo->accepted(), b0 = g_echo2->accepted();
+  r.retarget("127.0.0.1", g_echo2->port());
+  bool eof = false;
+  int err = 0;
+  recv_some(c.fd, milliseconds(2000), &eof, &err);
+  CHECK_MSG(eof || err == ECONNRESET, "existing pair not reset by retarget");
+  CHECK(echoes(r.port(), "two"));
+  CHECK(g_echo2->accepted() == b0 + 1 && g_echo->accepted() == a0);
+}
+
+// The relay must write to a peer that is already gone. Upstream sends two chunks and closes,
+// so the relay stops reading the client and only polls it for POLLOUT; the client closes
+// meanwhile. The first delayed chunk draws an RST (socket in CLOSE_WAIT => error EPIPE), the
+// second send then fails with EPIPE. Without MSG_NOSIGNAL, SIGPIPE would kill the test here.
+void test_sigpipe() {
+  TFd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(l.fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::listen(l.fd, 8);
+  ::getsockname(l.fd, reinterpret_cast<sockaddr*>(&a), &len);
+  Relay r("127.0.0.1", ntohs(a.sin_port));
+  r.set_delay(milliseconds(100));
+  for (int i = 0; i < 3; ++i) {
+    TFd c = connect_to(r.port());
+    pollfd p{l.fd, POLLIN, 0};
+    CHECK(::poll(&p, 1, 2000) == 1);
+    TFd u(::accept(l.fd, nullptr, nullptr));
+    // The 20 ms gaps only order events the relay cannot report (separate reads, EOF seen).
+    CHECK(send_all(u.fd, "first"));
+    ::poll(nullptr, 0, 20);
+    CHECK(send_all(u.fd, "second"));
+    u.close();
+    ::poll(nullptr, 0, 20);
+    c.close();
+    CHECK(wait_until([&] { return r.open_pairs() == 0; }, milliseconds(3000)));
+  }
+  r.retarget("127.0.0.1", g_echo->port());
+  r.set_delay(milliseconds(0));
+  CHECK(echoes(r.port(), "still alive"));
+}
+
+void test_concurrent_commands() {
+  Relay r("127.0.0.1", g_echo->port());
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&r, t] {
+      for (int i = 0; i < 100; ++i) {
+        r.set_state(static_cast<LinkState>((i + t) % 3));
+        r.set_delay(milliseconds(i % 2));
+        (void)r.open_pairs();
+        (void)r.state();
+      }
+    });
+  TFd c = connect_to(r.port());  // races with the state changes; must not crash or leak
+  for (auto& t : ts) t.join();
+  r.set_state(LinkState::Pass);
+  r.set_delay(milliseconds(0));
+  CHECK(echoes(r.port(), "settled"));
+}
+
+void test_destructor() {
+  std::vector<TFd> cs;
+  Clock::time_point t0;
+  {
+    Relay r("127.0.0.1", g_echo->port());
+    r.set_delay(milliseconds(5000));  // data stuck in the delay queue at destruction
+    for (int i = 0; i < 3; ++i) { cs.push_back(connect_to(r.port())); send_all(cs.back().fd, "data"); }
+    r.set_state(LinkState::Blackhole);
+    cs.push_back(connect_to(r.port()));
+    CHECK(wait_until([&] { return r.open_pairs() == 4; }, milliseconds(2000)));
+    t0 = Clock::now();
+  }
+  CHECK_MSG(ms_since(t0) < 500, "destructor took " + std::to_string(ms_since(t0)) + " ms");
+  for (auto& c : cs) {
+    bool eof = false;
+    int err = 0;
+    recv_some(c.fd, milliseconds(1000), &eof, &err);
+    CHECK(eof || err == ECONNRESET);
+  }
+}
+
+}  // namespace
+
+int main() {
+  EchoServer echo, echo2;
+  g_echo = &echo;
+  g_echo2 = &echo2;
+  run_test("setup errors", test_setup_errors);
+  run_test("pass 1 MiB", test_pass_1mib);
+  run_test("many pairs, idle cpu", test_many_pairs_and_idle_cpu);
+  run_test("half-close, upstream refused", test_half_close_and_connect_failure);
+  run_test("reset", test_reset);
+  run_test("blackhole", test_blackhole);
+  run_test("blackhole mid-stream", test_blackhole_midstream);
+  run_test("delay", test_delay);
+  run_test("retarget", test_retarget);
+  run_test("sigpipe", test_sigpipe);
+  run_test("concurrent commands", test_concurrent_commands);
+  run_test("destructor", test_destructor);
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
