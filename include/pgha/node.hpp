@@ -92,6 +92,25 @@ public:
     if (n.running()) n.reload(); else n.write_config();
   }
 
+  // --- faults ---
+  /// Freezes the whole server: SIGSTOP to the postmaster and all its children (stopping
+  /// the postmaster alone would leave backends, walsender and walreceiver running).
+  void freeze() { signal_tree(SIGSTOP, ""); }
+  /// Resumes a frozen server (SIGCONT to the postmaster and all its children).
+  void thaw() { signal_tree(SIGCONT, ""); }
+  /// Freezes this primary's walsender process(es): WAL stops flowing to its standbys.
+  void freeze_walsender() { require_process("walsender", SIGSTOP); }
+  /// Resumes this primary's walsender process(es).
+  void thaw_walsender() { signal_tree(SIGCONT, "walsender"); }
+  /// Freezes this standby's walreceiver: it stops receiving and confirming WAL.
+  void freeze_walreceiver() { require_process("walreceiver", SIGSTOP); }
+  /// Resumes this standby's walreceiver.
+  void thaw_walreceiver() { signal_tree(SIGCONT, "walreceiver"); }
+  /// Pauses WAL replay on a standby (pg_wal_replay_pause): it still receives WAL.
+  void pause_replay() { execute("SELECT pg_wal_replay_pause()"); }
+  /// Resumes WAL replay on a standby.
+  void resume_replay() { execute("SELECT pg_wal_replay_resume()"); }
+
   // --- failover ---
   /// Turns a running standby into a primary; returns once it accepts writes.
   /// Throws StateError on a primary or a stopped node.
@@ -246,6 +265,31 @@ protected:
   }
 
 private:
+  // Sends `sig` to the children whose process title contains `part` ("" = the postmaster
+  // and all its children). Returns how many processes were signalled.
+  int signal_tree(int sig, const std::string& part) {
+    auto& n = s();
+    if (!n.running())
+      throw StateError("the server is not running; expected a started node", n.label());
+    int count = 0;
+    if (part.empty() && sig == SIGSTOP) { ::kill(n.pid, SIGSTOP); ++count; }
+    for (pid_t c : detail::child_pids(n.pid))
+      if (part.empty() || detail::process_title(c).find(part) != std::string::npos) {
+        ::kill(c, sig);
+        ++count;
+      }
+    if (part.empty() && sig == SIGCONT) { ::kill(n.pid, SIGCONT); ++count; }
+    if (sig == SIGSTOP || part.empty()) n.admin_conn.reset();  // its backend may be frozen
+    return count;
+  }
+  void require_process(const std::string& part, int sig) {
+    if (signal_tree(sig, part) == 0)
+      throw StateError("no " + part + " process to signal; expected " +
+                           (part == "walsender" ? "a primary with a connected standby"
+                                                : "a standby that is streaming"),
+                       s().label());
+  }
+
   // A cleanly stopped node whose last checkpoint lies before the point where its
   // timeline forked in the new primary's history has nothing the new primary lacks.
   bool can_resume(Node& new_primary) {

@@ -204,6 +204,9 @@ struct NodeState {
   bool stop_now(int sig, std::chrono::milliseconds limit = std::chrono::seconds(5)) noexcept {
     if (pid <= 0) return true;
     if (::kill(pid, sig) != 0 && errno == ESRCH) { reap(); return true; }
+    // A frozen server (freeze()) would never act on the signal: wake the whole tree.
+    for (pid_t c : child_pids(pid)) ::kill(c, SIGCONT);
+    ::kill(pid, SIGCONT);
     if (!wait_exit(pid, limit)) return false;
     pid = 0;
     return true;

@@ -1,0 +1,25 @@
+// tests/child_process.cpp: a separate test process for the leak and concurrency tests.
+//   hold: creates a primary and a standby, prints "<dir> <pid> <dir> <pid>", waits to be killed
+//   pair: creates a primary and a standby, writes on one, reads on the other, exits 0 if right
+#include <pgha/pgha.hpp>
+#include <unistd.h>
+
+#include <boost/filesystem.hpp>
+#include <iostream>
+#include <string>
+
+int main(int argc, char** argv) try {
+  std::string mode = argc > 1 ? argv[1] : "pair";
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  if (mode == "hold") {
+    auto dir = [](pgha::Node& n) { return boost::filesystem::path(n.data_dir()).parent_path().string(); };
+    std::cout << dir(node1) << " " << node1.pid() << " " << dir(node2) << " " << node2.pid() << std::endl;
+    for (;;) ::pause();
+  }
+  node1.execute("create table test (id int); insert into test values (1)");
+  return node2.query("select count(*) from test").value(0, 0) == "1" ? 0 : 1;
+} catch (const std::exception& e) {
+  std::cerr << "child failed: " << e.what() << "\n";
+  return 2;
+}
