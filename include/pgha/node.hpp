@@ -9,6 +9,7 @@
 #include <string>
 
 #include "pgha/connection.hpp"
+#include "pgha/detail/client_tools.hpp"
 #include "pgha/detail/node_state.hpp"
 #include "pgha/detail/replication.hpp"
 #include "pgha/detail/timeline.hpp"
@@ -111,6 +112,17 @@ public:
   /// Resumes WAL replay on a standby.
   void resume_replay() { execute("SELECT pg_wal_replay_resume()"); }
 
+  /// Cuts this standby's replication link without stopping either server: Reset refuses
+  /// and resets connections at once, Blackhole silently stops all bytes (the ends notice
+  /// only through wal_receiver_timeout / wal_sender_timeout). Needs Options::relay.
+  void cut_link(LinkCut how = LinkCut::Reset) {
+    link().set_state(how == LinkCut::Reset ? detail::LinkState::Reset : detail::LinkState::Blackhole);
+  }
+  /// Restores the link; after a Blackhole, held connections resume where they stopped.
+  void heal_link() { link().set_state(detail::LinkState::Pass); }
+  /// Adds latency to each chunk on the link, in each direction (0 = none).
+  void set_link_delay(std::chrono::milliseconds d) { link().set_delay(d); }
+
   // --- failover ---
   /// Turns a running standby into a primary; returns once it accepts writes.
   /// Throws StateError on a primary or a stopped node.
@@ -137,6 +149,7 @@ public:
                        },
                        [&] { return n.log_tail(); });
     n.standby = false;
+    n.link.reset();
     n.upstream_port = 0;
     n.upstream_archive.clear();
     n.write_config();
@@ -162,21 +175,20 @@ public:
     n.standby = true;
     n.sync_armed = true;
     p.arm_sync();
-    n.upstream_port = p.lease.port();
+    n.follow(p.lease.port());
     n.upstream_archive = p.archive;
-    RejoinMethod method = can_resume(new_primary) ? RejoinMethod::Resumed : RejoinMethod::Recloned;
-    if (method == RejoinMethod::Resumed) {
+    bool diverged = !can_resume(new_primary);
+    if (!diverged) {
       try {
         start_and_wait(p);
       } catch (const detail::Diverged&) {
         stop(StopMode::Immediate);
-        method = RejoinMethod::Recloned;
+        diverged = true;
       }
     }
-    if (method == RejoinMethod::Recloned) {
-      detail::remove_tree(n.data);
-      detail::make_owned_dir(n.data, n.ra);
-      detail::clone_data(n, p);
+    RejoinMethod method = RejoinMethod::Resumed;
+    if (diverged) {
+      method = repair(p);
       start_and_wait(p);
     }
     last_rejoin_ = method;
@@ -265,6 +277,39 @@ protected:
   }
 
 private:
+  detail::Relay& link() {
+    auto& n = s();
+    if (!n.link)
+      throw StateError(n.standby ? "this standby streams directly (Options::relay = false); "
+                                   "expected a relayed replication link"
+                                 : "cut_link/heal_link act on a standby's replication link; "
+                                   "this node is not a standby",
+                       n.label());
+    return *n.link;
+  }
+
+  // Repairs a diverged, stopped node: pg_rewind when wanted and possible, else re-clone.
+  RejoinMethod repair(detail::NodeState& p) {
+    auto& n = s();
+    RepairMethod want = n.opts.repair;
+    bool have_rewind = !n.bins.pg_rewind.empty();
+    if (want == RepairMethod::Rewind && !have_rewind)
+      throw SetupError("RepairMethod::Rewind needs pg_rewind " + std::to_string(n.bins.major) +
+                       ", and none was found; use RepairMethod::Reclone", n.label());
+    // pg_rewind before 13 refuses a target that was not shut down cleanly.
+    bool clean = detail::read_control(n.data).clean();
+    if (want != RepairMethod::Reclone && have_rewind && (clean || n.bins.major >= 13)) {
+      if (detail::rewind(n, p)) return RejoinMethod::Rewound;
+      if (want == RepairMethod::Rewind)
+        throw SetupError("pg_rewind failed; expected it to rewind onto " + p.label(), n.label(),
+                         detail::tail_lines(n.root + "/pg_rewind.log"));
+    }
+    detail::remove_tree(n.data);
+    detail::make_owned_dir(n.data, n.ra);
+    detail::clone_from(n, p);
+    return RejoinMethod::Recloned;
+  }
+
   // Sends `sig` to the children whose process title contains `part` ("" = the postmaster
   // and all its children). Returns how many processes were signalled.
   int signal_tree(int sig, const std::string& part) {

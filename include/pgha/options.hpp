@@ -24,6 +24,26 @@ enum class SyncMode { Async, RemoteWrite, On, RemoteApply };
 /// How `Node::rejoin` brought a former primary back as a standby.
 enum class RejoinMethod { Resumed, Rewound, Recloned };
 
+/// How `Node::cut_link` breaks a standby's replication link.
+enum class LinkCut {
+  Reset,     ///< connections are reset at once, new ones too: both ends notice immediately
+  Blackhole  ///< bytes silently stop flowing; the ends notice only through their timeouts
+};
+
+/// How a standby's data directory is copied from its upstream.
+enum class CloneMethod {
+  Auto,        ///< pg_basebackup when a version-matched one exists, else BackupApi
+  BaseBackup,  ///< pg_basebackup (SetupError if no version-matched one exists)
+  BackupApi    ///< the low-level backup API over libpq plus a file copy (no client tools)
+};
+
+/// How rejoin() repairs a node whose WAL diverged from the new primary's.
+enum class RepairMethod {
+  Auto,     ///< pg_rewind when a version-matched one exists, else Reclone
+  Rewind,   ///< pg_rewind (SetupError if no version-matched one exists)
+  Reclone   ///< wipe and clone again from the new primary (fastest on small clusters)
+};
+
 /// Options for a node. Defaults make a walkthrough-style node: replica WAL, remote_apply.
 struct Options {
   /// Directory holding initdb and postgres; empty = discover (PGHA_PG_BINDIR,
@@ -45,6 +65,13 @@ struct Options {
   std::string name;
   /// Parent directory for node directories; empty = PGHA_TMPDIR, /dev/shm, TMPDIR, /tmp.
   std::string tmp_dir;
+  /// How standbys are cloned (also used by rejoin's re-clone).
+  CloneMethod clone_method = CloneMethod::Auto;
+  /// How rejoin() repairs a diverged node.
+  RepairMethod repair = RepairMethod::Auto;
+  /// Standbys stream through a small in-process TCP relay, so their link can be cut,
+  /// stalled or delayed (cut_link, heal_link, set_link_delay). false = connect directly.
+  bool relay = true;
   /// Bound on every wait (start, streaming, promote, catch-up, stop).
   std::chrono::milliseconds timeout = std::chrono::seconds(30);
 };

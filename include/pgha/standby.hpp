@@ -44,9 +44,9 @@ private:
       st->creds = up.creds;
       if (up.admin().query("SELECT pg_is_in_recovery()").value(0, 0) == "f") up.arm_sync();
       st->standby = true;
-      st->upstream_port = up.lease.port();
+      st->follow(up.lease.port());
       st->upstream_archive = up.archive;
-      detail::clone_data(*st, up);
+      detail::clone_from(*st, up);
       auto offset = detail::read_file(st->log).size();
       st->start();
       detail::wait_healthy(*st, up, offset);

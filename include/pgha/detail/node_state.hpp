@@ -24,6 +24,7 @@
 #include "pgha/detail/privilege.hpp"
 #include "pgha/detail/process.hpp"
 #include "pgha/detail/reaper.hpp"
+#include "pgha/detail/relay.hpp"
 #include "pgha/detail/template.hpp"
 #include "pgha/detail/wait.hpp"
 #include "pgha/options.hpp"
@@ -60,6 +61,7 @@ struct NodeState {
   std::string upstream_host = "127.0.0.1";
   int upstream_port = 0;
   std::string upstream_archive;
+  std::unique_ptr<Relay> link;  // the standby's replication link, when Options::relay
   std::optional<StopMode> last_stop;
   std::optional<Connection> admin_conn;
   unsigned admin_generation = 0;
@@ -77,8 +79,16 @@ struct NodeState {
     return "host=127.0.0.1 port=" + std::to_string(lease.port()) + " user=postgres password=" +
            creds.superuser_password + " dbname=" + db;
   }
+  // Points the replication link at `port` on loopback, through the relay if enabled.
+  void follow(int port) {
+    upstream_port = port;
+    if (!opts.relay) return;
+    if (!link) link = std::make_unique<Relay>("127.0.0.1", port);
+    else { link->retarget("127.0.0.1", port); link->set_state(LinkState::Pass); }
+  }
   std::string replication_conninfo() const {
-    return "host=" + upstream_host + " port=" + std::to_string(upstream_port) +
+    int port = link ? link->port() : upstream_port;
+    return "host=" + upstream_host + " port=" + std::to_string(port) +
            " user=replicauser password=" + creds.replication_password +
            " application_name=" + app_name() + " connect_timeout=5";
   }
@@ -204,8 +214,14 @@ struct NodeState {
   bool stop_now(int sig, std::chrono::milliseconds limit = std::chrono::seconds(5)) noexcept {
     if (pid <= 0) return true;
     if (::kill(pid, sig) != 0 && errno == ESRCH) { reap(); return true; }
-    // A frozen server (freeze()) would never act on the signal: wake the whole tree.
-    for (pid_t c : child_pids(pid)) ::kill(c, SIGCONT);
+    // A frozen server (freeze()) would never act on the signal: wake the frozen processes.
+    // For an immediate stop each frozen child first gets its SIGQUIT, which it handles
+    // the moment it resumes, so a frozen walsender exits without sending another byte.
+    for (pid_t c : child_pids(pid))
+      if (process_stopped(c)) {
+        if (sig == SIGQUIT) ::kill(c, SIGQUIT);
+        ::kill(c, SIGCONT);
+      }
     ::kill(pid, SIGCONT);
     if (!wait_exit(pid, limit)) return false;
     pid = 0;
@@ -261,6 +277,7 @@ struct NodeState {
   void destroy() noexcept {
     try {
       admin_conn.reset();
+      link.reset();
       if (running() && !stop_now(SIGQUIT, std::chrono::seconds(5))) stop_now(SIGKILL);
       remove_leftover_shm();
       const char* keep = std::getenv("PGHA_KEEP");

@@ -208,6 +208,18 @@ inline std::string process_title(pid_t pid) {
   return s;
 }
 
+// The state letter of /proc/<pid>/stat ('R', 'S', 'T' stopped, 'Z' zombie), or '?'.
+inline char process_state(pid_t pid) {
+  std::ifstream s("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(s, line);
+  auto rp = line.rfind(')');
+  return (rp == std::string::npos || rp + 2 >= line.size()) ? '?' : line[rp + 2];
+}
+
+// True for a process stopped by SIGSTOP (freeze()).
+inline bool process_stopped(pid_t pid) { return process_state(pid) == 'T'; }
+
 // True while the process exists and is not a zombie.
 inline bool process_alive(pid_t pid) {
   if (pid <= 0 || ::kill(pid, 0) != 0) return false;

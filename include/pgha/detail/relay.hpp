@@ -5,7 +5,7 @@
 #pragma once
 
 #ifndef PGHA_DETAIL_RELAY_ERROR
-#define PGHA_DETAIL_RELAY_ERROR std::runtime_error
+#define PGHA_DETAIL_RELAY_ERROR ::pgha::SetupError
 #endif
 
 #include <arpa/inet.h>
@@ -33,6 +33,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "pgha/error.hpp"
 
 namespace pgha::detail {
 

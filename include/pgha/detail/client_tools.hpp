@@ -1,0 +1,72 @@
+// pgha/detail/client_tools.hpp: pg_basebackup and pg_rewind, used only when a
+// version-matched one exists (server-only builds ship neither). Both run as the server
+// user, so the files they write have the right owner.
+#pragma once
+
+#include <string>
+
+#include "pgha/detail/node_state.hpp"
+#include "pgha/detail/replication.hpp"
+
+namespace pgha::detail {
+
+inline int run_tool(NodeState& target, const std::vector<std::string>& argv,
+                    const std::string& log_name) {
+  SpawnSpec spec;
+  spec.argv = argv;
+  spec.log_file = target.root + "/" + log_name;
+  spec.cwd = target.root;
+  spec.run_as = target.ra;
+  spec.env = {"LC_ALL=C", "LANG=C", "PGAPPNAME=pgha"};
+  ::unlink(spec.log_file.c_str());
+  return run(spec, target.opts.timeout);
+}
+
+// Copies `source` into target.data with pg_basebackup (streaming the WAL it needs).
+inline void basebackup(NodeState& target, NodeState& source) {
+  const std::string& tool = target.bins.pg_basebackup;
+  if (tool.empty())
+    throw SetupError("CloneMethod::BaseBackup needs pg_basebackup " + std::to_string(target.bins.major) +
+                     ", and none was found in '" + target.bins.bin_dir + "' or /usr/lib/postgresql/" +
+                     std::to_string(target.bins.major) + "/bin; use CloneMethod::BackupApi");
+  remove_tree(target.data);  // pg_basebackup wants to create it
+  int rc = run_tool(target,
+                    {tool, "-D", target.data, "-h", source.sock, "-p",
+                     std::to_string(source.lease.port()), "-U", "postgres", "-X", "stream",
+                     "-c", "fast", "--no-sync"},
+                    "pg_basebackup.log");
+  if (rc != 0)
+    throw SetupError("pg_basebackup from " + source.label() + " failed (exit " +
+                         std::to_string(rc) + "); expected a copy of its data directory",
+                     target.label(), tail_lines(target.root + "/pg_basebackup.log"));
+  ::chmod(target.data.c_str(), 0700);
+  for (const char* f : {"/pgha.conf", "/standby.signal", "/recovery.conf", "/recovery.done"})
+    ::unlink((target.data + f).c_str());
+}
+
+// Clones `source` into the (empty) target.data with the configured method.
+inline void clone_from(NodeState& target, NodeState& source) {
+  CloneMethod m = target.opts.clone_method;
+  if (m == CloneMethod::BaseBackup ||
+      (m == CloneMethod::Auto && !target.bins.pg_basebackup.empty()))
+    basebackup(target, source);
+  else
+    clone_data(target, source);
+}
+
+// Rewinds the stopped target onto the new primary's timeline. False if pg_rewind
+// failed (the caller re-clones); the reason is left in <root>/pg_rewind.log.
+inline bool rewind(NodeState& target, NodeState& source) {
+  // Right after a promote the new primary's control file still shows the old timeline
+  // until its end-of-recovery checkpoint, and pg_rewind then says "no rewind required".
+  Connection c(source.admin_conninfo(), source.opts.timeout, source.label());
+  c.execute("CHECKPOINT");
+  std::vector<std::string> argv = {target.bins.pg_rewind, "--target-pgdata=" + target.data,
+                                   "--source-server=" + source.admin_conninfo(), "--no-sync"};
+  int rc = run_tool(target, argv, "pg_rewind.log");
+  // pg_rewind copies the source's configuration files and leaves no standby
+  // configuration: the next start rewrites pgha.conf and the standby files.
+  return rc == 0;
+}
+
+}  // namespace pgha::detail

@@ -1,0 +1,103 @@
+// tests/methods.cpp: each way to clone a standby and to repair a diverged node, forced,
+// so that every path runs on every version that has the tools it needs.
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using pgha::RejoinMethod;
+
+namespace {
+// A crash failover leaving node1 diverged (it holds a commit node2 never got).
+void diverge(pgha::Node& node1, pgha::Node& node2) {
+  node1.execute("create table test (id int); insert into test values (1)");
+  node1.freeze_walsender();
+  auto p = node1.execute_async("insert into test values (2)");
+  REQUIRE_FALSE(p.wait_for(200ms));
+  node1.stop(pgha::StopMode::Crash);
+  node2.promote();
+}
+}  // namespace
+
+TEST_CASE("standby cloned with the low-level backup API (no client tools)") {
+  pgha::Options o;
+  o.clone_method = pgha::CloneMethod::BackupApi;
+  pgha::TempPrimary node1(o);
+  pgha::TempStandby node2(node1);
+  node1.execute("create table t (x int); insert into t values (1)");
+  CHECK(node2.query("select count(*) from t").value(0, 0) == "1");
+  CHECK(test::sync_state(node1) == "streaming/sync");
+}
+
+TEST_CASE("standby cloned with a version-matched pg_basebackup") {
+  if (test::binaries().pg_basebackup.empty())
+    PGHA_SKIP("no pg_basebackup " << test::binaries().major << " on this machine");
+  pgha::Options o;
+  o.clone_method = pgha::CloneMethod::BaseBackup;
+  pgha::TempPrimary node1(o);
+  pgha::TempStandby node2(node1);
+  node1.execute("create table t (x int); insert into t values (1)");
+  CHECK(node2.query("select count(*) from t").value(0, 0) == "1");
+  CHECK(test::sync_state(node1) == "streaming/sync");
+}
+
+TEST_CASE("CloneMethod::BaseBackup without pg_basebackup is a SetupError") {
+  if (!test::binaries().pg_basebackup.empty())
+    PGHA_SKIP("pg_basebackup " << test::binaries().major << " exists here; the error path needs a server-only build");
+  pgha::Options o;
+  o.clone_method = pgha::CloneMethod::BaseBackup;
+  pgha::TempPrimary node1(o);
+  CHECK_THROWS_WITH(pgha::TempStandby(node1), Catch::Matchers::Contains("pg_basebackup"));
+}
+
+TEST_CASE("a diverged node is repaired by re-cloning") {
+  pgha::Options o;
+  o.repair = pgha::RepairMethod::Reclone;
+  pgha::TempPrimary node1(o);
+  pgha::TempStandby node2(node1);
+  diverge(node1, node2);
+  CHECK(node1.rejoin(node2) == RejoinMethod::Recloned);
+  CHECK(node1.last_rejoin_method() == RejoinMethod::Recloned);
+  CHECK(test::ids(node1) == std::vector<int>{1});
+  CHECK(test::sync_state(node2) == "streaming/sync");
+}
+
+TEST_CASE("a diverged node is repaired with a version-matched pg_rewind") {
+  if (test::binaries().pg_rewind.empty())
+    PGHA_SKIP("no pg_rewind " << test::binaries().major << " on this machine");
+  pgha::Options o;
+  o.repair = pgha::RepairMethod::Rewind;
+  pgha::TempPrimary node1(o);
+  pgha::TempStandby node2(node1);
+  diverge(node1, node2);
+  CHECK(node1.rejoin(node2) == RejoinMethod::Rewound);
+  CHECK(test::ids(node1) == std::vector<int>{1});
+  CHECK(test::sync_state(node2) == "streaming/sync");
+  // The rewound node keeps its own identity: port and name, not the source's.
+  CHECK(node1.query("SHOW port").value(0, 0) == std::to_string(node1.port()));
+  CHECK(node1.query("SHOW cluster_name").value(0, 0) == node1.name());
+}
+
+TEST_CASE("a cleanly stopped primary whose shutdown the standby saw is resumed, not repaired") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  node1.execute("create table test (id int); insert into test values (1)");
+  node1.stop(pgha::StopMode::Fast);
+  node2.promote();
+  CHECK(node1.rejoin(node2) == RejoinMethod::Resumed);
+  // Rejoining a node that is already a healthy standby of the same primary resumes too.
+  CHECK(node1.rejoin(node2) == RejoinMethod::Resumed);
+  CHECK(test::ids(node1) == std::vector<int>{1});
+}
+
+TEST_CASE("a primary stopped while its standby was cut off has diverged and is repaired") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  node1.execute("create table test (id int); insert into test values (1)");
+  node1.freeze_walsender();  // node2 never sees the shutdown checkpoint
+  auto p = node1.execute_async("insert into test values (2)");
+  REQUIRE_FALSE(p.wait_for(200ms));
+  node1.stop(pgha::StopMode::Immediate);
+  node2.promote();
+  CHECK(test::ids(node2) == std::vector<int>{1});  // node2 never saw row 2
+  CHECK(node1.rejoin(node2) != RejoinMethod::Resumed);
+  CHECK(test::ids(node1) == std::vector<int>{1});
+}

@@ -1,0 +1,78 @@
+// tests/partition.cpp: cutting and healing the replication link while both servers run.
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+
+TEST_CASE("a reset link blocks sync commits while both servers run, healing releases them") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  node1.execute("create table t (x int)");
+  node2.cut_link(pgha::LinkCut::Reset);
+  node1.wait_until("SELECT count(*) = 0 FROM pg_stat_replication");  // the walsender saw the reset
+  auto p = node1.execute_async("insert into t values (1)");
+  CHECK_FALSE(p.wait_for(500ms));
+  CHECK(test::wait_event(node1, p.backend_pid()) == "SyncRep");
+  CHECK(node1.is_running());
+  CHECK(node2.is_running());
+  CHECK(node2.query("SELECT count(*) FROM t").value(0, 0) == "0");
+  node2.heal_link();
+  REQUIRE(p.wait_for(30s));  // the standby reconnects and confirms
+  CHECK(p.get().command_status() == "INSERT 0 1");
+  CHECK(node2.query("SELECT count(*) FROM t").value(0, 0) == "1");
+  CHECK(test::sync_state(node1) == "streaming/sync");
+}
+
+TEST_CASE("a blackholed link is noticed only through the replication timeouts") {
+  pgha::Options o;
+  o.settings["wal_sender_timeout"] = "2s";
+  o.settings["wal_receiver_timeout"] = "2s";
+  pgha::TempPrimary node1(o);
+  pgha::TempStandby node2(node1);
+  node1.execute("create table t (x int)");
+  node2.cut_link(pgha::LinkCut::Blackhole);
+  auto p = node1.execute_async("insert into t values (1)");
+  CHECK_FALSE(p.wait_for(300ms));
+  // No reset reached anyone: the walsender is dropped by its own timeout.
+  node1.wait_until("SELECT count(*) = 0 FROM pg_stat_replication", 30s);
+  CHECK_THAT(node1.log_tail(50), Catch::Matchers::Contains("replication timeout"));
+  node2.heal_link();
+  REQUIRE(p.wait_for(30s));
+  CHECK(node2.query("SELECT count(*) FROM t").value(0, 0) == "1");
+}
+
+TEST_CASE("a delayed link delays confirmations, not correctness") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  node1.execute("create table t (x int)");
+  node2.set_link_delay(300ms);
+  auto p = node1.execute_async("insert into t values (1)");
+  // The relay holds every chunk 300 ms each way: no confirmation can arrive in 50 ms.
+  CHECK_FALSE(p.wait_for(50ms));
+  REQUIRE(p.wait_for(30s));
+  CHECK(node2.query("SELECT count(*) FROM t").value(0, 0) == "1");
+  node2.set_link_delay(0ms);
+}
+
+TEST_CASE("link calls on a node without a relayed link are StateErrors") {
+  pgha::TempPrimary node1;
+  CHECK_THROWS_AS(node1.cut_link(), pgha::StateError);
+  pgha::Options direct = node1.options();
+  direct.relay = false;
+  pgha::TempStandby node2(node1, direct);
+  CHECK(test::sync_state(node1) == "streaming/sync");
+  CHECK_THROWS_WITH(node2.cut_link(), Catch::Matchers::Contains("Options::relay = false"));
+}
+
+TEST_CASE("losing the sync standby: commits block, pg_stat_replication changes") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  node1.execute("create table t (x int)");
+  CHECK(test::sync_state(node1) == "streaming/sync");
+  node2.stop();
+  CHECK(test::sync_state(node1) == "absent");
+  auto p = node1.execute_async("insert into t values (1)");
+  CHECK_FALSE(p.wait_for(300ms));
+  node2.start();
+  REQUIRE(p.wait_for(30s));
+  CHECK(test::sync_state(node1) == "streaming/sync");
+}
