@@ -120,6 +120,8 @@ TEST_CASE("execute_async, PendingQuery::get rethrows, cancel of a sync wait") {
   CHECK_THROWS_AS(bad.get(), pgha::QueryError);
   node1.execute("CREATE TABLE t (x int)");
   node2.stop();
+  // The primary notices the standby's disconnection asynchronously.
+  node1.wait_until("SELECT count(*) = 0 FROM pg_stat_replication");
   CHECK(test::sync_state(node1) == "absent");
   auto blocked = node1.execute_async("INSERT INTO t VALUES (7)");
   CHECK_FALSE(blocked.wait_for(200ms));

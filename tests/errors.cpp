@@ -3,6 +3,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <boost/filesystem.hpp>
+#include <fstream>
 
 #include "support.hpp"
 
@@ -96,4 +100,47 @@ TEST_CASE("running as root with no usable unprivileged user") {
   ::setenv("PGHA_RUN_AS", "root", 1);
   CHECK_THROWS_WITH(pgha::TempPrimary(), Contains("refuses to run as root"));
   ::unsetenv("PGHA_RUN_AS");
+}
+
+namespace {
+// A directory with fake `postgres` and `initdb` that report the given version.
+std::string fake_bindir(const std::string& version) {
+  std::string dir = "/tmp/pgha-fake-bin-" + version;
+  boost::filesystem::create_directories(dir);
+  for (const char* tool : {"postgres", "initdb"}) {
+    std::string path = dir + "/" + tool;
+    std::ofstream f(path);
+    f << "#!/bin/sh\necho '" << tool << " (PostgreSQL) " << version << "'\n";
+    f.close();
+    ::chmod(path.c_str(), 0755);
+  }
+  return dir;
+}
+}  // namespace
+
+TEST_CASE("binaries too old or too new are refused with the supported range") {
+  pgha::Options o;
+  o.bin_dir = fake_bindir("10.23");
+  CHECK_THROWS_AS(pgha::TempPrimary(o), pgha::SetupError);
+  CHECK_THROWS_WITH(pgha::TempPrimary(o), Contains("10.23") && Contains("11 to 18"));
+  o.bin_dir = fake_bindir("9.6.24");
+  CHECK_THROWS_WITH(pgha::TempPrimary(o), Contains("9.6") && Contains("11 to 18"));
+  o.bin_dir = fake_bindir("19.1");
+  CHECK_THROWS_WITH(pgha::TempPrimary(o), Contains("19.1") && Contains("PGHA_ALLOW_UNTESTED"));
+}
+
+TEST_CASE("waiting on a frozen node is a TimeoutError that quotes the log") {
+  pgha::Options o;
+  o.timeout = std::chrono::milliseconds(500);
+  pgha::TempPrimary n(o);
+  n.freeze();
+  try {
+    n.execute("SELECT 1");
+    FAIL("a frozen server answered");
+  } catch (const pgha::TimeoutError& e) {
+    CHECK_THAT(e.what(), Contains("500 ms"));
+    CHECK_THAT(e.log_tail(), Contains("ready to accept connections"));
+  }
+  n.thaw();
+  CHECK(n.query("SELECT 1").value(0, 0) == "1");
 }

@@ -69,6 +69,8 @@ TEST_CASE("losing the sync standby: commits block, pg_stat_replication changes")
   node1.execute("create table t (x int)");
   CHECK(test::sync_state(node1) == "streaming/sync");
   node2.stop();
+  // The primary notices the standby's disconnection asynchronously.
+  node1.wait_until("SELECT count(*) = 0 FROM pg_stat_replication");
   CHECK(test::sync_state(node1) == "absent");
   auto p = node1.execute_async("insert into t values (1)");
   CHECK_FALSE(p.wait_for(300ms));

@@ -15,7 +15,10 @@ public:
   /// `node` names the node involved (may be empty); `log_tail` is its last server log lines.
   explicit Error(const std::string& message, std::string node = {}, std::string log_tail = {})
       : std::runtime_error(compose(message, node, log_tail)),
-        node_(std::move(node)), log_tail_(std::move(log_tail)) {}
+        message_(message), node_(std::move(node)), log_tail_(std::move(log_tail)) {}
+
+  /// The message without the node prefix and the log tail.
+  const std::string& message() const noexcept { return message_; }
 
   /// The node the error is about ("node1 (port 5432)"), or empty.
   const std::string& node() const noexcept { return node_; }
@@ -29,6 +32,7 @@ private:
     if (!log_tail.empty()) out += "\n--- server log tail ---\n" + log_tail;
     return out;
   }
+  std::string message_;
   std::string node_;
   std::string log_tail_;
 };

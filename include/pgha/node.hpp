@@ -59,9 +59,12 @@ public:
   }
   /// Runs SQL on the node's shared connection and returns the last result.
   /// Commits follow the node's synchronous_commit (remote_apply by default).
-  Result execute(const std::string& sql) { return s().admin().execute(sql); }
+  /// A statement (or connection) past its deadline throws TimeoutError with the log tail.
+  Result execute(const std::string& sql) {
+    return with_log_tail([&] { return s().admin().execute(sql); });
+  }
   /// Same as execute, for statements that return rows.
-  Result query(const std::string& sql) { return s().admin().query(sql); }
+  Result query(const std::string& sql) { return execute(sql); }
   /// Sends SQL on a new connection and returns at once; see PendingQuery.
   PendingQuery execute_async(const std::string& sql) {
     s().admin();  // throws StateError if stopped
@@ -277,6 +280,18 @@ protected:
   }
 
 private:
+  // A frozen or partitioned server times out; the log tail says what it last did.
+  template <class F>
+  auto with_log_tail(F f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const TimeoutError& e) {
+      if (!e.log_tail().empty()) throw;
+      s().admin_conn.reset();  // its state is unknown after a timeout
+      throw TimeoutError(e.message(), s().label(), s().log_tail());
+    }
+  }
+
   detail::Relay& link() {
     auto& n = s();
     if (!n.link)

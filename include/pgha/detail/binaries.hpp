@@ -51,8 +51,7 @@ inline bool parse_version(const std::string& text, int& major, int& num, std::st
   if (!std::regex_search(text, m, re)) return false;
   major = std::stoi(m[1]);
   int minor = m[2].matched ? std::stoi(m[2]) : 0;
-  if (major < 10) return false;  // 9.x is far below what we support anyway
-  num = major * 10000 + minor;
+  num = major >= 10 ? major * 10000 + minor : major * 10000 + minor * 100;  // 9.6 -> 90600
   ver = std::to_string(major) + "." + std::to_string(minor);
   return true;
 }

@@ -144,9 +144,20 @@ struct NodeState {
   }
 
   // Rewrites the configuration of the running server and reloads it.
+  // Returns once this session has re-read the configuration; the postmaster signals all
+  // server processes at the same time, so the new values are in force server-wide.
   void reload() {
     write_config();
+    std::string before = admin().query("SELECT pg_conf_load_time()").value(0, 0);
     admin().execute("SELECT pg_reload_conf()");
+    wait_until("the server to reload its configuration", opts.timeout, label(),
+               [&](std::string& seen) {
+                 seen = "configuration loaded at " +
+                        admin().query("SELECT pg_conf_load_time()").value(0, 0);
+                 return admin().query("SELECT pg_conf_load_time() > '" + before +
+                                      "'::timestamptz").value(0, 0) == "t";
+               },
+               [&] { return log_tail(); });
   }
 
   // Turns on synchronous_standby_names on a running primary (see sync_armed). The reload
