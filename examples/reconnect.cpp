@@ -26,33 +26,6 @@ void say(const std::string& text) {
   std::cout << "[" << ms.count() << " ms] " << text << "\n" << std::flush;
 }
 
-// The value of `key` in a libpq keyword=value conninfo ("" if absent; no quoting in pgha's).
-std::string conninfo_value(const std::string& conninfo, const std::string& key) {
-  std::istringstream in(conninfo);
-  std::string kv;
-  while (in >> kv)
-    if (kv.compare(0, key.size() + 1, key + "=") == 0) return kv.substr(key.size() + 1);
-  return "";
-}
-
-// One conninfo listing every node: libpq tries them in order and keeps the first that
-// accepts writes. libpq takes one password for all hosts, so the nodes must share it
-// (pgha standbys inherit their upstream's credentials, and rejoin copies them too).
-std::string multi_host_conninfo(const std::vector<pgha::Node*>& nodes) {
-  std::string hosts, ports, password;
-  for (pgha::Node* n : nodes) {
-    std::string ci = n->conninfo();
-    std::string pw = conninfo_value(ci, "password");
-    if (!password.empty() && pw != password)
-      throw std::runtime_error("nodes have different passwords; one multi-host conninfo needs one");
-    password = pw;
-    hosts += (hosts.empty() ? "" : ",") + conninfo_value(ci, "host");
-    ports += (ports.empty() ? "" : ",") + conninfo_value(ci, "port");
-  }
-  return "host=" + hosts + " port=" + ports + " user=postgres password=" + password +
-         " dbname=postgres target_session_attrs=read-write connect_timeout=2";
-}
-
 struct ClientStats {
   std::mutex mu;
   std::vector<int> acked;  // ids whose INSERT returned success to the client
@@ -112,9 +85,9 @@ int main() try {
   opts.name = "node2";
   pgha::TempStandby node2(node1, opts);
   node1.execute("CREATE TABLE events (id int PRIMARY KEY)");
-  std::string ci = multi_host_conninfo({&node1, &node2});
+  std::string ci = pgha::multi_host_conninfo({&node1, &node2});  // target_session_attrs=read-write
   std::string shown = ci;
-  shown.replace(shown.find("password=") + 9, conninfo_value(ci, "password").size(), "***");
+  shown.replace(shown.find("password=") + 9, node1.password().size(), "***");
   say("multi-host conninfo: " + shown);
   say("node1 is on port " + std::to_string(node1.port()) + ", node2 on port " + std::to_string(node2.port()));
 

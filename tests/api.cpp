@@ -206,3 +206,23 @@ TEST_CASE("options: extra settings, application_name, archiving as in the walkth
   node1.execute("SELECT pg_switch_wal()");
   node1.wait_until("SELECT archived_count > 0 FROM pg_stat_archiver");
 }
+
+TEST_CASE("standbys with their own names become sync candidates of a default primary") {
+  pgha::TempPrimary node1;
+  pgha::Options o = node1.options();
+  o.application_name = "s1";
+  pgha::TempStandby s1(node1, o);
+  o.application_name = "s2";
+  pgha::TempStandby s2(node1, o);
+  CHECK(node1.query("SHOW synchronous_standby_names").value(0, 0) ==
+        "FIRST 1 (\"pgslave001\", \"s1\", \"s2\")");
+  CHECK(test::sync_state(node1, "s1") == "streaming/sync");
+  CHECK(test::sync_state(node1, "s2") == "streaming/potential");
+  node1.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
+  CHECK(s1.query("SELECT count(*) FROM t").value(0, 0) == "1");  // remote_apply on s1
+  s1.stop();
+  node1.wait_until("SELECT count(*) = 1 FROM pg_stat_replication WHERE sync_state = 'sync'");
+  CHECK(test::sync_state(node1, "s2") == "streaming/sync");  // s2 took over
+  CHECK(node1.execute("INSERT INTO t VALUES (2)").command_status() == "INSERT 0 1");
+  CHECK(s2.query("SELECT count(*) FROM t").value(0, 0) == "2");
+}

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <deque>
+#include <vector>
 #include <memory>
 #include <string>
 #include <utility>
@@ -124,7 +126,16 @@ public:
                                safe_target(),
                            label_);
     }
-    PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
+    // Notices and warnings (e.g. "canceling wait for synchronous replication") are kept,
+    // the last 100, in storage that stays put when the Connection is moved.
+    PQsetNoticeProcessor(
+        conn_.get(),
+        [](void* arg, const char* msg) {
+          auto* q = static_cast<std::deque<std::string>*>(arg);
+          q->push_back(detail::trim_message(msg));
+          if (q->size() > 100) q->pop_front();
+        },
+        notices_.get());
   }
   Connection(Connection&&) noexcept = default;
   Connection& operator=(Connection&&) noexcept = default;
@@ -225,6 +236,12 @@ public:
       conn_.reset();
     }
   }
+  /// Notices and warnings the server sent on this connection (the last 100), oldest first.
+  std::vector<std::string> notices() const {
+    return std::vector<std::string>(notices_->begin(), notices_->end());
+  }
+  /// Forgets the notices received so far.
+  void clear_notices() noexcept { notices_->clear(); }
   /// The label used in messages.
   const std::string& label() const noexcept { return label_; }
 
@@ -248,6 +265,7 @@ private:
     const char* p = PQport(conn_.get());
     return std::string(h ? h : "?") + ":" + (p ? p : "?");
   }
+  std::unique_ptr<std::deque<std::string>> notices_ = std::make_unique<std::deque<std::string>>();
   detail::ConnPtr conn_;
   std::string label_;
   std::chrono::milliseconds timeout_;

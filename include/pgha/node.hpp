@@ -37,6 +37,8 @@ public:
   std::string host() const { return "127.0.0.1"; }
   /// libpq keyword/value conninfo (TCP, SCRAM, superuser "postgres"), usable by any client.
   std::string conninfo(const std::string& dbname = "postgres") const { return s().tcp_conninfo(dbname); }
+  /// The superuser password in conninfo() (shared by a primary and its standbys).
+  const std::string& password() const { return s().creds.superuser_password; }
   /// The server's data directory.
   const std::string& data_dir() const { return s().data; }
   /// The server's log file (stderr of the postmaster).
@@ -177,7 +179,7 @@ public:
     n.creds = p.creds;
     n.standby = true;
     n.sync_armed = true;
-    p.arm_sync();
+    p.arm_sync(n.app_name());
     n.follow(p.lease.port());
     n.upstream_archive = p.archive;
     bool diverged = !can_resume(new_primary);

@@ -96,10 +96,11 @@ inline const char* to_string(RejoinMethod m) noexcept {
   return "?";
 }
 
-/// The `synchronous_commit` value of a SyncMode ("remote_apply", ...).
+/// The `synchronous_commit` value of a SyncMode ("remote_apply", ...). Async is "on"
+/// with an empty synchronous_standby_names: commits wait for the local flush only.
 inline const char* to_setting(SyncMode m) noexcept {
   switch (m) {
-    case SyncMode::Async: return "local";
+    case SyncMode::Async: return "on";
     case SyncMode::RemoteWrite: return "remote_write";
     case SyncMode::On: return "on";
     case SyncMode::RemoteApply: return "remote_apply";

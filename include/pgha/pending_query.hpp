@@ -57,6 +57,8 @@ public:
   }
   /// Cancels the statement if it is still running (the server-side effect of a cancel).
   void cancel() noexcept { if (!done_) conn_->cancel(); }
+  /// Notices and warnings received on the statement's connection, oldest first.
+  std::vector<std::string> notices() const { return conn_->notices(); }
   /// Process id of the server backend running the statement.
   int backend_pid() const noexcept { return conn_->backend_pid(); }
 

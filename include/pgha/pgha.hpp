@@ -3,6 +3,7 @@
 #pragma once
 
 #include "pgha/connection.hpp"
+#include "pgha/conninfo.hpp"
 #include "pgha/error.hpp"
 #include "pgha/failover_guard.hpp"
 #include "pgha/node.hpp"

@@ -42,7 +42,8 @@ private:
                          up.label() + " runs " + up.bins.version + "; streaming replication "
                          "needs the same major version");
       st->creds = up.creds;
-      if (up.admin().query("SELECT pg_is_in_recovery()").value(0, 0) == "f") up.arm_sync();
+      if (up.admin().query("SELECT pg_is_in_recovery()").value(0, 0) == "f")
+        up.arm_sync(st->app_name());
       st->standby = true;
       st->follow(up.lease.port());
       st->upstream_archive = up.archive;

@@ -73,7 +73,7 @@ TEST_CASE_METHOD(pgha::catch2::ClusterFixture<2>, "ClusterFixture<2> has two syn
     CHECK(r.value(i, 2) == "sync");
   }
   CHECK(primary.query("SHOW synchronous_standby_names").value(0, 0) ==
-        "FIRST 2 (standby1, standby2)");
+        "FIRST 2 (standby1, standby2, primary)");
   for (auto& s : standbys) REQUIRE(s.query("SELECT pg_is_in_recovery()").value(0, 0) == "t");
   // remote_apply on both: a returned commit is visible on each standby at once.
   primary.execute("CREATE TABLE t (id int)");
@@ -87,9 +87,13 @@ TEST_CASE_METHOD(pgha::catch2::ClusterFixture<1>, "ClusterFixture<1> fails over 
   {
     pgha::FailoverGuard g(primary, standbys[0]);
     REQUIRE(standbys[0].role() == pgha::Role::Primary);
-    standbys[0].execute("INSERT INTO t VALUES (1)");  // waits for nothing: no standby yet?
+    REQUIRE(primary.role() == pgha::Role::Stopped);
   }
   REQUIRE(primary.role() == pgha::Role::Standby);
+  // The rejoined old primary ("primary") is listed, so it is the new primary's sync standby.
+  REQUIRE(standbys[0].query("SELECT application_name, sync_state FROM pg_stat_replication")
+              .value(0, 1) == "sync");
+  standbys[0].execute("INSERT INTO t VALUES (1)");  // returns: remote_apply on "primary"
   REQUIRE(primary.query("SELECT count(*) FROM t").value(0, 0) == "1");
 }
 

@@ -54,6 +54,18 @@ TEST_F(ClusterTest, StandbyIsSyncAndAppliesCommits) {
   EXPECT_EQ(standby().query("SELECT id FROM t").value(0, 0), "5");
 }
 
+TEST_F(ClusterTest, FailoverGuardKeepsTheOldPrimarySync) {
+  primary().execute("CREATE TABLE t (id int)");
+  {
+    pgha::FailoverGuard g(primary(), standby());
+    EXPECT_EQ(standby().role(), pgha::Role::Primary);
+  }
+  EXPECT_EQ(primary().role(), pgha::Role::Standby);
+  EXPECT_EQ(standby().query("SELECT sync_state FROM pg_stat_replication").value(0, 0), "sync");
+  standby().execute("INSERT INTO t VALUES (9)");
+  EXPECT_EQ(primary().query("SELECT id FROM t").value(0, 0), "9");
+}
+
 TEST_F(SharedClusterTest, A_CreateTableAndFailOver) {
   pgha::Node& p = cluster().primary();
   pgha::Node& s = cluster().standby();

@@ -51,7 +51,7 @@ inline std::map<std::string, std::string> server_settings(const ConfigInput& in)
   // PG 11-12 count segments; 13 replaced wal_keep_segments with wal_keep_size.
   if (in.major <= 12) s["wal_keep_segments"] = "32";
   else s["wal_keep_size"] = "32MB";
-  s["synchronous_commit"] = in.sync_mode == SyncMode::Async ? "on" : to_setting(in.sync_mode);
+  s["synchronous_commit"] = to_setting(in.sync_mode);
   s["synchronous_standby_names"] = in.sync_mode == SyncMode::Async ? "" : in.sync_names;
   // User settings below may still set synchronous_standby_names explicitly.
   // Small and fast: test clusters, not production.

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/shm.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -58,6 +59,10 @@ struct NodeState {
   // lone TempPrimary accepts writes; a standby is armed from birth, so after a promote
   // its commits wait for a sync standby, as in the walkthrough.
   bool sync_armed = true;
+  // The names written to synchronous_standby_names unless the user set it: this node's
+  // own application_name (the walkthrough's symmetric pair) plus every standby that
+  // attached to it or rejoined it, in that priority order.
+  std::vector<std::string> sync_list;
   std::string upstream_host = "127.0.0.1";
   int upstream_port = 0;
   std::string upstream_archive;
@@ -125,7 +130,7 @@ struct NodeState {
     in.sync_mode = opts.sync_mode;
     in.sync_names = !sync_armed ? std::string()
                     : opts.settings.count("synchronous_standby_names")
-                        ? opts.settings.at("synchronous_standby_names") : app_name();
+                        ? opts.settings.at("synchronous_standby_names") : sync_names();
     in.archive_dir = archive;
     in.standby = standby;
     in.primary_conninfo = replication_conninfo();
@@ -160,11 +165,24 @@ struct NodeState {
                [&] { return log_tail(); });
   }
 
-  // Turns on synchronous_standby_names on a running primary (see sync_armed). The reload
-  // reaches the checkpointer, which decides whether commits wait, long before the new
-  // standby is cloned and started (a backup's checkpoint alone goes through it).
-  void arm_sync() {
-    if (sync_armed) return;
+  // "name", or FIRST 1 ("a", "b") when several standbys may be the sync one.
+  std::string sync_names() const {
+    std::vector<std::string> names = sync_list;
+    if (std::find(names.begin(), names.end(), app_name()) == names.end())
+      names.insert(names.begin(), app_name());
+    if (names.size() == 1) return names.front();
+    std::string out = "FIRST 1 (";
+    for (size_t i = 0; i < names.size(); ++i) out += (i ? ", \"" : "\"") + names[i] + "\"";
+    return out + ")";
+  }
+
+  // Makes `standby_app` a synchronous standby candidate of this running primary and turns
+  // synchronous_standby_names on (see sync_armed); reloads only when something changed.
+  void arm_sync(const std::string& standby_app) {
+    bool listed = standby_app == app_name() ||
+                  std::find(sync_list.begin(), sync_list.end(), standby_app) != sync_list.end();
+    if (sync_armed && listed) return;
+    if (!listed) sync_list.push_back(standby_app);
     sync_armed = true;
     reload();
   }

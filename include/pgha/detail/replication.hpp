@@ -107,8 +107,10 @@ inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t lo
         seen = "standby: " + wr + " (upstream timeline " + std::to_string(tli) + "); upstream: " + ps;
         bool receiver_ok = w.rows() && w.value(0, 0) == "streaming" &&
                            !w.is_null(0, 1) && std::stoul(w.value(0, 1)) == tli;
+        // 'potential': listed, streaming, next in line behind the sync standby(s).
         bool upstream_ok = s.rows() && s.value(0, 0) == "streaming" &&
-                           (!want_sync || s.value(0, 1) == "sync" || s.value(0, 1) == "quorum");
+                           (!want_sync || s.value(0, 1) == "sync" || s.value(0, 1) == "quorum" ||
+                            s.value(0, 1) == "potential");
         return receiver_ok && upstream_ok;
       },
       [&] { return standby.log_tail(); });
