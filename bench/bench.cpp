@@ -236,6 +236,9 @@ int main(int argc, char** argv) {
       "fast stop (node.stop())",
       "destroying a pair (servers gone, dirs removed)",
       "commit with remote_apply (1-row insert)",
+      "fast options: TempStandby with CloneMethod::BackupApi",
+      "fast options: primary + sync standby together (warm)",
+      "fast options: crash failover with RepairMethod::Reclone",
   };
   std::map<std::string, Samples> pg;
   std::map<std::string, Samples> naive;
@@ -343,6 +346,27 @@ int main(int argc, char** argv) {
       s.reset();
       p.reset();
       pg[order[8]].add(ms_since(t0));
+
+      // The floor paths: low-level backup API instead of pg_basebackup, re-clone instead
+      // of pg_rewind (the defaults use the tools when version-matched ones exist).
+      pgha::Options fast;
+      fast.clone_method = pgha::CloneMethod::BackupApi;
+      fast.repair = pgha::RepairMethod::Reclone;
+      t0 = Clock::now();
+      p.emplace(fast);
+      t1 = Clock::now();
+      s.emplace(*p);
+      t2 = Clock::now();
+      pg[order[10]].add(std::chrono::duration<double, std::milli>(t2 - t1).count());
+      pg[order[11]].add(std::chrono::duration<double, std::milli>(t2 - t0).count());
+      t0 = Clock::now();
+      {
+        pgha::FailoverGuard g(*p, *s, pgha::StopMode::Crash);
+      }
+      pg[order[12]].add(ms_since(t0));
+      rejoin_methods[std::string("crash, fast options: ") + pgha::to_string(p->last_rejoin_method())]++;
+      s.reset();
+      p.reset();
     }
   } catch (const std::exception& e) {
     std::cerr << "pgha_bench: error: " << e.what() << "\n";

@@ -58,8 +58,8 @@ void failover_round(const char* pname, pgha::Node& primary, const char* sname, p
   std::string sql = "insert into test values (" + std::to_string(id) + ",'" + std::to_string(id) + "')";
   std::cout << sname << "=# " << sql << "\n";
   pgha::PendingQuery insert = standby.execute_async(sql);
-  bool done = insert.wait_for(500ms);
-  std::cout << (done ? "returned (unexpected!)" : "... still waiting after 500 ms") << "\n";
+  bool done = insert.wait_for(300ms);
+  std::cout << (done ? "returned (unexpected!)" : "... still waiting after 300 ms") << "\n";
   step(std::string(pname) + " rejoins as the standby of " + sname);
   pgha::RejoinMethod how = primary.rejoin(standby);
   std::cout << pname << ": rejoined (" << pgha::to_string(how) << ")\n";

@@ -1,8 +1,10 @@
 // tests/api.cpp: every public call of Node, Connection, Result and the options.
+#include <sys/shm.h>
 #include <sys/stat.h>
 
 #include <boost/filesystem.hpp>
 #include <fstream>
+#include <sstream>
 
 #include "support.hpp"
 
@@ -83,6 +85,7 @@ TEST_CASE("PGHA_KEEP=1 keeps the directory (servers still stop)") {
   }
   ::unsetenv("PGHA_KEEP");
   CHECK(boost::filesystem::exists(root + "/data/PG_VERSION"));
+  CHECK(boost::filesystem::exists(root + "/keep"));  // later sweeps leave it alone
   CHECK(::kill(pid, 0) != 0);
   boost::filesystem::remove_all(root);
 }
@@ -225,4 +228,30 @@ TEST_CASE("standbys with their own names become sync candidates of a default pri
   CHECK(test::sync_state(node1, "s2") == "streaming/sync");  // s2 took over
   CHECK(node1.execute("INSERT INTO t VALUES (2)").command_status() == "INSERT 0 1");
   CHECK(s2.query("SELECT count(*) FROM t").value(0, 0) == "2");
+}
+
+TEST_CASE("a crashed or destroyed node leaves no SysV shared memory segment") {
+  auto shm_of = [](pgha::Node& n) {
+    std::istringstream in(pgha::detail::read_file(n.data_dir() + "/postmaster.pid"));
+    std::string line;
+    for (int i = 1; i <= 7; ++i) std::getline(in, line);
+    std::istringstream l(line);
+    long key = 0, id = -1;
+    l >> key >> id;
+    return static_cast<int>(id);
+  };
+  struct shmid_ds ds{};
+  pgha::TempPrimary a;
+  int id = shm_of(a);
+  REQUIRE(id >= 0);
+  REQUIRE(::shmctl(id, IPC_STAT, &ds) == 0);
+  a.stop(pgha::StopMode::Crash);
+  CHECK(::shmctl(id, IPC_STAT, &ds) == -1);
+  int id2 = -1;
+  {
+    pgha::TempPrimary b;
+    id2 = shm_of(b);
+    REQUIRE(::shmctl(id2, IPC_STAT, &ds) == 0);
+  }
+  CHECK(::shmctl(id2, IPC_STAT, &ds) == -1);
 }

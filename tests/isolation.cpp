@@ -1,6 +1,7 @@
 // tests/isolation.cpp: no leaks when the test process dies, no collisions between
 // concurrent test processes.
 #include <poll.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,4 +89,34 @@ TEST_CASE("a node created on a short-lived thread outlives the thread") {
   std::thread([&] { node = std::make_unique<pgha::TempPrimary>(); }).join();
   CHECK(node->is_running());
   CHECK(node->query("SELECT 1").value(0, 0) == "1");
+}
+
+TEST_CASE("leftovers of a process that died without its watcher are swept by the next one") {
+  // A node directory whose owner is dead, with a live server in it: what a kill of the
+  // test process and its watcher (e.g. kill -9 of the whole process group) leaves behind.
+  std::string base = "/tmp/pgha-sweep-test";
+  boost::filesystem::remove_all(base);
+  boost::filesystem::create_directories(base);
+  ::chmod(base.c_str(), 0711);
+  ::setenv("PGHA_TMPDIR", base.c_str(), 1);
+  // Deliberately leaked: its destructor never runs, as when the process is killed.
+  auto* victim = new pgha::TempPrimary;
+  std::string root = boost::filesystem::path(victim->data_dir()).parent_path().string();
+  int pid = victim->pid();
+  pid_t dead = ::fork();  // a pid that is certainly gone
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  pgha::detail::write_file(root + "/owner", pgha::detail::process_identity(dead) + "gone\n", {});
+  REQUIRE(pgha::detail::process_alive(pid));
+  REQUIRE(boost::filesystem::exists(root));
+  // The first node of the next process sweeps the base directory.
+  pid_t child = spawn_child("pair", nullptr);
+  int st = 0;
+  ::waitpid(child, &st, 0);
+  ::unsetenv("PGHA_TMPDIR");
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  CHECK_FALSE(pgha::detail::process_alive(pid));
+  CHECK_FALSE(boost::filesystem::exists(root));
+  boost::filesystem::remove_all(base);
 }

@@ -124,3 +124,25 @@ TEST_CASE("failover and rejoin repeat on the same objects") {
   CHECK(test::ids(a) == std::vector<int>{1, 2, 3, 4});
   CHECK(test::ids(b) == std::vector<int>{1, 2, 3, 4});
 }
+
+TEST_CASE("failover with two standbys: the other standby follows the new primary") {
+  pgha::TempPrimary p;
+  pgha::Options o = p.options();
+  o.application_name = "s1";
+  pgha::TempStandby s1(p, o);
+  o.application_name = "s2";
+  pgha::TempStandby s2(p, o);
+  p.execute("create table test (id int, name varchar(100)); insert into test values (1,'1')");
+  {
+    pgha::FailoverGuard guard(p, s1);
+    CHECK(s2.rejoin(s1) == pgha::RejoinMethod::Resumed);  // s2 now streams from s1
+    pgha::PendingQuery q = s1.execute_async("insert into test values (2,'2')");
+    REQUIRE(q.wait_for(10s));  // s2 is s1's sync standby meanwhile
+    CHECK(test::ids(s2) == std::vector<int>{1, 2});
+  }  // p rejoins s1
+  CHECK(p.role() == Role::Standby);
+  CHECK(test::sync_state(s1, "s2") != "absent");
+  CHECK(test::sync_state(s1, "pgslave001") != "absent");
+  s1.wait_for_catchup(p);
+  CHECK(test::ids(p) == std::vector<int>{1, 2});
+}

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -138,6 +139,19 @@ void copy_tree(const std::string& from, const std::string& to, const RunAs& owne
     } else if (S_ISREG(st.st_mode) && !skip(r, false)) {
       copy_regular(src, dst, st.st_mode, owner);
     }
+  }
+}
+
+// Removes the SysV shared memory segment named on line 7 ("<key> <shmid>") of a
+// postmaster.pid. It outlives a SIGKILLed server; nobody else would remove it.
+inline void remove_postmaster_shm(const std::string& pidfile_path) noexcept {
+  std::istringstream in(read_file(pidfile_path));
+  std::string line;
+  for (int i = 1; std::getline(in, line); ++i) {
+    if (i != 7) continue;
+    std::istringstream l(line);
+    long key = 0, id = -1;
+    if (l >> key >> id && id >= 0) ::shmctl(static_cast<int>(id), IPC_RMID, nullptr);
   }
 }
 

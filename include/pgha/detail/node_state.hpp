@@ -5,7 +5,6 @@
 
 #include <libpq-fe.h>
 #include <signal.h>
-#include <sys/shm.h>
 
 #include <algorithm>
 #include <atomic>
@@ -262,19 +261,10 @@ struct NodeState {
     if (!running()) return;
     admin_conn.reset();
     if (mode == StopMode::Crash) {
-      // Like a power cut: the postmaster and every child die at once, nothing is flushed.
-      auto children = child_pids(pid);
-      ::kill(pid, SIGKILL);
-      for (pid_t c : children) ::kill(c, SIGKILL);
-      wait_exit(pid, std::chrono::seconds(5));
-      pid = 0;
-      wait_until("the killed server's children to exit", opts.timeout, label(),
-                 [&](std::string& seen) {
-                   for (pid_t c : children)
-                     if (process_alive(c)) { seen = "pid " + std::to_string(c) + " alive"; return false; }
-                   return true;
-                 },
-                 [&] { return log_tail(); });
+      if (!kill_tree(opts.timeout))
+        throw TimeoutError("processes of the killed server were still alive after " +
+                               std::to_string(opts.timeout.count()) + " ms",
+                           label(), log_tail());
     } else {
       int sig = mode == StopMode::Smart ? SIGTERM : mode == StopMode::Fast ? SIGINT : SIGQUIT;
       if (!stop_now(sig, opts.timeout))
@@ -288,31 +278,42 @@ struct NodeState {
     last_stop = mode;
   }
 
-  // After a SIGKILL the SysV shared memory segment (id on line 7 of postmaster.pid)
-  // outlives the server; remove it when the directory goes away.
-  void remove_leftover_shm() noexcept {
-    std::string pidfile = read_file(data + "/postmaster.pid");
-    std::istringstream in(pidfile);
-    std::string line;
-    for (int i = 1; std::getline(in, line); ++i) {
-      if (i != 7) continue;
-      std::istringstream l(line);
-      long key = 0, id = -1;
-      if (l >> key >> id && id >= 0) ::shmctl(static_cast<int>(id), IPC_RMID, nullptr);
-    }
+  // Like a power cut: SIGKILL to the postmaster and every child at once, nothing is
+  // flushed. Returns once all of them are gone (false if some outlived `limit`).
+  bool kill_tree(std::chrono::milliseconds limit) noexcept {
+    if (pid <= 0) return true;
+    auto children = child_pids(pid);
+    ::kill(pid, SIGKILL);
+    for (pid_t c : children) ::kill(c, SIGKILL);
+    wait_exit(pid, limit);
+    pid = 0;
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (pid_t c : children)
+      while (process_alive(c) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    for (pid_t c : children)
+      if (process_alive(c)) return false;
+    remove_leftover_shm();  // a restart would clean it up, a re-clone or removal would not
+    return true;
   }
+
+  void remove_leftover_shm() noexcept { remove_postmaster_shm(data + "/postmaster.pid"); }
 
   // Destructor path: bounded, never throws.
   void destroy() noexcept {
     try {
       admin_conn.reset();
       link.reset();
-      if (running() && !stop_now(SIGQUIT, std::chrono::seconds(5))) stop_now(SIGKILL);
+      // The directory is about to go: no shutdown is owed to anyone. (An immediate
+      // shutdown can take 5 s: the postmaster waits that long for a child that does not
+      // act on SIGQUIT before it sends SIGKILL itself.)
+      if (running()) kill_tree(std::chrono::seconds(5));
       remove_leftover_shm();
       const char* keep = std::getenv("PGHA_KEEP");
       if (keep && std::string(keep) == "1") {
         std::cerr << "pgha: PGHA_KEEP=1: kept " << name << " at " << root << " (log: " << log
                   << "); its server is stopped\n";
+        write_file(root + "/keep", "kept by PGHA_KEEP=1; later sweeps leave it alone\n", RunAs{});
         reaper().forget(root);
       } else {
         remove_tree(root);

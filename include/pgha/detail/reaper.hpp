@@ -3,8 +3,8 @@
 // first node of a process starts a watcher, a tiny shell process in its own session that
 // reads node directories from a pipe. When the pipe's write end closes (the kernel does
 // that when the test process dies, however it dies, whatever thread created the node),
-// the watcher stops the servers of the directories still registered (SIGQUIT, then
-// SIGKILL) and removes them. Directories left by a watcher that was itself killed are
+// the watcher kills the servers of the directories still registered (SIGKILL to the
+// postmaster and its children, then removes the SysV segment) and removes the directories. Directories left by a watcher that was itself killed are
 // swept by the next process: each node directory names its owner (pid + start time).
 #pragma once
 
@@ -41,12 +41,14 @@ printf '%s\n' "$dirs" | while IFS= read -r d; do
   if [ -f "$pf" ]; then
     pid=$(head -n1 "$pf")
     if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d/data"; then
-      kill -QUIT "$pid" 2>/dev/null
+      kids=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null)
+      kill -KILL "$pid" $kids 2>/dev/null
       i=0
-      while [ $i -lt 150 ] && [ -d "/proc/$pid" ] && ! grep -q ') Z' "/proc/$pid/stat" 2>/dev/null; do
+      while [ $i -lt 250 ] && [ -d "/proc/$pid" ] && ! grep -q ') Z' "/proc/$pid/stat" 2>/dev/null; do
         sleep 0.02; i=$((i+1))
       done
-      kill -KILL "$pid" 2>/dev/null
+      shmid=$(sed -n 7p "$pf" | awk '{print $2}')
+      [ -n "$shmid" ] && ipcrm -m "$shmid" 2>/dev/null
     fi
   fi
   rm -rf "$d"
@@ -115,6 +117,7 @@ private:
       std::string owner = read_file(root + "/owner");
       struct stat st{};
       if (::stat(root.c_str(), &st) != 0) continue;
+      if (::access((root + "/keep").c_str(), F_OK) == 0) continue;  // PGHA_KEEP=1
       if (owner.empty() && std::time(nullptr) - st.st_mtime < 60) continue;  // being created
       std::istringstream o(owner);
       pid_t pid = 0;
@@ -123,8 +126,11 @@ private:
       std::istringstream pf(read_file(root + "/data/postmaster.pid"));
       pid_t pm = 0;
       if (pf >> pm && pm > 0 && process_title(pm).find(root + "/data") != std::string::npos) {
+        auto children = child_pids(pm);
         ::kill(pm, SIGKILL);
+        for (pid_t c : children) ::kill(c, SIGKILL);
         for (int i = 0; i < 500 && process_alive(pm); ++i) ::usleep(2000);
+        remove_postmaster_shm(root + "/data/postmaster.pid");
       }
       remove_tree(root);
     }
