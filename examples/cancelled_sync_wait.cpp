@@ -6,25 +6,18 @@
 // promoted: the row the primary showed is gone. Exit 0 if that is what happened.
 #include <pgha/pgha.hpp>
 
+#include "teaching.hpp"
+
 #include <chrono>
 #include <iostream>
 #include <sstream>
 
 using namespace std::chrono_literals;
+using teaching::step;
+using teaching::expect;
+using teaching::ok;
 
 namespace {
-auto t0 = std::chrono::steady_clock::now();
-bool ok = true;
-
-void step(const std::string& text) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-  std::cout << "\n[" << ms.count() << " ms] == " << text << "\n";
-}
-
-void expect(bool cond, const std::string& what) {
-  std::cout << (cond ? "  ok: " : "  FAILED: ") << what << "\n";
-  if (!cond) ok = false;
-}
 
 std::string ids(const char* name, pgha::Node& n) {
   std::string v = "{" + n.query("SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM t").value(0, 0) + "}";

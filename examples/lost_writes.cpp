@@ -5,18 +5,15 @@
 // row; RemoteApply never acknowledged the row it lost. Exit 0 if both hold.
 #include <pgha/pgha.hpp>
 
+#include "teaching.hpp"
+
 #include <chrono>
 #include <iostream>
 
 using namespace std::chrono_literals;
+using teaching::step;
 
 namespace {
-auto t0 = std::chrono::steady_clock::now();
-
-void step(const std::string& text) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-  std::cout << "\n[" << ms.count() << " ms] == " << text << "\n";
-}
 
 std::string ids(pgha::Node& n) {
   pgha::Result r = n.query("SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM t");

@@ -5,24 +5,17 @@
 // new timeline and receive new rows? Exit 0 if all of that happened.
 #include <pgha/pgha.hpp>
 
+#include "teaching.hpp"
+
 #include <chrono>
 #include <iostream>
 
 using namespace std::chrono_literals;
+using teaching::step;
+using teaching::expect;
+using teaching::ok;
 
 namespace {
-auto t0 = std::chrono::steady_clock::now();
-bool ok = true;
-
-void step(const std::string& text) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-  std::cout << "\n[" << ms.count() << " ms] == " << text << "\n";
-}
-
-void expect(bool cond, const std::string& what) {
-  std::cout << (cond ? "  ok: " : "  FAILED: ") << what << "\n";
-  if (!cond) ok = false;
-}
 
 // Prints pg_stat_replication of `n`; returns its rows as "app:state:sync_state;..."
 std::string replication(const char* name, pgha::Node& n) {

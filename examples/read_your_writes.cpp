@@ -7,18 +7,15 @@
 // at once, and the standby read misses the row). Exit 0 if that is what happened.
 #include <pgha/pgha.hpp>
 
+#include "teaching.hpp"
+
 #include <chrono>
 #include <iostream>
 
 using namespace std::chrono_literals;
+using teaching::step;
 
 namespace {
-auto t0 = std::chrono::steady_clock::now();
-
-void step(const std::string& text) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-  std::cout << "\n[" << ms.count() << " ms] == " << text << "\n";
-}
 
 bool standby_sees(pgha::Node& standby, int id) {
   std::string sql = "SELECT count(*) FROM t WHERE id = " + std::to_string(id);

@@ -6,24 +6,18 @@
 // recover (reopen against the node that is now primary)? Exit 0 if all of that happened.
 #include <pgha/pgha.hpp>
 
+#include "teaching.hpp"
+
 #include <chrono>
 #include <iostream>
 #include <optional>
 #include <vector>
 
+using teaching::expect;
+using teaching::ok;
+using teaching::step;
+
 namespace {
-auto t0 = std::chrono::steady_clock::now();
-bool ok = true;
-
-void step(const std::string& text) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-  std::cout << "\n[" << ms.count() << " ms] == " << text << "\n";
-}
-
-void expect(bool cond, const std::string& what) {
-  std::cout << (cond ? "  ok: " : "  FAILED: ") << what << "\n";
-  if (!cond) ok = false;
-}
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 

@@ -4,18 +4,15 @@
 // primary rejoins, and the mirror round. Prints each step and what each node returns.
 #include <pgha/pgha.hpp>
 
+#include "teaching.hpp"
+
 #include <chrono>
 #include <iostream>
 
 using namespace std::chrono_literals;
+using teaching::step;
 
 namespace {
-auto t0 = std::chrono::steady_clock::now();
-
-void step(const std::string& text) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-  std::cout << "\n[" << ms.count() << " ms] == " << text << "\n";
-}
 
 void show(const char* node, pgha::Node& n, const std::string& sql) {
   pgha::Result r = n.query(sql);

@@ -76,7 +76,7 @@ pkg_config_consumer() {
   flags="$(PKG_CONFIG_PATH="$tmp/prefix/share/pkgconfig" pkg-config --cflags --libs pgha)"
   echo "pkg-config --cflags --libs pgha: $flags"
   # shellcheck disable=SC2086  # word splitting of the flags is intended
-  "${CXX:-g++}" "$consumers/find-package/main.cpp" -o "$tmp/pkg-config-consumer" $flags
+  "${CXX:-g++}" "$consumers/readme_snippet.cpp" -o "$tmp/pkg-config-consumer" $flags
   "$tmp/pkg-config-consumer"
 }
 

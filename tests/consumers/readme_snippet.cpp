@@ -1,3 +1,5 @@
+// tests/consumers/readme_snippet.cpp: the README's 30-second example as a program, built
+// by each consumer project (find_package, add_subdirectory, FetchContent, pkg-config).
 #include <pgha/pgha.hpp>
 #include <iostream>
 int main() {
