@@ -116,11 +116,26 @@ inline std::string discover_bindir(const std::string& explicit_dir, std::string&
 // was looked for and where.
 inline Binaries find_binaries(const std::string& explicit_dir) {
   static std::mutex mu;
-  static std::map<std::string, Binaries> cache;
-  std::string source;
-  std::string dir = discover_bindir(explicit_dir, source);
+  static std::map<std::string, Binaries> cache;       // by bin dir
+  static std::map<std::string, std::string> located;  // discovery inputs -> bin dir
+  auto env = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
+  // Discovery runs `pg_config --bindir`: do it once per set of inputs, not per node.
+  std::string inputs = explicit_dir + '\n' + env("PGHA_PG_BINDIR") + '\n' + env("PATH");
+  std::string source = "cached discovery";
+  std::string dir;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = located.find(inputs); it != located.end()) {
+      if (auto b = cache.find(it->second); b != cache.end()) return b->second;
+      dir = it->second;
+    }
+  }
+  if (dir.empty()) dir = discover_bindir(explicit_dir, source);
   std::lock_guard<std::mutex> lock(mu);
-  if (auto it = cache.find(dir); it != cache.end()) return it->second;
+  if (auto it = cache.find(dir); it != cache.end()) {
+    located[inputs] = dir;
+    return it->second;
+  }
   if (dir.empty())
     throw SetupError("no PostgreSQL server binaries found: looked at PGHA_PG_BINDIR, "
                      "`pg_config --bindir`, initdb on PATH and /usr/lib/postgresql/*/bin. "
@@ -149,6 +164,7 @@ inline Binaries find_binaries(const std::string& explicit_dir) {
   b.pg_basebackup = matched_tool(b.bin_dir, b.major, "pg_basebackup");
   b.pg_rewind = matched_tool(b.bin_dir, b.major, "pg_rewind");
   cache[dir] = b;
+  located[inputs] = dir;
   return b;
 }
 
