@@ -219,7 +219,7 @@ struct NodeState {
                    },
                    [&] { return log_tail(); });
       } catch (...) {
-        stop_now(SIGKILL);
+        kill_tree(std::chrono::seconds(5));  // also removes its SysV segment
         throw;
       }
       if (pid > 0) { ++generation; return; }
