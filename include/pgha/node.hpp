@@ -276,7 +276,7 @@ protected:
   void start_and_wait(Node& upstream) { start_and_wait(upstream.s()); }
   void start_and_wait(detail::NodeState& up) {
     auto& n = s();
-    auto offset = detail::read_file(n.log).size();
+    auto offset = detail::file_size(n.log);
     n.start();
     detail::wait_healthy(n, up, offset);
   }
@@ -321,8 +321,6 @@ private:
         throw SetupError("pg_rewind failed; expected it to rewind onto " + p.label(), n.label(),
                          detail::tail_lines(n.root + "/pg_rewind.log"));
     }
-    detail::remove_tree(n.data);
-    detail::make_owned_dir(n.data, n.ra);
     detail::clone_from(n, p);
     return RejoinMethod::Recloned;
   }

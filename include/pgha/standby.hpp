@@ -48,7 +48,7 @@ private:
       st->follow(up.lease.port());
       st->upstream_archive = up.archive;
       detail::clone_from(*st, up);
-      auto offset = detail::read_file(st->log).size();
+      auto offset = detail::file_size(st->log);
       st->start();
       detail::wait_healthy(*st, up, offset);
     } catch (...) {

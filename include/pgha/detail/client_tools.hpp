@@ -29,7 +29,6 @@ inline void basebackup(NodeState& target, NodeState& source) {
     throw SetupError("CloneMethod::BaseBackup needs pg_basebackup " + std::to_string(target.bins.major) +
                      ", and none was found in '" + target.bins.bin_dir + "' or /usr/lib/postgresql/" +
                      std::to_string(target.bins.major) + "/bin; use CloneMethod::BackupApi");
-  remove_tree(target.data);  // pg_basebackup wants to create it
   int rc = run_tool(target,
                     {tool, "-D", target.data, "-h", source.sock, "-p",
                      std::to_string(source.lease.port()), "-U", "postgres", "-X", "stream",
@@ -44,14 +43,17 @@ inline void basebackup(NodeState& target, NodeState& source) {
     ::unlink((target.data + f).c_str());
 }
 
-// Clones `source` into the (empty) target.data with the configured method.
+// Replaces target.data with a clone of `source`, with the configured method.
 inline void clone_from(NodeState& target, NodeState& source) {
   CloneMethod m = target.opts.clone_method;
+  remove_tree(target.data);  // a fresh node's empty dir, or a diverged node's old data
   if (m == CloneMethod::BaseBackup ||
-      (m == CloneMethod::Auto && !target.bins.pg_basebackup.empty()))
+      (m == CloneMethod::Auto && !target.bins.pg_basebackup.empty())) {
     basebackup(target, source);
-  else
+  } else {
+    make_owned_dir(target.data, target.ra);
     clone_data(target, source);
+  }
 }
 
 // Rewinds the stopped target onto the new primary's timeline. False if pg_rewind

@@ -12,12 +12,14 @@
 
 #include <boost/filesystem.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pgha/detail/privilege.hpp"
@@ -55,11 +57,19 @@ inline void write_file(const std::string& path, const std::string& text, const R
     throw SetupError("cannot write '" + path + "': " + std::strerror(errno));
 }
 
-inline std::string read_file(const std::string& path) {
+// The file's contents from byte `offset` on ("" if it is missing or shorter).
+inline std::string read_file(const std::string& path, std::size_t offset = 0) {
   std::ifstream f(path, std::ios::binary);
+  if (offset) f.seekg(static_cast<std::streamoff>(offset));
   std::ostringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+// Size in bytes, 0 if missing: where a server log's new lines will start.
+inline std::size_t file_size(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::size_t>(st.st_size) : 0;
 }
 
 // mkdtemp under base, owned by the server user, mode 0700.
@@ -153,6 +163,25 @@ inline void remove_postmaster_shm(const std::string& pidfile_path) noexcept {
     long key = 0, id = -1;
     if (l >> key >> id && id >= 0) ::shmctl(static_cast<int>(id), IPC_RMID, nullptr);
   }
+}
+
+// Like a power cut: SIGKILL to a postmaster and every child at once, then waits until
+// they are gone (zombies count as gone) and removes the SysV segment. False if some
+// process outlived `limit`. Serves our own children and the sweep of foreign leftovers.
+inline bool kill_server(pid_t postmaster, const std::string& pidfile_path,
+                        std::chrono::milliseconds limit) noexcept {
+  auto children = child_pids(postmaster);
+  ::kill(postmaster, SIGKILL);
+  for (pid_t c : children) ::kill(c, SIGKILL);
+  children.push_back(postmaster);
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (pid_t c : children)
+    while (process_alive(c) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (pid_t c : children)
+    if (process_alive(c)) return false;
+  remove_postmaster_shm(pidfile_path);
+  return true;
 }
 
 // Removes a tree; never throws. Returns false if something could not be removed.

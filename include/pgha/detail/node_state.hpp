@@ -192,7 +192,7 @@ struct NodeState {
     if (running()) throw StateError("start() called but the server is already running", label());
     for (int attempt = 0;; ++attempt) {
       write_config();
-      auto log_offset = read_file(log).size();
+      auto log_offset = file_size(log);
       SpawnSpec spec;
       spec.argv = {bins.bin_dir + "/postgres", "-D", data};
       spec.log_file = log;
@@ -223,7 +223,7 @@ struct NodeState {
         throw;
       }
       if (pid > 0) { ++generation; return; }
-      std::string fresh = read_file(log).substr(log_offset);
+      std::string fresh = read_file(log, log_offset);
       if (fresh.find("Address already in use") != std::string::npos && opts.port == 0 &&
           attempt < 5) {
         lease = reserve_port(0);  // lost a bind race: take another port
@@ -280,21 +280,13 @@ struct NodeState {
 
   // Like a power cut: SIGKILL to the postmaster and every child at once, nothing is
   // flushed. Returns once all of them are gone (false if some outlived `limit`).
+  // The segment goes too: a restart would clean it up, a re-clone or removal would not.
   bool kill_tree(std::chrono::milliseconds limit) noexcept {
     if (pid <= 0) return true;
-    auto children = child_pids(pid);
-    ::kill(pid, SIGKILL);
-    for (pid_t c : children) ::kill(c, SIGKILL);
-    wait_exit(pid, limit);
+    bool gone = kill_server(pid, data + "/postmaster.pid", limit);
+    wait_exit(pid, std::chrono::milliseconds(100));  // reap our child
     pid = 0;
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    for (pid_t c : children)
-      while (process_alive(c) && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    for (pid_t c : children)
-      if (process_alive(c)) return false;
-    remove_leftover_shm();  // a restart would clean it up, a re-clone or removal would not
-    return true;
+    return gone;
   }
 
   void remove_leftover_shm() noexcept { remove_postmaster_shm(data + "/postmaster.pid"); }

@@ -125,13 +125,8 @@ private:
       if (!owner.empty() && process_identity(pid) + "\n" == owner) continue;  // owner alive
       std::istringstream pf(read_file(root + "/data/postmaster.pid"));
       pid_t pm = 0;
-      if (pf >> pm && pm > 0 && process_title(pm).find(root + "/data") != std::string::npos) {
-        auto children = child_pids(pm);
-        ::kill(pm, SIGKILL);
-        for (pid_t c : children) ::kill(c, SIGKILL);
-        for (int i = 0; i < 500 && process_alive(pm); ++i) ::usleep(2000);
-        remove_postmaster_shm(root + "/data/postmaster.pid");
-      }
+      if (pf >> pm && pm > 0 && process_title(pm).find(root + "/data") != std::string::npos)
+        kill_server(pm, root + "/data/postmaster.pid", std::chrono::seconds(1));
       remove_tree(root);
     }
   }

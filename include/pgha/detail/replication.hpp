@@ -91,8 +91,7 @@ inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t lo
         if (!standby.running())
           throw SetupError("the standby's server exited while it was expected to stream from " +
                                upstream.label(), standby.label(), standby.log_tail());
-        std::string fresh = read_file(standby.log);
-        if (fresh.size() > log_offset && log_shows_divergence(fresh.substr(log_offset)))
+        if (log_shows_divergence(read_file(standby.log, log_offset)))
           throw Diverged("the standby's WAL has diverged from " + upstream.label() +
                              "'s timeline; expected it to be a prefix of upstream's history",
                          standby.label(), standby.log_tail());
