@@ -265,6 +265,7 @@ protected:
       }
       st->lease = detail::reserve_port(opts.port);
       st->opts = std::move(opts);
+      detail::live_nodes().add({st.get(), st->name, st->lease.port(), st->log});
     } catch (...) {
       st->destroy();
       throw;

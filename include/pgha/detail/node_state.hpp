@@ -20,6 +20,7 @@
 #include "pgha/detail/binaries.hpp"
 #include "pgha/detail/config.hpp"
 #include "pgha/detail/files.hpp"
+#include "pgha/detail/live_nodes.hpp"
 #include "pgha/detail/ports.hpp"
 #include "pgha/detail/privilege.hpp"
 #include "pgha/detail/process.hpp"
@@ -227,6 +228,7 @@ struct NodeState {
       if (fresh.find("Address already in use") != std::string::npos && opts.port == 0 &&
           attempt < 5) {
         lease = reserve_port(0);  // lost a bind race: take another port
+        live_nodes().set_port(this, lease.port());
         continue;
       }
       std::string hint = fresh.find("Address already in use") != std::string::npos
@@ -294,6 +296,7 @@ struct NodeState {
   // Destructor path: bounded, never throws.
   void destroy() noexcept {
     try {
+      live_nodes().remove(this);  // before the log file goes
       admin_conn.reset();
       link.reset();
       // The directory is about to go: no shutdown is owed to anyone. (An immediate

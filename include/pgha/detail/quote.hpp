@@ -1,0 +1,60 @@
+// pgha/detail/quote.hpp: quoting by the rules of each language pgha writes into: libpq
+// conninfo strings, SQL literals and identifiers (also the names in
+// synchronous_standby_names), and /bin/sh words (archive_command, restore_command).
+// Paths with spaces or quotes, names with '=' or non-ASCII: every value pgha pastes into
+// another language goes through one of these.
+#pragma once
+
+#include <string>
+
+namespace pgha::detail {
+
+// A libpq conninfo value: always single-quoted, with ' and \ escaped by a backslash
+// (libpq's rule), so "host='/tmp/a b'" and "password='it\'s'" parse as one value.
+inline std::string conninfo_quote(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+// "key='value'" for a conninfo string.
+inline std::string conninfo_param(const std::string& key, const std::string& value) {
+  return key + "=" + conninfo_quote(value);
+}
+
+// An SQL string literal with standard_conforming_strings = on (the default since 9.1):
+// quotes doubled, backslashes literal.
+inline std::string sql_literal(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+// An SQL identifier, always double-quoted: "my ""odd"" name". The same rule quotes the
+// names in synchronous_standby_names.
+inline std::string sql_ident(const std::string& v) {
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// A /bin/sh word: single-quoted, a ' becomes '\''.
+inline std::string shell_quote(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace pgha::detail
