@@ -160,7 +160,7 @@ TEST_CASE("sync modes map to synchronous_commit, Async has no sync standby") {
     // A lone primary does not wait for anyone; the first standby arms sync replication.
     CHECK(p.query("SHOW synchronous_standby_names").value(0, 0) == "");
     pgha::TempStandby s(p);
-    CHECK(p.query("SHOW synchronous_standby_names").value(0, 0) == "pgslave001");
+    CHECK(p.query("SHOW synchronous_standby_names").value(0, 0) == "\"pgslave001\"");
     CHECK(test::sync_state(p) == "streaming/sync");
   }
   pgha::Options o;
@@ -205,7 +205,7 @@ TEST_CASE("options: extra settings, application_name, archiving as in the walkth
   std::string restore = node2.server_version_num() < 120000
                             ? pgha::detail::read_file(node2.data_dir() + "/recovery.conf")
                             : node2.query("SHOW restore_command").value(0, 0);
-  CHECK(restore.find("/archive/%f %p") != std::string::npos);
+  CHECK(restore.find("/archive'/%f %p") != std::string::npos);  // the path is shell-quoted
   node1.execute("SELECT pg_switch_wal()");
   node1.wait_until("SELECT archived_count > 0 FROM pg_stat_archiver");
 }

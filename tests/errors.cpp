@@ -62,7 +62,7 @@ TEST_CASE("calls that do not fit the node's role") {
   CHECK_THROWS_AS(node2.promote(), pgha::StateError);
   CHECK_THROWS_AS(node2.execute("SELECT 1"), pgha::StateError);
   CHECK_THROWS_WITH(node1.rejoin(node2), Contains("needs a running primary") && Contains("stopped"));
-  CHECK_THROWS_AS(pgha::TempStandby(node2), pgha::StateError);
+  CHECK_THROWS_AS(pgha::TempStandby(pgha::Upstream(node2)), pgha::StateError);
   CHECK(node1.role() == pgha::Role::Primary);  // failed calls changed nothing
 }
 

@@ -34,7 +34,7 @@ TEST_CASE("standby settings: recovery.conf on 11, postgresql.conf on 12+") {
   CHECK_THAT(rc, Contains("standby_mode = 'on'"));
   CHECK_THAT(rc, Contains("recovery_target_timeline = 'latest'"));
   CHECK_THAT(rc, Contains("application_name=pgslave001"));
-  CHECK_THAT(rc, Contains("restore_command = 'cp /x/archive/%f %p'"));
+  CHECK_THAT(rc, Contains("restore_command = 'cp ''/x/archive''/%f %p'"));
   auto s16 = server_settings(standby_input(16));
   CHECK(s16.at("recovery_target_timeline") == "latest");
   CHECK(s16.at("primary_conninfo").find("port=6432") != std::string::npos);

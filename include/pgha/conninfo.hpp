@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "pgha/detail/quote.hpp"
 #include "pgha/error.hpp"
 #include "pgha/node.hpp"
 
@@ -30,8 +31,9 @@ inline std::string multi_host_conninfo(const std::vector<Node*>& nodes,
     hosts += (hosts.empty() ? "" : ",") + n->host();
     ports += (ports.empty() ? "" : ",") + std::to_string(n->port());
   }
-  return "host=" + hosts + " port=" + ports + " user=postgres password=" + password +
-         " dbname=" + dbname + " target_session_attrs=" + target_session_attrs +
+  return "host=" + hosts + " port=" + ports + " user=postgres " +
+         detail::conninfo_param("password", password) + " " + detail::conninfo_param("dbname", dbname) +
+         " " + detail::conninfo_param("target_session_attrs", target_session_attrs) +
          " connect_timeout=" + std::to_string(connect_timeout_s);
 }
 

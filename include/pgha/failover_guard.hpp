@@ -3,7 +3,9 @@
 // primary comes back as a standby of the promoted one.
 #pragma once
 
+#include <exception>
 #include <iostream>
+#include <string>
 
 #include "pgha/node.hpp"
 
@@ -13,32 +15,55 @@ namespace pgha {
 /// and promotes `standby`. On scope exit the old primary rejoins as a standby of the new
 /// primary. Call rejoin() to do that explicitly and see errors; the destructor never
 /// throws: it logs a failure to stderr.
+///
+/// A frozen primary (freeze()) can be failed over in any stop mode:
+/// `FailoverGuard(frozen, standby, StopMode::Crash)` models a hung primary.
 class FailoverGuard {
 public:
-  /// Fails over from old_primary to standby; throws if the stop or the promote fails.
+  /// Fails over from old_primary to standby; throws if the stop or the promote fails. If
+  /// the promote fails, the old primary is started again (as the primary) and the error
+  /// says whether that worked.
   FailoverGuard(Node& old_primary, Node& standby, StopMode mode = StopMode::Fast)
       : old_(&old_primary), new_(&standby) {
-    if (old_primary.role() != Role::Primary)
+    if (&old_primary == &standby)
+      throw StateError("FailoverGuard: the same node was given twice; expected a primary and "
+                       "one of its standbys", old_primary.name());
+    Role ro = old_primary.role();
+    if (ro != Role::Primary)
       throw StateError("FailoverGuard: the first node must be a running primary; it is " +
-                           std::string(to_string(old_primary.role())),
+                           std::string(to_string(ro)),
                        old_primary.name());
-    if (standby.role() != Role::Standby)
+    Role rs = standby.role();
+    if (rs != Role::Standby)
       throw StateError("FailoverGuard: the second node must be a running standby; it is " +
-                           std::string(to_string(standby.role())),
+                           std::string(to_string(rs)),
                        standby.name());
     old_primary.stop(mode);
-    standby.promote();
+    try {
+      standby.promote();
+    } catch (const Error& e) {
+      std::string undo;
+      try {
+        old_primary.start();
+        undo = "; " + old_primary.name() + " was started again and is still the primary";
+      } catch (const std::exception& e2) {
+        undo = "; starting " + old_primary.name() + " again also failed: " + e2.what();
+      }
+      rethrow_with(e, "FailoverGuard: promoting " + standby.name() + " failed" + undo);
+    }
   }
   FailoverGuard(const FailoverGuard&) = delete;
   FailoverGuard& operator=(const FailoverGuard&) = delete;
-  /// Rejoins the old primary unless rejoin() already ran; never throws.
+  /// Rejoins the old primary unless rejoin() already ran; never throws, whatever state it
+  /// finds (moved-from nodes included).
   ~FailoverGuard() {
     if (done_) return;
     try {
       rejoin();
     } catch (const std::exception& e) {
-      std::cerr << "pgha: FailoverGuard could not rejoin " << old_->name() << " to "
-                << new_->name() << ": " << e.what() << "\n";
+      report(e.what());
+    } catch (...) {
+      report("unknown exception");
     }
   }
   /// Rejoins the old primary as a standby of the promoted node now; throws on failure.
@@ -55,6 +80,28 @@ public:
   RejoinMethod method() const noexcept { return method_; }
 
 private:
+  // Rethrows `e` as its own type with `context` in front of its message.
+  [[noreturn]] static void rethrow_with(const Error& e, const std::string& context) {
+    std::string msg = context + ": " + e.message();
+    if (dynamic_cast<const TimeoutError*>(&e)) throw TimeoutError(msg, e.node(), e.log_tail());
+    if (dynamic_cast<const StateError*>(&e)) throw StateError(msg, e.node(), e.log_tail());
+    if (dynamic_cast<const SetupError*>(&e)) throw SetupError(msg, e.node(), e.log_tail());
+    throw Error(msg, e.node(), e.log_tail());
+  }
+  static std::string safe_name(Node* n) noexcept {
+    try {
+      return n->name();
+    } catch (...) {
+      return "(a moved-from node)";
+    }
+  }
+  void report(const char* what) noexcept {
+    try {
+      std::cerr << "pgha: FailoverGuard could not rejoin " << safe_name(old_) << " to "
+                << safe_name(new_) << ": " << what << "\n";
+    } catch (...) {
+    }
+  }
   Node* old_;
   Node* new_;
   bool done_ = false;

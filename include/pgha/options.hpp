@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <map>
+#include <ostream>
 #include <string>
 
 namespace pgha {
@@ -96,9 +97,10 @@ inline const char* to_string(RejoinMethod m) noexcept {
   return "?";
 }
 
-/// The `synchronous_commit` value of a SyncMode ("remote_apply", ...). Async is "on"
-/// with an empty synchronous_standby_names: commits wait for the local flush only.
-inline const char* to_setting(SyncMode m) noexcept {
+/// The `synchronous_commit` value a primary runs with in this mode: "remote_apply",
+/// "on", "remote_write", and "on" for Async too (Async means an empty
+/// synchronous_standby_names: commits wait for the local flush only).
+inline const char* synchronous_commit_setting(SyncMode m) noexcept {
   switch (m) {
     case SyncMode::Async: return "on";
     case SyncMode::RemoteWrite: return "remote_write";
@@ -107,5 +109,51 @@ inline const char* to_setting(SyncMode m) noexcept {
   }
   return "on";
 }
+/// Same as synchronous_commit_setting (the older name; Async also gives "on").
+inline const char* to_setting(SyncMode m) noexcept { return synchronous_commit_setting(m); }
+
+/// The enumerator's name ("Primary", "RemoteApply", ...), as the enums print with <<.
+inline const char* enum_name(Role v) noexcept {
+  switch (v) { case Role::Primary: return "Primary"; case Role::Standby: return "Standby";
+               case Role::Stopped: return "Stopped"; }
+  return "?";
+}
+inline const char* enum_name(StopMode v) noexcept {
+  switch (v) { case StopMode::Smart: return "Smart"; case StopMode::Fast: return "Fast";
+               case StopMode::Immediate: return "Immediate"; case StopMode::Crash: return "Crash"; }
+  return "?";
+}
+inline const char* enum_name(SyncMode v) noexcept {
+  switch (v) { case SyncMode::Async: return "Async"; case SyncMode::RemoteWrite: return "RemoteWrite";
+               case SyncMode::On: return "On"; case SyncMode::RemoteApply: return "RemoteApply"; }
+  return "?";
+}
+inline const char* enum_name(RejoinMethod v) noexcept {
+  switch (v) { case RejoinMethod::Resumed: return "Resumed"; case RejoinMethod::Rewound: return "Rewound";
+               case RejoinMethod::Recloned: return "Recloned"; }
+  return "?";
+}
+inline const char* enum_name(LinkCut v) noexcept {
+  switch (v) { case LinkCut::Reset: return "Reset"; case LinkCut::Blackhole: return "Blackhole"; }
+  return "?";
+}
+inline const char* enum_name(CloneMethod v) noexcept {
+  switch (v) { case CloneMethod::Auto: return "Auto"; case CloneMethod::BaseBackup: return "BaseBackup";
+               case CloneMethod::BackupApi: return "BackupApi"; }
+  return "?";
+}
+inline const char* enum_name(RepairMethod v) noexcept {
+  switch (v) { case RepairMethod::Auto: return "Auto"; case RepairMethod::Rewind: return "Rewind";
+               case RepairMethod::Reclone: return "Reclone"; }
+  return "?";
+}
+/// Public enums print their enumerator's name, so test frameworks show `Primary == Standby`.
+inline std::ostream& operator<<(std::ostream& o, Role v) { return o << enum_name(v); }
+inline std::ostream& operator<<(std::ostream& o, StopMode v) { return o << enum_name(v); }
+inline std::ostream& operator<<(std::ostream& o, SyncMode v) { return o << enum_name(v); }
+inline std::ostream& operator<<(std::ostream& o, RejoinMethod v) { return o << enum_name(v); }
+inline std::ostream& operator<<(std::ostream& o, LinkCut v) { return o << enum_name(v); }
+inline std::ostream& operator<<(std::ostream& o, CloneMethod v) { return o << enum_name(v); }
+inline std::ostream& operator<<(std::ostream& o, RepairMethod v) { return o << enum_name(v); }
 
 }  // namespace pgha

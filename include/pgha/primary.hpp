@@ -10,34 +10,29 @@ namespace pgha {
 /// the replication role `replicauser` (generated passwords, SCRAM over TCP).
 class TempPrimary : public Node {
 public:
-  /// Creates and starts the primary. Throws SetupError (binaries, initdb, start) with
-  /// the server log tail.
+  /// Creates and starts the primary. Throws SetupError (options, binaries, initdb, start)
+  /// with the server log tail.
   explicit TempPrimary(Options opts = {}) : Node(create(std::move(opts))) {}
   TempPrimary(TempPrimary&&) noexcept = default;
   TempPrimary& operator=(TempPrimary&&) noexcept = default;
 
 private:
   static std::unique_ptr<detail::NodeState> create(Options opts) {
-    int n = 0;
-    auto st = make_state(std::move(opts), n);
-    try {
-      std::string tmpl = detail::ensure_template(st->bins, st->ra,
-                                                 detail::temp_base(st->opts.tmp_dir),
-                                                 st->opts.timeout);
-      detail::copy_tree(tmpl, st->data, st->ra, [](const std::string&, bool) { return false; });
-      st->creds = {detail::random_secret(), detail::random_secret()};
-      st->sync_armed = false;  // armed when the first standby attaches
-      st->start();
-      // Setup must not wait for a sync standby that does not exist yet.
-      st->admin().execute(
-          "BEGIN; SET LOCAL synchronous_commit = local; "
-          "ALTER ROLE postgres PASSWORD '" + st->creds.superuser_password + "'; "
-          "CREATE ROLE replicauser WITH REPLICATION LOGIN PASSWORD '" +
-          st->creds.replication_password + "'; COMMIT");
-    } catch (...) {
-      st->destroy();
-      throw;
-    }
+    auto st = make_state(opts);
+    const detail::NodeDir& dir = st->dir();
+    std::string tmpl = detail::ensure_template(dir.bins(), dir.run_as(),
+                                               detail::temp_base(opts.tmp_dir), opts.timeout);
+    detail::copy_tree(tmpl, dir.data(), dir.run_as(), [](const std::string&, bool) { return false; });
+    // A lone primary accepts writes: synchronous_standby_names is armed when the first
+    // standby attaches.
+    st->init_cluster(opts.application_name.empty() ? "pgslave001" : opts.application_name,
+                     /*armed=*/false);
+    st->start();
+    // Setup must not wait for a sync standby that does not exist yet.
+    st->admin_query("BEGIN; SET LOCAL synchronous_commit = local; "
+                    "ALTER ROLE postgres PASSWORD " + detail::sql_literal(st->creds().superuser_password) +
+                    "; CREATE ROLE replicauser WITH REPLICATION LOGIN PASSWORD " +
+                    detail::sql_literal(st->creds().replication_password) + "; COMMIT");
     return st;
   }
 };

@@ -4,6 +4,7 @@
 // Framework-free; pgha/catch2.hpp and pgha/gtest.hpp wrap it.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,10 +94,8 @@ private:
       Result w = s.query("SELECT status FROM pg_stat_wal_receiver");
       if (!w.rows() || w.value(0, 0) != "streaming") return false;
       Result r = p.query("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' "
-                         "AND sync_state IN ('sync', 'quorum') AND application_name = '" +
-                         (s.options().application_name.empty() ? std::string("pgslave001")
-                                                               : s.options().application_name) +
-                         "'");
+                         "AND sync_state IN ('sync', 'quorum') AND application_name = " +
+                         detail::sql_literal(s.application_name()));
       return r.value(0, 0) == "1";
     } catch (const std::exception&) {
       return false;

@@ -1,21 +1,39 @@
 // pgha/standby.hpp: TempStandby, a streaming standby cloned from a running node.
 #pragma once
 
+#include <algorithm>
+#include <cctype>
+#include <string>
+#include <vector>
+
 #include "pgha/node.hpp"
 
 namespace pgha {
 
-/// A new standby of `upstream`: a base backup taken with the low-level backup API,
+/// Names the upstream of a cascading standby explicitly:
+/// `pgha::TempStandby node3(pgha::Upstream(node2));` where node2 is itself a TempStandby.
+struct Upstream {
+  explicit Upstream(Node& n) : node(n) {}
+  Node& node;
+};
+
+/// A new standby of `upstream`: a base backup (pg_basebackup or the low-level backup API),
 /// configured for streaming replication (standby.signal, or recovery.conf on PG 11),
-/// started, and returned once it streams on upstream's timeline and, when upstream lists
-/// its application_name in synchronous_standby_names, is upstream's sync standby.
+/// started, and returned once it streams on upstream's timeline and, when upstream is a
+/// primary that lists it in synchronous_standby_names, upstream gives it a sync priority:
+/// the first standby of a primary is `sync`; later ones are `potential` candidates in the
+/// order they attached, and take over when the sync one goes.
+///
+/// application_name: a standby that does not choose one (or inherits its upstream's) takes
+/// the first name no other standby of that upstream uses: pgslave001 (as in the walkthrough),
+/// then pgslave002, ... An explicitly chosen name that another standby of the upstream
+/// already streams with is a SetupError.
 class TempStandby : public Node {
 public:
   /// Standby with the same options as its upstream (binaries, sync mode, settings).
   explicit TempStandby(Node& upstream) : TempStandby(upstream, inherit(upstream)) {}
-  /// A standby of a standby (cascading); without this overload the copy constructor
-  /// would be picked for a TempStandby argument.
-  explicit TempStandby(TempStandby& upstream) : TempStandby(static_cast<Node&>(upstream)) {}
+  /// A standby of a standby (cascading), or of any node, named explicitly.
+  explicit TempStandby(Upstream up) : TempStandby(up.node) {}
   /// Standby with its own options; an empty bin_dir means the upstream's binaries.
   TempStandby(Node& upstream, Options opts) : Node(create(upstream, std::move(opts))) {}
   TempStandby(TempStandby&&) noexcept = default;
@@ -28,33 +46,58 @@ private:
     o.port = 0;
     return o;
   }
+  // The next name after `name`: its trailing number plus one, keeping the width
+  // (pgslave001 -> pgslave002), or "2" appended.
+  static std::string next_name(const std::string& name) {
+    std::size_t d = name.size();
+    while (d > 0 && std::isdigit(static_cast<unsigned char>(name[d - 1]))) --d;
+    if (d == name.size()) return name + "2";
+    std::string digits = name.substr(d);
+    std::string next = std::to_string(std::stoull(digits) + 1);
+    if (next.size() < digits.size()) next.insert(0, digits.size() - next.size(), '0');
+    return name.substr(0, d) + next;
+  }
+  static std::string choose_name(detail::NodeState& up, const Options& opts) {
+    std::vector<std::string> used = up.topo().sync_list();
+    Result r = up.admin_query("SELECT application_name FROM pg_stat_replication");
+    for (int i = 0; i < r.rows(); ++i) used.push_back(r.value(i, 0));
+    auto taken = [&](const std::string& n) {
+      for (auto& u : used)
+        if (u.size() == n.size() && std::equal(u.begin(), u.end(), n.begin(), [](char a, char b) {
+              return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+            }))
+          return true;
+      return false;
+    };
+    const std::string& given = opts.application_name;
+    bool chosen = !given.empty() && given != up.topo().app_name();
+    if (chosen) {
+      if (taken(given))
+        throw SetupError("application_name '" + given + "' is already used by a standby of " +
+                         up.label() + "; expected a name no other standby of it uses (or leave "
+                         "Options::application_name empty to get a free one)");
+      return given;
+    }
+    std::string name = given.empty() ? "pgslave001" : given;
+    while (taken(name)) name = next_name(name);
+    return name;
+  }
   static std::unique_ptr<detail::NodeState> create(Node& upstream, Options opts) {
     auto& up = upstream.state();
+    std::lock_guard<std::recursive_mutex> l(up.mutex());
     if (!up.running())
       throw StateError("cannot create a standby of a stopped node; expected a running upstream",
                        up.label());
-    if (opts.bin_dir.empty()) opts.bin_dir = up.bins.bin_dir;
-    int n = 0;
-    auto st = make_state(std::move(opts), n);
-    try {
-      if (st->bins.major != up.bins.major)
-        throw SetupError("standby binaries are PostgreSQL " + st->bins.version + " but upstream " +
-                         up.label() + " runs " + up.bins.version + "; streaming replication "
-                         "needs the same major version");
-      st->creds = up.creds;
-      if (up.admin().query("SELECT pg_is_in_recovery()").value(0, 0) == "f")
-        up.arm_sync(st->app_name());
-      st->standby = true;
-      st->follow(up.lease.port());
-      st->upstream_archive = up.archive;
-      detail::clone_from(*st, up);
-      auto offset = detail::file_size(st->log);
-      st->start();
-      detail::wait_healthy(*st, up, offset);
-    } catch (...) {
-      st->destroy();
-      throw;
-    }
+    if (opts.bin_dir.empty()) opts.bin_dir = up.bins().bin_dir;
+    auto st = make_state(opts);
+    if (st->bins().major != up.bins().major)
+      throw SetupError("standby binaries are PostgreSQL " + st->bins().version + " but upstream " +
+                       up.label() + " runs " + up.bins().version + "; streaming replication "
+                       "needs the same major version");
+    st->init_member(choose_name(up, opts));
+    st->attach_to(up);
+    detail::clone_from(*st, up);
+    detail::start_and_wait(*st, up);
     return st;
   }
 };

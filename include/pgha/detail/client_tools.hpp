@@ -14,44 +14,46 @@ inline int run_tool(NodeState& target, const std::vector<std::string>& argv,
                     const std::string& log_name) {
   SpawnSpec spec;
   spec.argv = argv;
-  spec.log_file = target.root + "/" + log_name;
-  spec.cwd = target.root;
-  spec.run_as = target.ra;
+  spec.log_file = target.dir().root() + "/" + log_name;
+  spec.cwd = target.dir().root();
+  spec.run_as = target.dir().run_as();
   spec.env = {"LC_ALL=C", "LANG=C", "PGAPPNAME=pgha"};
   ::unlink(spec.log_file.c_str());
-  return run(spec, target.opts.timeout);
+  return run(spec, target.opts().timeout);
 }
 
 // Copies `source` into target.data with pg_basebackup (streaming the WAL it needs).
 inline void basebackup(NodeState& target, NodeState& source) {
-  const std::string& tool = target.bins.pg_basebackup;
+  const Binaries& b = target.bins();
+  const std::string& tool = b.pg_basebackup;
   if (tool.empty())
-    throw SetupError("CloneMethod::BaseBackup needs pg_basebackup " + std::to_string(target.bins.major) +
-                     ", and none was found in '" + target.bins.bin_dir + "' or /usr/lib/postgresql/" +
-                     std::to_string(target.bins.major) + "/bin; use CloneMethod::BackupApi");
+    throw SetupError("CloneMethod::BaseBackup needs pg_basebackup " + std::to_string(b.major) +
+                     ", and none was found in '" + b.bin_dir + "' or /usr/lib/postgresql/" +
+                     std::to_string(b.major) + "/bin; use CloneMethod::BackupApi");
+  const std::string& data = target.dir().data();
   int rc = run_tool(target,
-                    {tool, "-D", target.data, "-h", source.sock, "-p",
-                     std::to_string(source.lease.port()), "-U", "postgres", "-X", "stream",
+                    {tool, "-D", data, "-h", source.dir().socket_dir(), "-p",
+                     std::to_string(source.dir().port()), "-U", "postgres", "-X", "stream",
                      "-c", "fast", "--no-sync"},
                     "pg_basebackup.log");
   if (rc != 0)
     throw SetupError("pg_basebackup from " + source.label() + " failed (exit " +
                          std::to_string(rc) + "); expected a copy of its data directory",
-                     target.label(), tail_lines(target.root + "/pg_basebackup.log"));
-  ::chmod(target.data.c_str(), 0700);
+                     target.label(), tail_lines(target.dir().root() + "/pg_basebackup.log"));
+  ::chmod(data.c_str(), 0700);
   for (const char* f : {"/pgha.conf", "/standby.signal", "/recovery.conf", "/recovery.done"})
-    ::unlink((target.data + f).c_str());
+    ::unlink((data + f).c_str());
 }
 
 // Replaces target.data with a clone of `source`, with the configured method.
 inline void clone_from(NodeState& target, NodeState& source) {
-  CloneMethod m = target.opts.clone_method;
-  remove_tree(target.data);  // a fresh node's empty dir, or a diverged node's old data
+  CloneMethod m = target.opts().clone_method;
+  remove_tree(target.dir().data());  // a fresh node's empty dir, or a diverged node's old data
   if (m == CloneMethod::BaseBackup ||
-      (m == CloneMethod::Auto && !target.bins.pg_basebackup.empty())) {
+      (m == CloneMethod::Auto && !target.bins().pg_basebackup.empty())) {
     basebackup(target, source);
   } else {
-    make_owned_dir(target.data, target.ra);
+    make_owned_dir(target.dir().data(), target.dir().run_as());
     clone_data(target, source);
   }
 }
@@ -61,10 +63,9 @@ inline void clone_from(NodeState& target, NodeState& source) {
 inline bool rewind(NodeState& target, NodeState& source) {
   // Right after a promote the new primary's control file still shows the old timeline
   // until its end-of-recovery checkpoint, and pg_rewind then says "no rewind required".
-  Connection c(source.admin_conninfo(), source.opts.timeout, source.label());
-  c.execute("CHECKPOINT");
-  std::vector<std::string> argv = {target.bins.pg_rewind, "--target-pgdata=" + target.data,
-                                   "--source-server=" + source.admin_conninfo(), "--no-sync"};
+  source.admin_query("CHECKPOINT");
+  std::vector<std::string> argv = {target.bins().pg_rewind, "--target-pgdata=" + target.dir().data(),
+                                   "--source-server=" + source.dir().admin_conninfo(), "--no-sync"};
   int rc = run_tool(target, argv, "pg_rewind.log");
   // pg_rewind copies the source's configuration files and leaves no standby
   // configuration: the next start rewrites pgha.conf and the standby files.

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "pgha/detail/quote.hpp"
 #include "pgha/options.hpp"
 
 namespace pgha::detail {
@@ -35,12 +36,28 @@ inline std::string conf_quote(const std::string& v) {
   return out + "'";
 }
 
+// A path inside archive_command/restore_command: shell-quoted, and '%' doubled because
+// the server expands %p, %f and %% in those commands before the shell sees them.
+inline std::string command_path(const std::string& path) {
+  std::string out;
+  for (char c : shell_quote(path)) {
+    out += c;
+    if (c == '%') out += '%';
+  }
+  return out;
+}
+
+// "cp %p '<dir>'/%f" and "cp '<dir>'/%f %p".
+inline std::string archive_command(const std::string& dir) { return "cp %p " + command_path(dir) + "/%f"; }
+inline std::string restore_command(const std::string& dir) { return "cp " + command_path(dir) + "/%f %p"; }
+
 // The walkthrough's primary settings plus test-friendly ones, valid for this major.
 inline std::map<std::string, std::string> server_settings(const ConfigInput& in) {
   std::map<std::string, std::string> s;
   s["port"] = std::to_string(in.port);
   s["listen_addresses"] = "127.0.0.1";
-  s["unix_socket_directories"] = in.socket_dir;
+  // A list of directories: each entry in double quotes, so spaces and commas survive.
+  s["unix_socket_directories"] = sql_ident(in.socket_dir);
   s["cluster_name"] = in.cluster_name;
   s["wal_level"] = "replica";
   s["max_wal_senders"] = "10";
@@ -51,7 +68,7 @@ inline std::map<std::string, std::string> server_settings(const ConfigInput& in)
   // PG 11-12 count segments; 13 replaced wal_keep_segments with wal_keep_size.
   if (in.major <= 12) s["wal_keep_segments"] = "32";
   else s["wal_keep_size"] = "32MB";
-  s["synchronous_commit"] = to_setting(in.sync_mode);
+  s["synchronous_commit"] = synchronous_commit_setting(in.sync_mode);
   s["synchronous_standby_names"] = in.sync_mode == SyncMode::Async ? "" : in.sync_names;
   // User settings below may still set synchronous_standby_names explicitly.
   // Small and fast: test clusters, not production.
@@ -66,13 +83,13 @@ inline std::map<std::string, std::string> server_settings(const ConfigInput& in)
   s["lc_messages"] = "C";
   if (!in.archive_dir.empty()) {
     s["archive_mode"] = "on";
-    s["archive_command"] = "cp %p " + in.archive_dir + "/%f";
+    s["archive_command"] = archive_command(in.archive_dir);
   }
   // PG 12+ take the recovery settings in the normal configuration; PG 11 refuses them there.
   if (in.standby && in.major >= 12) {
     s["primary_conninfo"] = in.primary_conninfo;
     s["recovery_target_timeline"] = "latest";
-    if (!in.restore_dir.empty()) s["restore_command"] = "cp " + in.restore_dir + "/%f %p";
+    if (!in.restore_dir.empty()) s["restore_command"] = restore_command(in.restore_dir);
   }
   for (auto& [k, v] : in.settings) s[k] = v;
   return s;
@@ -92,7 +109,7 @@ inline std::string render_recovery_conf(const ConfigInput& in) {
   out += "primary_conninfo = " + conf_quote(in.primary_conninfo) + "\n";
   out += "recovery_target_timeline = 'latest'\n";
   if (!in.restore_dir.empty())
-    out += "restore_command = " + conf_quote("cp " + in.restore_dir + "/%f %p") + "\n";
+    out += "restore_command = " + conf_quote(restore_command(in.restore_dir)) + "\n";
   return out;
 }
 

@@ -1,32 +1,23 @@
-// pgha/detail/node_state.hpp: everything a node owns (directories, port, server
-// process, credentials, upstream wiring) and the mechanics of starting and stopping
-// its server. pgha::Node is a thin public face over this.
+// pgha/detail/node_state.hpp: one node, assembled from its pieces: the directory and
+// configuration (NodeDir), the server process (Server), its place in the topology
+// (Topology), its sessions (AdminSession, UserSessions), and the cluster identity it
+// carries (credentials and lineage). Each piece keeps its own invariants; this class only
+// composes them, and holds the node's lock: every call that changes the node's state takes
+// it, so a node may be used from any thread.
 #pragma once
 
-#include <libpq-fe.h>
-#include <signal.h>
-
-#include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <iostream>
-#include <optional>
+#include <memory>
+#include <mutex>
 #include <random>
 #include <string>
-#include <thread>
 
 #include "pgha/connection.hpp"
-#include "pgha/detail/binaries.hpp"
 #include "pgha/detail/config.hpp"
-#include "pgha/detail/files.hpp"
-#include "pgha/detail/live_nodes.hpp"
-#include "pgha/detail/ports.hpp"
-#include "pgha/detail/privilege.hpp"
-#include "pgha/detail/process.hpp"
-#include "pgha/detail/reaper.hpp"
-#include "pgha/detail/relay.hpp"
-#include "pgha/detail/template.hpp"
+#include "pgha/detail/node_dir.hpp"
+#include "pgha/detail/server.hpp"
+#include "pgha/detail/sessions.hpp"
+#include "pgha/detail/topology.hpp"
 #include "pgha/detail/wait.hpp"
 #include "pgha/options.hpp"
 
@@ -45,279 +36,265 @@ inline std::string random_secret() {
   return s;
 }
 
-struct NodeState {
-  Options opts;
-  Binaries bins;
-  RunAs ra;
-  std::string name, root, data, sock, log, archive;
-  PortLease lease;
-  pid_t pid = 0;
-  unsigned generation = 0;  // bumped on every start: cached connections from before are stale
-  Credentials creds;
-  bool standby = false;     // configuration to write at the next start
-  // synchronous_standby_names is written only once the node has (or had) a standby, so a
-  // lone TempPrimary accepts writes; a standby is armed from birth, so after a promote
-  // its commits wait for a sync standby, as in the walkthrough.
-  bool sync_armed = true;
-  // The names written to synchronous_standby_names unless the user set it: this node's
-  // own application_name (the walkthrough's symmetric pair) plus every standby that
-  // attached to it or rejoined it, in that priority order.
-  std::vector<std::string> sync_list;
-  std::string upstream_host = "127.0.0.1";
-  int upstream_port = 0;
-  std::string upstream_archive;
-  std::unique_ptr<Relay> link;  // the standby's replication link, when Options::relay
-  std::optional<StopMode> last_stop;
-  std::optional<Connection> admin_conn;
-  unsigned admin_generation = 0;
+// Settings whose value pgha must own: a user value would break its control of the node.
+inline const char* owned_setting(const std::string& name) {
+  static const char* owned[][2] = {
+      {"port", "the port is Options::port"},
+      {"listen_addresses", "pgha listens on 127.0.0.1 only"},
+      {"unix_socket_directories", "pgha's own connection uses the node's private socket"},
+      {"data_directory", "the data directory is the node's own"},
+      {"config_file", "pgha writes the node's configuration"},
+      {"hba_file", "pgha writes pg_hba.conf"},
+      {"ident_file", "pgha writes the node's configuration"},
+      {"primary_conninfo", "pgha wires the replication link (rejoin, TempStandby)"},
+      {"logging_collector", "pgha reads the server log from the server's stderr"},
+  };
+  for (auto& o : owned)
+    if (name == o[0]) return o[1];
+  return nullptr;
+}
 
-  std::string label() const { return name + " (port " + std::to_string(lease.port()) + ")"; }
-  std::string log_tail(int lines = 20) const { return tail_lines(log, lines); }
-  std::string app_name() const {
-    return opts.application_name.empty() ? "pgslave001" : opts.application_name;
+// Throws SetupError for options the server would silently change or that break pgha.
+inline void validate(const Options& o) {
+  for (auto& [k, v] : o.settings)
+    if (const char* why = owned_setting(k))
+      throw SetupError("Options::settings[\"" + k + "\"] is owned by pgha (" + why +
+                       "); expected only settings pgha does not manage");
+  const std::string& a = o.application_name;
+  if (a.size() > 63)
+    throw SetupError("Options::application_name '" + a + "' is " + std::to_string(a.size()) +
+                     " bytes; the server truncates it to 63 (NAMEDATALEN - 1), so its standby "
+                     "would never match synchronous_standby_names. Expected at most 63 bytes");
+  for (unsigned char c : a)
+    if (c < 32 || c > 126)
+      throw SetupError("Options::application_name '" + a + "' holds a character outside "
+                       "printable ASCII; the server replaces those with '?', so its standby "
+                       "would never match synchronous_standby_names. Expected printable ASCII");
+  if (o.timeout.count() <= 0)
+    throw SetupError("Options::timeout is " + std::to_string(o.timeout.count()) +
+                     " ms; expected a positive bound");
+  if (o.tmp_dir.find('\n') != std::string::npos)
+    throw SetupError("Options::tmp_dir holds a newline; expected a path without one");
+}
+
+class NodeState {
+public:
+  NodeState(const Options& opts, const Binaries& bins, const RunAs& ra, const std::string& name)
+      : opts_(opts) {
+    validate(opts_);
+    dir_.create(opts_, bins, ra, name);
   }
-  std::string admin_conninfo() const {
-    return "host=" + sock + " port=" + std::to_string(lease.port()) +
-           " user=postgres dbname=postgres application_name=pgha";
+  NodeState(const NodeState&) = delete;
+  NodeState& operator=(const NodeState&) = delete;
+  ~NodeState() { destroy(); }
+
+  // --- the pieces, read-only for the rest of the library ---
+  const Options& opts() const noexcept { return opts_; }
+  const NodeDir& dir() const noexcept { return dir_; }
+  Server& server() noexcept { return server_; }
+  const Topology& topo() const noexcept { return topo_; }
+  const Credentials& creds() const noexcept { return creds_; }
+  const std::string& lineage() const noexcept { return lineage_; }
+  const Binaries& bins() const noexcept { return dir_.bins(); }
+  std::string label() const { return dir_.label(); }
+  std::string log_tail(int lines = 20) const { return dir_.log_tail(lines); }
+  std::recursive_mutex& mutex() noexcept { return mu_; }
+
+  // --- identity ---
+  /// A new cluster: fresh passwords and lineage. `armed`: see Topology::init.
+  void init_cluster(const std::string& app_name, bool armed) {
+    creds_ = {random_secret(), random_secret()};
+    lineage_ = random_secret();
+    topo_.init(app_name, armed);
   }
+  void init_member(const std::string& app_name) { topo_.init(app_name, true); }
+
+  // --- sessions ---
+  /// Runs one statement on the library's own connection (trust, private socket).
+  Result admin_query(const std::string& sql) {
+    require_running();
+    return admin_.use(dir_.admin_conninfo(), server_.generation(), opts_.timeout, label(),
+                      [&](Connection& c) { return c.execute(sql); });
+  }
+  /// The calling thread's session for the user's statements.
+  std::shared_ptr<Connection> user_session() {
+    require_running();
+    return sessions_->get(dir_.admin_conninfo(), server_.generation(), opts_.timeout, label());
+  }
+  void drop_user_session() noexcept { sessions_->drop_mine(); }
+  /// libpq conninfo over TCP with SCRAM, for any client.
   std::string tcp_conninfo(const std::string& db) const {
-    return "host=127.0.0.1 port=" + std::to_string(lease.port()) + " user=postgres password=" +
-           creds.superuser_password + " dbname=" + db;
-  }
-  // Points the replication link at `port` on loopback, through the relay if enabled.
-  void follow(int port) {
-    upstream_port = port;
-    if (!opts.relay) return;
-    if (!link) link = std::make_unique<Relay>("127.0.0.1", port);
-    else { link->retarget("127.0.0.1", port); link->set_state(LinkState::Pass); }
-  }
-  std::string replication_conninfo() const {
-    int port = link ? link->port() : upstream_port;
-    return "host=" + upstream_host + " port=" + std::to_string(port) +
-           " user=replicauser password=" + creds.replication_password +
-           " application_name=" + app_name() + " connect_timeout=5";
+    return "host=127.0.0.1 port=" + std::to_string(dir_.port()) + " user=postgres " +
+           conninfo_param("password", creds_.superuser_password) + " " + conninfo_param("dbname", db);
   }
 
-  bool running() {
-    if (pid <= 0) return false;
-    int st;
-    if (::waitpid(pid, &st, WNOHANG) == pid) {  // died on its own (or was killed from outside)
-      pid = 0;
-      last_stop = StopMode::Crash;
-      return false;
-    }
-    return true;
-  }
-
-  // The library's own connection over the private Unix socket (trust auth).
-  Connection& admin() {
-    if (!running())
+  // --- the server ---
+  bool running() { return server_.running(); }
+  void require_running() {
+    if (!server_.running())
       throw StateError("the server is not running; expected a started node", label(), log_tail());
-    if (!admin_conn || admin_generation != generation || !admin_conn->is_open()) {
-      admin_conn.reset();
-      admin_conn.emplace(admin_conninfo(), opts.timeout, label());
-      admin_generation = generation;
-    }
-    return *admin_conn;
   }
 
-  void write_config() {
-    ConfigInput in;
-    in.major = bins.major;
-    in.port = lease.port();
-    in.socket_dir = sock;
-    in.cluster_name = name;
-    in.sync_mode = opts.sync_mode;
-    in.sync_names = !sync_armed ? std::string()
-                    : opts.settings.count("synchronous_standby_names")
-                        ? opts.settings.at("synchronous_standby_names") : sync_names();
-    in.archive_dir = archive;
-    in.standby = standby;
-    in.primary_conninfo = replication_conninfo();
-    in.restore_dir = upstream_archive;
-    in.settings = opts.settings;
-    write_file(data + "/pgha.conf", render_conf(in), ra);
-    // PG 12+: standby.signal; PG 11 ignores it (and would come up as a primary), it
-    // needs recovery.conf, which 12+ refuse to start with.
-    std::string signal = data + "/standby.signal", recovery = data + "/recovery.conf";
-    ::unlink(signal.c_str());
-    ::unlink(recovery.c_str());
-    if (standby) {
-      if (bins.major >= 12) write_file(signal, "", ra);
-      else write_file(recovery, render_recovery_conf(in), ra);
+  /// What the node is now. A server that cannot answer (frozen, in crash recovery, shutting
+  /// down) is what pgha configured it to be.
+  Role role() {
+    if (!server_.running()) return Role::Stopped;
+    Role configured = topo_.standby() ? Role::Standby : Role::Primary;
+    if (server_.frozen()) return configured;
+    try {
+      return admin_query("SELECT pg_is_in_recovery()").value(0, 0) == "t" ? Role::Standby
+                                                                        : Role::Primary;
+    } catch (const ConnectionError&) {
+      if (!server_.running()) return Role::Stopped;
+      return configured;
     }
   }
 
-  // Rewrites the configuration of the running server and reloads it.
-  // Returns once this session has re-read the configuration; the postmaster signals all
-  // server processes at the same time, so the new values are in force server-wide.
-  void reload() {
-    write_config();
-    std::string before = admin().query("SELECT pg_conf_load_time()").value(0, 0);
-    admin().execute("SELECT pg_reload_conf()");
-    wait_until("the server to reload its configuration", opts.timeout, label(),
-               [&](std::string& seen) {
-                 seen = "configuration loaded at " +
-                        admin().query("SELECT pg_conf_load_time()").value(0, 0);
-                 return admin().query("SELECT pg_conf_load_time() > '" + before +
-                                      "'::timestamptz").value(0, 0) == "t";
-               },
-               [&] { return log_tail(); });
-  }
-
-  // "name", or FIRST 1 ("a", "b") when several standbys may be the sync one.
-  std::string sync_names() const {
-    std::vector<std::string> names = sync_list;
-    if (std::find(names.begin(), names.end(), app_name()) == names.end())
-      names.insert(names.begin(), app_name());
-    if (names.size() == 1) return names.front();
-    std::string out = "FIRST 1 (";
-    for (size_t i = 0; i < names.size(); ++i) out += (i ? ", \"" : "\"") + names[i] + "\"";
-    return out + ")";
-  }
-
-  // Makes `standby_app` a synchronous standby candidate of this running primary and turns
-  // synchronous_standby_names on (see sync_armed); reloads only when something changed.
-  void arm_sync(const std::string& standby_app) {
-    bool listed = standby_app == app_name() ||
-                  std::find(sync_list.begin(), sync_list.end(), standby_app) != sync_list.end();
-    if (sync_armed && listed) return;
-    if (!listed) sync_list.push_back(standby_app);
-    sync_armed = true;
-    reload();
-  }
-
-  // Starts the server and waits until it accepts connections. A port lost to another
-  // program between reservation and bind is replaced by a fresh one (unless fixed).
+  /// Starts the server in its configured role and waits until it accepts connections. A
+  /// port lost to another program between reservation and bind is replaced (unless fixed).
   void start() {
-    if (running()) throw StateError("start() called but the server is already running", label());
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    if (server_.running())
+      throw StateError("start() called but the server is already running; expected a stopped node",
+                       label());
     for (int attempt = 0;; ++attempt) {
-      write_config();
-      auto log_offset = file_size(log);
-      SpawnSpec spec;
-      spec.argv = {bins.bin_dir + "/postgres", "-D", data};
-      spec.log_file = log;
-      spec.cwd = root;
-      spec.run_as = ra;
-      spec.env = {"LC_ALL=C", "LANG=C"};
-      pid = spawn(spec);
-      last_stop.reset();
+      dir_.write_config(config_input());
+      auto log_offset = file_size(dir_.log());
       std::string why;
-      try {
-        wait_until("the server to accept connections", opts.timeout, label(),
-                   [&](std::string& seen) {
-                     int st;
-                     if (::waitpid(pid, &st, WNOHANG) == pid) {
-                       pid = 0;
-                       why = WIFEXITED(st) ? "exit code " + std::to_string(WEXITSTATUS(st))
-                                           : "signal " + std::to_string(WTERMSIG(st));
-                       return true;
-                     }
-                     PGPing p = PQping((admin_conninfo() + " connect_timeout=2").c_str());
-                     seen = p == PQPING_REJECT ? "server starting up (rejecting connections)"
-                                               : p == PQPING_OK ? "ready" : "no response yet";
-                     return p == PQPING_OK;
-                   },
-                   [&] { return log_tail(); });
-      } catch (...) {
-        kill_tree(std::chrono::seconds(5));  // also removes its SysV segment
-        throw;
-      }
-      if (pid > 0) { ++generation; return; }
-      std::string fresh = read_file(log, log_offset);
-      if (fresh.find("Address already in use") != std::string::npos && opts.port == 0 &&
-          attempt < 5) {
-        lease = reserve_port(0);  // lost a bind race: take another port
-        live_nodes().set_port(this, lease.port());
+      if (server_.start(dir_.admin_conninfo(), opts_.timeout, why)) return;
+      std::string fresh = read_file(dir_.log(), log_offset);
+      bool port_taken = fresh.find("Address already in use") != std::string::npos;
+      if (port_taken && !dir_.fixed_port() && attempt < 5) {
+        dir_.replace_port();  // lost a bind race: take another port
         continue;
       }
-      std::string hint = fresh.find("Address already in use") != std::string::npos
-                             ? "port " + std::to_string(lease.port()) + " is taken; "
-                             : std::string();
-      throw SetupError("the server exited during start-up (" + why + "); " + hint +
+      throw SetupError("the server exited during start-up (" + why + "); " +
+                           (port_taken ? "port " + std::to_string(dir_.port()) + " is taken; "
+                                       : std::string()) +
                            "expected it to accept connections. See the log below.",
                        label(), log_tail());
     }
   }
-
-  // Sends `sig` to the postmaster and reaps it within `limit`. False on timeout.
-  bool stop_now(int sig, std::chrono::milliseconds limit = std::chrono::seconds(5)) noexcept {
-    if (pid <= 0) return true;
-    if (::kill(pid, sig) != 0 && errno == ESRCH) { reap(); return true; }
-    // A frozen server (freeze()) would never act on the signal: wake the frozen processes.
-    // For an immediate stop each frozen child first gets its SIGQUIT, which it handles
-    // the moment it resumes, so a frozen walsender exits without sending another byte.
-    for (pid_t c : child_pids(pid))
-      if (process_stopped(c)) {
-        if (sig == SIGQUIT) ::kill(c, SIGQUIT);
-        ::kill(c, SIGCONT);
-      }
-    ::kill(pid, SIGCONT);
-    if (!wait_exit(pid, limit)) return false;
-    pid = 0;
-    return true;
-  }
-  void reap() noexcept { if (pid > 0) { wait_exit(pid, std::chrono::milliseconds(100)); pid = 0; } }
-
+  /// Stops the server. pgha's own sessions close first, and again once the server refuses
+  /// new connections (one opened in between by another thread would hold up a smart stop).
   void stop(StopMode mode) {
-    if (!running()) return;
-    admin_conn.reset();
-    if (mode == StopMode::Crash) {
-      if (!kill_tree(opts.timeout))
-        throw TimeoutError("processes of the killed server were still alive after " +
-                               std::to_string(opts.timeout.count()) + " ms",
-                           label(), log_tail());
-    } else {
-      int sig = mode == StopMode::Smart ? SIGTERM : mode == StopMode::Fast ? SIGINT : SIGQUIT;
-      if (!stop_now(sig, opts.timeout))
-        throw TimeoutError(std::string("the server did not stop within ") +
-                               std::to_string(opts.timeout.count()) + " ms after " +
-                               (mode == StopMode::Smart ? "a smart" : mode == StopMode::Fast
-                                                                          ? "a fast" : "an immediate") +
-                               " shutdown request (smart waits for clients to disconnect)",
-                           label(), log_tail());
-    }
-    last_stop = mode;
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    close_sessions();
+    server_.stop(mode, opts_.timeout, [this] { close_sessions(); });
+  }
+  void close_sessions() noexcept {
+    admin_.reset();
+    sessions_->clear();
   }
 
-  // Like a power cut: SIGKILL to the postmaster and every child at once, nothing is
-  // flushed. Returns once all of them are gone (false if some outlived `limit`).
-  // The segment goes too: a restart would clean it up, a re-clone or removal would not.
-  bool kill_tree(std::chrono::milliseconds limit) noexcept {
-    if (pid <= 0) return true;
-    bool gone = kill_server(pid, data + "/postmaster.pid", limit);
-    wait_exit(pid, std::chrono::milliseconds(100));  // reap our child
-    pid = 0;
-    return gone;
+  // --- configuration ---
+  void write_config() { dir_.write_config(config_input()); }
+  /// Rewrites the configuration and, if running, reloads it. Returns once this session
+  /// has re-read it; the postmaster signals all server processes at the same time.
+  void reconfigure() {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    write_config();
+    if (!server_.running()) return;
+    std::string before = admin_query("SELECT pg_conf_load_time()").value(0, 0);
+    admin_query("SELECT pg_reload_conf()");
+    wait_until("the server to reload its configuration", opts_.timeout, label(),
+               [&](std::string& seen) {
+                 Result r = admin_query("SELECT pg_conf_load_time(), pg_conf_load_time() > " +
+                                        sql_literal(before) + "::timestamptz");
+                 seen = "configuration loaded at " + r.value(0, 0);
+                 return r.value(0, 1) == "t";
+               },
+               [&] { return log_tail(); });
+  }
+  void set_sync_mode(SyncMode m) {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    opts_.sync_mode = m;
+    reconfigure();
+  }
+  /// Makes `standby_app` a synchronous standby candidate of this running primary.
+  void arm_sync(const std::string& standby_app) {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    if (topo_.add_sync_candidate(standby_app)) reconfigure();
   }
 
-  void remove_leftover_shm() noexcept { remove_postmaster_shm(data + "/postmaster.pid"); }
+  // --- topology ---
+  /// Becomes (in configuration; the caller starts it) a standby of `up`: same cluster
+  /// identity, streaming from it, listed as a sync candidate when `up` is a primary.
+  void attach_to(NodeState& up) {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    creds_ = up.creds_;
+    lineage_ = up.lineage_;
+    if (up.role() == Role::Primary) up.arm_sync(topo_.app_name());
+    topo_.attach_to(up.dir_.port(), up.dir_.archive(), opts_.relay);
+  }
+  /// After a promote: no upstream any more.
+  void detach() {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    topo_.detach();
+    write_config();
+  }
+  /// The relay of the replication link; StateError if there is none.
+  Relay& link() {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    if (Relay* r = topo_.link()) return *r;
+    throw StateError(topo_.standby() ? "this standby streams directly (Options::relay = false); "
+                                       "expected a relayed replication link"
+                                     : "link faults act on a standby's replication link; this "
+                                       "node is not a standby",
+                     label());
+  }
 
-  // Destructor path: bounded, never throws.
+  // --- teardown ---
+  /// Bounded, never throws. In a process that did not create the node (a fork()ed child),
+  /// nothing of the parent's is touched: its server and directory stay.
   void destroy() noexcept {
+    if (dir_.root().empty()) return;
+    if (!dir_.owned_here()) {
+      admin_.abandon();
+      sessions_->abandon();
+      topo_.abandon();
+      server_.abandon();
+      return;
+    }
     try {
-      live_nodes().remove(this);  // before the log file goes
-      admin_conn.reset();
-      link.reset();
-      // The directory is about to go: no shutdown is owed to anyone. (An immediate
-      // shutdown can take 5 s: the postmaster waits that long for a child that does not
-      // act on SIGQUIT before it sends SIGKILL itself.)
-      if (running()) kill_tree(std::chrono::seconds(5));
-      remove_leftover_shm();
-      const char* keep = std::getenv("PGHA_KEEP");
-      if (keep && std::string(keep) == "1") {
-        std::cerr << "pgha: PGHA_KEEP=1: kept " << name << " at " << root << " (log: " << log
-                  << "); its server is stopped\n";
-        write_file(root + "/keep", "kept by PGHA_KEEP=1; later sweeps leave it alone\n", RunAs{});
-        reaper().forget(root);
-      } else {
-        remove_tree(root);
-        reaper().forget(root);
-      }
-      lease.release();
+      topo_.detach();  // the relay goes first: its connections are reset
     } catch (...) {
     }
+    // The directory is about to go: no shutdown is owed to anyone. (An immediate shutdown
+    // can take 5 s: the postmaster waits that long for a child that ignores SIGQUIT.)
+    if (server_.running()) server_.kill_tree(std::chrono::seconds(5));
+    remove_postmaster_shm(dir_.data() + "/postmaster.pid");
+    dir_.destroy();
   }
+
+private:
+  ConfigInput config_input() const {
+    ConfigInput in;
+    in.major = dir_.bins().major;
+    in.port = dir_.port();
+    in.socket_dir = dir_.socket_dir();
+    in.cluster_name = dir_.name();
+    in.sync_mode = opts_.sync_mode;
+    auto user = opts_.settings.find("synchronous_standby_names");
+    in.sync_names = !topo_.sync_armed() ? std::string()
+                    : user != opts_.settings.end() ? user->second : topo_.sync_names();
+    in.archive_dir = dir_.archive();
+    in.standby = topo_.standby();
+    in.primary_conninfo = topo_.replication_conninfo(creds_.replication_password);
+    in.restore_dir = topo_.upstream_archive();
+    in.settings = opts_.settings;
+    return in;
+  }
+
+  Options opts_;
+  NodeDir dir_;
+  Server server_{dir_};
+  Topology topo_;
+  Credentials creds_;
+  std::string lineage_;  // shared by every node cloned from one primary
+  AdminSession admin_;
+  std::shared_ptr<UserSessions> sessions_ = std::make_shared<UserSessions>();
+  std::recursive_mutex mu_;
 };
 
 }  // namespace pgha::detail

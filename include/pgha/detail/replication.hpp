@@ -5,7 +5,6 @@
 // as healthy only when its own wal receiver streams on its upstream's current timeline.
 #pragma once
 
-#include <regex>
 #include <string>
 
 #include "pgha/detail/node_state.hpp"
@@ -32,7 +31,7 @@ inline bool backup_skips(const std::string& rel, bool is_dir) {
 // Current timeline of a running node: a primary's from its WAL position, a standby's
 // from what its wal receiver last received.
 inline std::uint32_t current_timeline(NodeState& n) {
-  Result r = n.admin().query(
+  Result r = n.admin_query(
       "SELECT CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli::text FROM "
       "pg_stat_wal_receiver) ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END, "
       "pg_is_in_recovery()");
@@ -43,28 +42,20 @@ inline std::uint32_t current_timeline(NodeState& n) {
 
 // Copies `source` (running) into target.data with the non-exclusive low-level backup API.
 inline void clone_data(NodeState& target, NodeState& source) {
-  Connection c(source.admin_conninfo(), source.opts.timeout, source.label());
+  const NodeDir& to = target.dir();
+  const NodeDir& from = source.dir();
+  Connection c(from.admin_conninfo(), source.opts().timeout, source.label());
   c.execute("SET synchronous_commit = local");
-  c.execute(backup_start_sql(source.bins.major));
-  copy_tree(source.data, target.data, target.ra, backup_skips);
-  Result stop = c.query(backup_stop_sql(source.bins.major));
+  c.execute(backup_start_sql(from.bins().major));
+  copy_tree(from.data(), to.data(), to.run_as(), backup_skips);
+  Result stop = c.query(backup_stop_sql(from.bins().major));
   // pg_control last, after the backup ended (as pg_basebackup sends it last).
-  copy_regular(source.data + "/global/pg_control", target.data + "/global/pg_control", 0600,
-               target.ra);
-  write_file(target.data + "/backup_label", stop.value(0, 0), target.ra);
+  copy_regular(from.data() + "/global/pg_control", to.data() + "/global/pg_control", 0600,
+               to.run_as());
+  write_file(to.data() + "/backup_label", stop.value(0, 0), to.run_as());
   if (!stop.is_null(0, 1) && !stop.value(0, 1).empty())
-    write_file(target.data + "/tablespace_map", stop.value(0, 1), target.ra);
-  make_owned_dir(target.data + "/pg_wal/archive_status", target.ra);
-}
-
-// Whether the upstream's synchronous_standby_names would pick `app` (or '*').
-inline bool upstream_wants_sync(NodeState& upstream, const std::string& app) {
-  Result r = upstream.admin().query("SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names')");
-  if (r.value(0, 0) == "t") return false;
-  std::string names = r.value(0, 1);
-  std::regex word("(^|[^A-Za-z0-9_])\"?(" + std::regex_replace(app, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                  "|\\*)\"?($|[^A-Za-z0-9_])", std::regex::icase);
-  return std::regex_search(names, word);
+    write_file(to.data() + "/tablespace_map", stop.value(0, 1), to.run_as());
+  make_owned_dir(to.data() + "/pg_wal/archive_status", to.run_as());
 }
 
 inline bool log_shows_divergence(const std::string& text) {
@@ -79,37 +70,38 @@ struct Diverged : StateError {
 };
 
 // Waits until `standby` streams from `upstream` on upstream's current timeline and, when
-// upstream lists it in synchronous_standby_names, upstream reports it sync (or quorum).
+// upstream lists it as a synchronous standby, upstream gives it a sync priority (it is then
+// reported sync, quorum, or potential behind another sync standby).
 inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t log_offset) {
-  bool want_sync = upstream_wants_sync(upstream, standby.app_name());
-  std::string app = standby.app_name();
+  const std::string& app = standby.topo().app_name();
+  bool want_sync = upstream.topo().sync_armed() && upstream.topo().is_listed(app) &&
+                   !upstream.opts().settings.count("synchronous_standby_names") &&
+                   upstream.opts().sync_mode != SyncMode::Async && !upstream.topo().standby();
   wait_until(
       "standby " + standby.label() + " to stream from " + upstream.label() +
           (want_sync ? " as a synchronous standby" : ""),
-      standby.opts.timeout, standby.label(),
+      standby.opts().timeout, standby.label(),
       [&](std::string& seen) {
         if (!standby.running())
           throw SetupError("the standby's server exited while it was expected to stream from " +
                                upstream.label(), standby.label(), standby.log_tail());
-        if (log_shows_divergence(read_file(standby.log, log_offset)))
+        if (log_shows_divergence(read_file(standby.dir().log(), log_offset)))
           throw Diverged("the standby's WAL has diverged from " + upstream.label() +
                              "'s timeline; expected it to be a prefix of upstream's history",
                          standby.label(), standby.log_tail());
         std::uint32_t tli = current_timeline(upstream);
-        Result w = standby.admin().query(
-            "SELECT status, received_tli FROM pg_stat_wal_receiver");
+        Result w = standby.admin_query("SELECT status, received_tli FROM pg_stat_wal_receiver");
         std::string wr = w.rows() ? w.value(0, 0) + " on timeline " + w.value(0, 1) : "no wal receiver";
-        Result s = upstream.admin().query(
-            "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = '" + app +
-            "' ORDER BY state = 'streaming' DESC LIMIT 1");
-        std::string ps = s.rows() ? s.value(0, 0) + "/" + s.value(0, 1) : "not in pg_stat_replication";
+        Result s = upstream.admin_query(
+            "SELECT state, sync_state, sync_priority FROM pg_stat_replication WHERE "
+            "application_name = " + sql_literal(app) + " ORDER BY state = 'streaming' DESC LIMIT 1");
+        std::string ps = s.rows() ? s.value(0, 0) + "/" + s.value(0, 1) + " (priority " + s.value(0, 2) + ")"
+                                  : "not in pg_stat_replication";
         seen = "standby: " + wr + " (upstream timeline " + std::to_string(tli) + "); upstream: " + ps;
         bool receiver_ok = w.rows() && w.value(0, 0) == "streaming" &&
                            !w.is_null(0, 1) && std::stoul(w.value(0, 1)) == tli;
-        // 'potential': listed, streaming, next in line behind the sync standby(s).
         bool upstream_ok = s.rows() && s.value(0, 0) == "streaming" &&
-                           (!want_sync || s.value(0, 1) == "sync" || s.value(0, 1) == "quorum" ||
-                            s.value(0, 1) == "potential");
+                           (!want_sync || s.value(0, 2) != "0");
         return receiver_ok && upstream_ok;
       },
       [&] { return standby.log_tail(); });

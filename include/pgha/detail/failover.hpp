@@ -1,0 +1,117 @@
+// pgha/detail/failover.hpp: promote, and the way back: rejoin decides whether a former
+// primary can resume as a standby of the new primary (a clean stop whose last checkpoint
+// lies before the fork point of the new timeline) or diverged (a crash, a promote it did not
+// see, another cluster altogether) and must be rewound or re-cloned.
+#pragma once
+
+#include <signal.h>
+
+#include <string>
+
+#include "pgha/detail/client_tools.hpp"
+#include "pgha/detail/node_state.hpp"
+#include "pgha/detail/replication.hpp"
+#include "pgha/detail/timeline.hpp"
+
+namespace pgha::detail {
+
+// Turns a running standby into a primary; returns once it accepts writes.
+inline void promote(NodeState& n) {
+  std::lock_guard<std::recursive_mutex> l(n.mutex());
+  if (!n.running())
+    throw StateError("promote() needs a running standby; the node is stopped", n.label(),
+                     n.log_tail());
+  if (n.role() != Role::Standby)
+    throw StateError("promote() called on a primary; expected a standby", n.label());
+  if (n.server().frozen())
+    throw StateError("promote() called on a frozen node; expected it thawed (thaw())", n.label());
+  if (n.bins().major >= 12) {
+    n.admin_query("SELECT pg_promote(false)");  // polled below at ms granularity
+  } else {
+    // PG 11 has no pg_promote(): do what `pg_ctl promote` does.
+    write_file(n.dir().data() + "/promote", "", n.dir().run_as());
+    n.server().signal_postmaster(SIGUSR1);
+  }
+  wait_until("promotion to finish (pg_is_in_recovery() = false)", n.opts().timeout, n.label(),
+             [&](std::string& seen) {
+               seen = "pg_is_in_recovery() = " + n.admin_query("SELECT pg_is_in_recovery()").value(0, 0);
+               return seen.back() == 'f';
+             },
+             [&] { return n.log_tail(); });
+  n.detach();
+}
+
+// Starts `n`, configured as a standby of `up`, and waits until it is healthy.
+inline void start_and_wait(NodeState& n, NodeState& up) {
+  auto offset = file_size(n.dir().log());
+  n.start();
+  wait_healthy(n, up, offset);
+}
+
+// A cleanly stopped node of the same lineage whose last checkpoint lies before the point
+// where its timeline forked in the new primary's history has nothing the new primary lacks.
+inline bool can_resume(NodeState& n, NodeState& p, const std::string& lineage_before) {
+  if (lineage_before != p.lineage()) return false;  // another cluster: nothing to resume
+  auto ci = read_control(n.dir().data());
+  if (!ci.ok || !ci.clean()) return false;  // after a crash the WAL end is unknown
+  std::uint32_t tli = current_timeline(p);
+  if (ci.timeline == tli) return true;
+  if (ci.timeline > tli) return false;
+  std::string hist = read_file(p.dir().data() + "/pg_wal/" + history_file_name(tli));
+  std::uint64_t fork = switchpoint(hist, ci.timeline);
+  return fork != 0 && ci.checkpoint < fork;
+}
+
+// Repairs a diverged, stopped node: pg_rewind when wanted and possible (same lineage
+// only: pg_rewind cannot tell two of pgha's clusters apart), else re-clone.
+inline RejoinMethod repair(NodeState& n, NodeState& p, bool same_lineage) {
+  RepairMethod want = n.opts().repair;
+  bool have_rewind = !n.bins().pg_rewind.empty();
+  if (want == RepairMethod::Rewind && !have_rewind)
+    throw SetupError("RepairMethod::Rewind needs pg_rewind " + std::to_string(n.bins().major) +
+                     ", and none was found; use RepairMethod::Reclone", n.label());
+  // pg_rewind before 13 refuses a target that was not shut down cleanly.
+  bool clean = read_control(n.dir().data()).clean();
+  if (same_lineage && want != RepairMethod::Reclone && have_rewind &&
+      (clean || n.bins().major >= 13)) {
+    if (rewind(n, p)) return RejoinMethod::Rewound;
+    if (want == RepairMethod::Rewind)
+      throw SetupError("pg_rewind failed; expected it to rewind onto " + p.label(), n.label(),
+                       tail_lines(n.dir().root() + "/pg_rewind.log"));
+  }
+  clone_from(n, p);
+  return RejoinMethod::Recloned;
+}
+
+// Makes `n` a synchronous standby of the running primary `p`; returns the method used.
+inline RejoinMethod rejoin(NodeState& n, NodeState& p) {
+  if (&n == &p) throw StateError("rejoin() onto itself; expected another node", n.label());
+  std::unique_lock<std::recursive_mutex> ln(n.mutex(), std::defer_lock);
+  std::unique_lock<std::recursive_mutex> lp(p.mutex(), std::defer_lock);
+  std::lock(ln, lp);
+  Role pr = p.role();
+  if (pr != Role::Primary)
+    throw StateError("rejoin() needs a running primary to follow; " + p.label() + " is " +
+                         to_string(pr),
+                     n.label());
+  if (p.bins().major != n.bins().major)
+    throw StateError("rejoin() across major versions (" + n.bins().version + " onto " +
+                         p.bins().version + ") is not possible", n.label());
+  n.stop(StopMode::Fast);
+  std::string lineage_before = n.lineage();
+  n.attach_to(p);
+  bool diverged = !can_resume(n, p, lineage_before);
+  if (!diverged) {
+    try {
+      start_and_wait(n, p);
+      return RejoinMethod::Resumed;
+    } catch (const Diverged&) {
+      n.stop(StopMode::Immediate);
+    }
+  }
+  RejoinMethod method = repair(n, p, lineage_before == p.lineage());
+  start_and_wait(n, p);
+  return method;
+}
+
+}  // namespace pgha::detail

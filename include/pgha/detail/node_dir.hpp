@@ -1,0 +1,133 @@
+// pgha/detail/node_dir.hpp: a node's private directory and what lives in it: the data
+// directory, the Unix socket directory, the server log, the WAL archive, the port lease,
+// and the configuration files pgha writes. Created once, removed once, and only by the
+// process that created it: a fork()ed child that exits never removes its parent's node.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "pgha/detail/binaries.hpp"
+#include "pgha/detail/config.hpp"
+#include "pgha/detail/files.hpp"
+#include "pgha/detail/live_nodes.hpp"
+#include "pgha/detail/ports.hpp"
+#include "pgha/detail/privilege.hpp"
+#include "pgha/detail/quote.hpp"
+#include "pgha/detail/reaper.hpp"
+#include "pgha/detail/template.hpp"  // tail_lines
+#include "pgha/options.hpp"
+
+namespace pgha::detail {
+
+class NodeDir {
+public:
+  NodeDir() = default;
+  NodeDir(const NodeDir&) = delete;
+  NodeDir& operator=(const NodeDir&) = delete;
+
+  // Creates the directories (mode 0700, owned by the server user), registers them with the
+  // watcher and reserves the port. On failure nothing is left behind.
+  void create(const Options& opts, const Binaries& bins, const RunAs& ra, const std::string& name) {
+    bins_ = bins;
+    ra_ = ra;
+    name_ = name;
+    creator_ = ::getpid();
+    std::string base = temp_base(opts.tmp_dir);
+    root_ = make_private_dir(base, "pgha-node-", ra_);
+    try {
+      reaper().watch(root_, base);
+      data_ = root_ + "/data";
+      sock_ = root_ + "/sock";
+      log_ = root_ + "/server.log";
+      make_owned_dir(data_, ra_);
+      make_owned_dir(sock_, ra_);
+      if (opts.archive) {
+        archive_ = root_ + "/archive";
+        make_owned_dir(archive_, ra_, 0755);
+      }
+      lease_ = reserve_port(opts.port);
+      fixed_port_ = opts.port != 0;
+      live_nodes().add({this, name_, lease_.port(), log_});
+    } catch (...) {
+      destroy();
+      throw;
+    }
+  }
+
+  const Binaries& bins() const noexcept { return bins_; }
+  const RunAs& run_as() const noexcept { return ra_; }
+  const std::string& name() const noexcept { return name_; }
+  const std::string& root() const noexcept { return root_; }
+  const std::string& data() const noexcept { return data_; }
+  const std::string& socket_dir() const noexcept { return sock_; }
+  const std::string& log() const noexcept { return log_; }
+  const std::string& archive() const noexcept { return archive_; }
+  int port() const noexcept { return lease_.port(); }
+  bool fixed_port() const noexcept { return fixed_port_; }
+  /// Whether this process created the node (and so may stop and remove it).
+  bool owned_here() const noexcept { return creator_ == ::getpid(); }
+
+  std::string label() const { return name_ + " (port " + std::to_string(port()) + ")"; }
+  std::string log_tail(int lines = 20) const { return tail_lines(log_, lines); }
+
+  // The library's own connection: the private Unix socket, trust authentication.
+  std::string admin_conninfo() const {
+    return conninfo_param("host", sock_) + " port=" + std::to_string(port()) +
+           " user=postgres dbname=postgres application_name=pgha";
+  }
+
+  // A port lost to another program between reservation and bind: take a fresh one.
+  void replace_port() {
+    lease_ = reserve_port(0);
+    live_nodes().set_port(this, lease_.port());
+  }
+
+  // pgha.conf (included by postgresql.conf) and the standby files of this version:
+  // PG 12+ use standby.signal; PG 11 ignores it (and would come up as a primary): it
+  // needs recovery.conf, which 12+ refuse to start with.
+  void write_config(const ConfigInput& in) const {
+    write_file(data_ + "/pgha.conf", render_conf(in), ra_);
+    std::string signal = data_ + "/standby.signal", recovery = data_ + "/recovery.conf";
+    ::unlink(signal.c_str());
+    ::unlink(recovery.c_str());
+    if (in.standby) {
+      if (bins_.major >= 12) write_file(signal, "", ra_);
+      else write_file(recovery, render_recovery_conf(in), ra_);
+    }
+  }
+
+  // Removes the directory (PGHA_KEEP=1 keeps it) and releases the port. The server must
+  // be stopped by then. In a process that did not create the node: does nothing.
+  void destroy() noexcept {
+    if (root_.empty() || !owned_here()) return;
+    try {
+      live_nodes().remove(this);  // before the log file goes
+      const char* keep = std::getenv("PGHA_KEEP");
+      if (keep && std::string(keep) == "1") {
+        std::cerr << "pgha: PGHA_KEEP=1: kept " << name_ << " at " << root_ << " (log: " << log_
+                  << "); its server is stopped\n";
+        write_file(root_ + "/keep", "kept by PGHA_KEEP=1; later sweeps leave it alone\n", RunAs{});
+      } else {
+        remove_tree(root_);
+      }
+      reaper().forget(root_);
+      lease_.release();
+    } catch (...) {
+    }
+    root_.clear();
+  }
+
+private:
+  Binaries bins_;
+  RunAs ra_;
+  std::string name_, root_, data_, sock_, log_, archive_;
+  PortLease lease_;
+  bool fixed_port_ = false;
+  pid_t creator_ = 0;
+};
+
+}  // namespace pgha::detail

@@ -1,0 +1,133 @@
+// pgha/detail/sessions.hpp: the connections a node keeps to its own server, safe from any
+// thread. The library's own session (AdminSession) runs one short statement at a time for
+// whichever thread asks. The user's statements (Node::execute) run on one session per
+// calling thread (UserSessions), so a writer thread blocked in a synchronous commit never
+// stops the test's main thread from failing the node over, and a single-threaded test keeps
+// its session state (SET, BEGIN ... COMMIT) from one call to the next, as before. A thread's
+// session closes when the thread ends. Sessions opened before a restart are replaced.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pgha/connection.hpp"
+
+namespace pgha::detail {
+
+// In a fork()ed child, a connection of the parent must not send its Terminate message
+// (it would end the parent's session): such connections are kept, reachable, never closed.
+inline void keep_forever(std::shared_ptr<Connection> c) noexcept {
+  static auto* kept = new std::vector<std::shared_ptr<Connection>>;
+  try { kept->push_back(std::move(c)); } catch (...) {}
+}
+
+class AdminSession {
+public:
+  /// Runs f(Connection&) on the library's connection, opening it (again) when the server
+  /// was restarted since, or the connection broke. A timed-out statement leaves the
+  /// connection in an unknown state: it is dropped.
+  template <class F>
+  auto use(const std::string& conninfo, unsigned generation, std::chrono::milliseconds timeout,
+           const std::string& label, F f) -> decltype(f(std::declval<Connection&>())) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!conn_ || gen_ != generation || !conn_->is_open()) {
+      conn_.reset();
+      conn_ = std::make_shared<Connection>(conninfo, timeout, label);
+      gen_ = generation;
+    }
+    try {
+      return f(*conn_);
+    } catch (const TimeoutError&) {
+      conn_.reset();
+      throw;
+    }
+  }
+  /// Closes the connection (a smart shutdown waits for every client, this one included).
+  void reset() noexcept {
+    std::shared_ptr<Connection> gone;
+    std::lock_guard<std::mutex> l(mu_);
+    gone = std::move(conn_);
+  }
+  void abandon() noexcept {
+    std::lock_guard<std::mutex> l(mu_);
+    if (conn_) keep_forever(std::move(conn_));
+  }
+
+private:
+  std::mutex mu_;
+  std::shared_ptr<Connection> conn_;
+  unsigned gen_ = 0;
+};
+
+class UserSessions : public std::enable_shared_from_this<UserSessions> {
+public:
+  /// The calling thread's session, opened (again) when missing, stale or broken.
+  std::shared_ptr<Connection> get(const std::string& conninfo, unsigned generation,
+                                  std::chrono::milliseconds timeout, const std::string& label) {
+    auto id = std::this_thread::get_id();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = by_thread_.find(id);
+      if (it != by_thread_.end() && it->second.gen == generation && it->second.conn->is_open())
+        return it->second.conn;
+    }
+    auto c = std::make_shared<Connection>(conninfo, timeout, label);  // outside the lock
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      by_thread_[id] = Entry{c, generation};
+    }
+    on_thread_exit(weak_from_this());
+    return c;
+  }
+  /// Forgets the calling thread's session (after a timeout its state is unknown).
+  void drop_mine() noexcept { drop(std::this_thread::get_id()); }
+  void drop(std::thread::id id) noexcept {
+    std::shared_ptr<Connection> gone;  // closed outside the lock
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = by_thread_.find(id);
+    if (it != by_thread_.end()) { gone = std::move(it->second.conn); by_thread_.erase(it); }
+  }
+  /// Closes every thread's session (a statement still running keeps its own until it ends).
+  void clear() noexcept {
+    std::map<std::thread::id, Entry> gone;
+    std::lock_guard<std::mutex> l(mu_);
+    gone.swap(by_thread_);
+  }
+  void abandon() noexcept {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& e : by_thread_) keep_forever(std::move(e.second.conn));
+    by_thread_.clear();
+  }
+
+private:
+  struct Entry {
+    std::shared_ptr<Connection> conn;
+    unsigned gen = 0;
+  };
+  // Closes this thread's sessions of every node it used when the thread ends.
+  static void on_thread_exit(std::weak_ptr<UserSessions> s) {
+    struct Hook {
+      std::vector<std::weak_ptr<UserSessions>> used;
+      ~Hook() {
+        auto id = std::this_thread::get_id();
+        for (auto& w : used)
+          if (auto p = w.lock()) p->drop(id);
+      }
+    };
+    thread_local Hook hook;
+    for (auto it = hook.used.begin(); it != hook.used.end();)
+      it = it->expired() ? hook.used.erase(it) : it + 1;
+    for (auto& w : hook.used)
+      if (!w.owner_before(s) && !s.owner_before(w)) return;  // already known
+    hook.used.push_back(std::move(s));
+  }
+  std::mutex mu_;
+  std::map<std::thread::id, Entry> by_thread_;
+};
+
+}  // namespace pgha::detail

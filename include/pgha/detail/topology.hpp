@@ -1,0 +1,111 @@
+// pgha/detail/topology.hpp: a node's place in the cluster: whether it streams from an
+// upstream (and through which relay), and which standbys its synchronous_standby_names
+// lists. "Become a standby of X" (attach_to) and "stop being a standby" (detach) are
+// written here once; everything a node writes into its configuration about other nodes
+// comes from this class.
+#pragma once
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pgha/detail/quote.hpp"
+#include "pgha/detail/relay.hpp"
+
+namespace pgha::detail {
+
+class Topology {
+public:
+  /// `app_name`: this node's application_name when it streams (and the first name it lists
+  /// itself, for the walkthrough's symmetric pair). `armed`: whether synchronous_standby_names
+  /// is written from the start (a standby is armed from birth, so after a promote its
+  /// commits wait for a sync standby, as in the walkthrough; a lone primary is not).
+  void init(std::string app_name, bool armed) {
+    app_name_ = std::move(app_name);
+    sync_armed_ = armed;
+  }
+
+  const std::string& app_name() const noexcept { return app_name_; }
+  bool standby() const noexcept { return standby_; }
+  bool sync_armed() const noexcept { return sync_armed_; }
+  int upstream_port() const noexcept { return upstream_port_; }
+  const std::string& upstream_archive() const noexcept { return upstream_archive_; }
+  /// The relay on the replication link, or nullptr (a primary, or Options::relay = false).
+  Relay* link() const noexcept { return link_.get(); }
+  const std::vector<std::string>& sync_list() const noexcept { return sync_list_; }
+
+  /// Streams from the server on 127.0.0.1:`port` (through a relay when `relay`), restoring
+  /// from `archive` when not empty. Re-points an existing relay and heals it.
+  void attach_to(int port, const std::string& archive, bool relay) {
+    if (relay) {
+      if (!link_) link_ = std::make_unique<Relay>("127.0.0.1", port);
+      else { link_->retarget("127.0.0.1", port); link_->set_state(LinkState::Pass); }
+    } else {
+      link_.reset();
+    }
+    standby_ = true;
+    sync_armed_ = true;
+    upstream_port_ = port;
+    upstream_archive_ = archive;
+  }
+  /// No upstream any more (promoted): the relay goes, its connections are reset.
+  void detach() {
+    standby_ = false;
+    link_.reset();
+    upstream_port_ = 0;
+    upstream_archive_.clear();
+  }
+  /// Lists `app` as a synchronous standby candidate and arms synchronous_standby_names.
+  /// Returns whether the configuration changed.
+  bool add_sync_candidate(const std::string& app) {
+    bool listed = is_listed(app);
+    if (sync_armed_ && listed) return false;
+    if (!listed) sync_list_.push_back(app);
+    sync_armed_ = true;
+    return true;
+  }
+  bool is_listed(const std::string& app) const {
+    return app == app_name_ || std::find(sync_list_.begin(), sync_list_.end(), app) != sync_list_.end();
+  }
+
+  /// synchronous_standby_names: "" until armed; then "name", or FIRST 1 ("a", "b") when
+  /// several standbys may be the sync one, in the order they attached. Names are
+  /// double-quoted, so spaces, quotes and '=' survive.
+  std::string sync_names() const {
+    if (!sync_armed_) return {};
+    std::vector<std::string> names = sync_list_;
+    if (std::find(names.begin(), names.end(), app_name_) == names.end())
+      names.insert(names.begin(), app_name_);
+    if (names.size() == 1) return sql_ident(names.front());
+    std::string out = "FIRST 1 (";
+    for (size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + sql_ident(names[i]);
+    return out + ")";
+  }
+
+  /// primary_conninfo for the replication role with `password`.
+  std::string replication_conninfo(const std::string& password) const {
+    int port = link_ ? link_->port() : upstream_port_;
+    return "host=127.0.0.1 port=" + std::to_string(port) + " user=replicauser " +
+           conninfo_param("password", password) + " " + conninfo_param("application_name", app_name_) +
+           " connect_timeout=5";
+  }
+
+  /// In a fork()ed child: the relay's thread does not exist here; leak the object (kept
+  /// reachable) instead of joining a thread of the parent.
+  void abandon() noexcept {
+    static std::vector<std::unique_ptr<Relay>>* kept = new std::vector<std::unique_ptr<Relay>>;
+    try { if (link_) kept->push_back(std::move(link_)); } catch (...) { (void)link_.release(); }
+  }
+
+private:
+  std::string app_name_;
+  bool standby_ = false;
+  bool sync_armed_ = true;
+  std::vector<std::string> sync_list_;
+  int upstream_port_ = 0;
+  std::string upstream_archive_;
+  std::unique_ptr<Relay> link_;
+};
+
+}  // namespace pgha::detail

@@ -1,0 +1,115 @@
+// tests/unit_core.cpp: quoting, enum printing and option validation, no server. Quoting is
+// checked against the real parsers: libpq's PQconninfoParse and /bin/sh.
+#include <libpq-fe.h>
+
+#include <pgha/pgha.hpp>
+#include <pgha/detail/quote.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <type_traits>
+
+#include "catch.hpp"
+
+using namespace pgha::detail;
+
+namespace {
+// The value libpq parses for `key` out of `conninfo`, or "<parse error: ...>".
+std::string libpq_value(const std::string& conninfo, const std::string& key) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (!opts) {
+    std::string e = err ? err : "?";
+    PQfreemem(err);
+    return "<parse error: " + e + ">";
+  }
+  std::string out = "<absent>";
+  for (PQconninfoOption* o = opts; o->keyword; ++o)
+    if (key == o->keyword && o->val) out = o->val;
+  PQconninfoFree(opts);
+  return out;
+}
+std::string sh_echo(const std::string& word) {
+  std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(("printf '%s' " + word).c_str(), "r"), ::pclose);
+  std::string out;
+  char buf[256];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p.get())) out.append(buf, n);
+  return out;
+}
+const char* kOdd[] = {"plain", "/tmp/a b", "it's", "back\\slash", "x=y z", "''", "\"q\"", "%f 100%", ""};
+}  // namespace
+
+TEST_CASE("conninfo values survive libpq's parser whatever they hold") {
+  for (const char* v : kOdd) {
+    std::string ci = conninfo_param("host", v) + " " + conninfo_param("dbname", std::string(v) + "!") +
+                     " port=5432";
+    CHECK(libpq_value(ci, "host") == v);
+    CHECK(libpq_value(ci, "dbname") == std::string(v) + "!");
+    CHECK(libpq_value(ci, "port") == "5432");
+  }
+}
+
+TEST_CASE("shell words survive /bin/sh whatever they hold") {
+  for (const char* v : kOdd) CHECK(sh_echo(shell_quote(v)) == v);
+}
+
+TEST_CASE("archive and restore commands quote the path and double '%'") {
+  CHECK(archive_command("/a b/it's 5%") == "cp %p '/a b/it'\\''s 5%%'/%f");
+  CHECK(restore_command("/x") == "cp '/x'/%f %p");
+}
+
+TEST_CASE("SQL literals and identifiers double their quote character") {
+  CHECK(sql_literal("it's") == "'it''s'");
+  CHECK(sql_literal("a\\b") == "'a\\b'");
+  CHECK(sql_ident("my \"odd\" name") == "\"my \"\"odd\"\" name\"");
+}
+
+TEST_CASE("synchronous_standby_names quotes every name") {
+  Topology t;
+  t.init("pgslave001", true);
+  CHECK(t.sync_names() == "\"pgslave001\"");
+  CHECK(t.add_sync_candidate("standby 2's = x"));
+  CHECK_FALSE(t.add_sync_candidate("standby 2's = x"));
+  CHECK(t.sync_names() == "FIRST 1 (\"pgslave001\", \"standby 2's = x\")");
+  Topology lone;
+  lone.init("p", false);
+  CHECK(lone.sync_names().empty());
+}
+
+TEST_CASE("public enums print their names") {
+  std::ostringstream o;
+  o << pgha::Role::Primary << ' ' << pgha::Role::Standby << ' ' << pgha::StopMode::Crash << ' '
+    << pgha::SyncMode::RemoteApply << ' ' << pgha::RejoinMethod::Recloned << ' '
+    << pgha::LinkCut::Blackhole << ' ' << pgha::CloneMethod::BackupApi << ' '
+    << pgha::RepairMethod::Rewind;
+  CHECK(o.str() == "Primary Standby Crash RemoteApply Recloned Blackhole BackupApi Rewind");
+  CHECK(std::string(pgha::synchronous_commit_setting(pgha::SyncMode::RemoteApply)) == "remote_apply");
+}
+
+TEST_CASE("the stop timeout text names the mode that timed out") {
+  using Catch::Matchers::Contains;
+  CHECK_THAT(stop_mode_text(pgha::StopMode::Fast), Contains("fast") && !Contains("smart"));
+  CHECK_THAT(stop_mode_text(pgha::StopMode::Immediate), Contains("immediate"));
+  CHECK_THAT(stop_mode_text(pgha::StopMode::Smart), Contains("waits for clients"));
+}
+
+TEST_CASE("options pgha cannot honour are rejected before anything is created") {
+  using Catch::Matchers::Contains;
+  pgha::Options o;
+  o.settings["port"] = "5433";
+  CHECK_THROWS_WITH(validate(o), Contains("owned by pgha") && Contains("port"));
+  pgha::Options a;
+  a.application_name = std::string(64, 'a');
+  CHECK_THROWS_WITH(validate(a), Contains("64 bytes") && Contains("63"));
+  a.application_name = "caf\xc3\xa9";
+  CHECK_THROWS_WITH(validate(a), Contains("printable ASCII"));
+  a.application_name = "standby 1's = ok";
+  CHECK_NOTHROW(validate(a));
+}
+
+TEST_CASE("a cascading standby is named explicitly, never by a copy constructor") {
+  STATIC_REQUIRE_FALSE(std::is_copy_constructible<pgha::TempStandby>::value);
+  STATIC_REQUIRE(std::is_constructible<pgha::TempStandby, pgha::Upstream>::value);
+  STATIC_REQUIRE(std::is_nothrow_move_constructible<pgha::TempStandby>::value);
+}
