@@ -46,6 +46,19 @@ inline void clone_data(NodeState& target, NodeState& source) {
   Connection c(source.admin_conninfo(), source.opts.timeout, source.label());
   c.execute("SET synchronous_commit = local");
   c.execute(backup_start_sql(source.bins.major));
+  // A commit waiting for a sync standby (this clone, often) is in clog and WAL before the
+  // backup's redo point, but still in the proc array, so the running-xacts record the
+  // backup checkpoint wrote lists it as running and its latestCompletedXid is below it.
+  // The clone starts its hot standby snapshot from that record and never replays the
+  // commit: TransactionIdIsInProgress() says 'in progress' while latestCompletedXid is
+  // below the xid, and snapshots end before it, so the row stays hidden. 11-13 advance
+  // latestCompletedXid only when a later xid's commit/abort is replayed (forever, on an
+  // idle primary); 14+ also at the next running-xacts record (PostgreSQL commit
+  // dc7420c2c92). So end one transaction with a fresh xid now: its commit record lies
+  // between the backup's checkpoint and its end, and is replayed before the clone
+  // accepts connections. (A standby source cannot assign xids; its clone waits for the
+  // primary's next commit like any other standby.)
+  c.execute("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE txid_current() END");
   copy_tree(source.data, target.data, target.ra, backup_skips);
   Result stop = c.query(backup_stop_sql(source.bins.major));
   // pg_control last, after the backup ended (as pg_basebackup sends it last).
