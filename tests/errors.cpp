@@ -89,11 +89,9 @@ TEST_CASE("a statement past its deadline is cancelled with a TimeoutError") {
 }
 
 TEST_CASE("running as root with no usable unprivileged user") {
-  if (::geteuid() != 0) {
-    WARN("not root: nothing to drop privileges to, this path cannot be reached");
-    CHECK(pgha::detail::run_as().drop == false);
-    return;
-  }
+  if (::geteuid() != 0)
+    PGHA_SKIP("not root: pgha drops privileges (PGHA_RUN_AS) only when run as root, so this "
+              "error path cannot be reached as uid " << ::geteuid());
   ::setenv("PGHA_RUN_AS", "pgha-no-such-user", 1);
   CHECK_THROWS_AS(pgha::TempPrimary(), pgha::SetupError);
   CHECK_THROWS_WITH(pgha::TempPrimary(), Contains("pgha-no-such-user") && Contains("PGHA_RUN_AS"));

@@ -1,11 +1,34 @@
 // tests/methods.cpp: each way to clone a standby and to repair a diverged node, forced,
 // so that every path runs on every version that has the tools it needs.
+#include <boost/filesystem.hpp>
+#include <fstream>
+
 #include "support.hpp"
 
 using namespace std::chrono_literals;
 using pgha::RejoinMethod;
 
 namespace {
+// A field of the backup_label a node's recovery started from (renamed to
+// backup_label.old when recovery began), as PostgreSQL or pg_rewind wrote it. LABEL is
+// "pgha" for the low-level backup API (CloneMethod::BackupApi) and "pg_basebackup base
+// backup" for pg_basebackup; pg_rewind writes "BACKUP METHOD: pg_rewind" and no LABEL.
+std::string backup_field(pgha::Node& n, const std::string& field) {
+  std::ifstream f(n.data_dir() + "/backup_label.old");
+  if (!f) return "no backup_label.old";
+  std::string line, prefix = field + ": ";
+  while (std::getline(f, line))
+    if (line.compare(0, prefix.size(), prefix) == 0) return line.substr(prefix.size());
+  return "no " + field + " line";
+}
+std::string backup_label(pgha::Node& n) { return backup_field(n, "LABEL"); }
+// pg_basebackup and pg_rewind log to <node root>/<tool>.log; the backup API path runs no tool.
+bool tool_log_exists(pgha::Node& n, const std::string& tool) {
+  return boost::filesystem::exists(n.data_dir() + "/../" + tool + ".log");
+}
+// What CloneMethod::Auto picks on these binaries.
+bool auto_uses_basebackup() { return !test::binaries().pg_basebackup.empty(); }
+
 // A crash failover leaving node1 diverged (it holds a commit node2 never got).
 void diverge(pgha::Node& node1, pgha::Node& node2) {
   node1.execute("create table test (id int); insert into test values (1)");
@@ -22,6 +45,8 @@ TEST_CASE("standby cloned with the low-level backup API (no client tools)") {
   o.clone_method = pgha::CloneMethod::BackupApi;
   pgha::TempPrimary node1(o);
   pgha::TempStandby node2(node1);
+  CHECK(backup_label(node2) == "pgha");
+  CHECK_FALSE(tool_log_exists(node2, "pg_basebackup"));
   node1.execute("create table t (x int); insert into t values (1)");
   CHECK(node2.query("select count(*) from t").value(0, 0) == "1");
   CHECK(test::sync_state(node1) == "streaming/sync");
@@ -34,6 +59,8 @@ TEST_CASE("standby cloned with a version-matched pg_basebackup") {
   o.clone_method = pgha::CloneMethod::BaseBackup;
   pgha::TempPrimary node1(o);
   pgha::TempStandby node2(node1);
+  CHECK(backup_label(node2) == "pg_basebackup base backup");
+  CHECK(tool_log_exists(node2, "pg_basebackup"));
   node1.execute("create table t (x int); insert into t values (1)");
   CHECK(node2.query("select count(*) from t").value(0, 0) == "1");
   CHECK(test::sync_state(node1) == "streaming/sync");
@@ -56,6 +83,9 @@ TEST_CASE("a diverged node is repaired by re-cloning") {
   diverge(node1, node2);
   CHECK(node1.rejoin(node2) == RejoinMethod::Recloned);
   CHECK(node1.last_rejoin_method() == RejoinMethod::Recloned);
+  CHECK_FALSE(tool_log_exists(node1, "pg_rewind"));
+  // The re-clone is a fresh clone with the node's CloneMethod (Auto here).
+  CHECK(backup_label(node1) == (auto_uses_basebackup() ? "pg_basebackup base backup" : "pgha"));
   CHECK(test::ids(node1) == std::vector<int>{1});
   CHECK(test::sync_state(node2) == "streaming/sync");
 }
@@ -69,6 +99,9 @@ TEST_CASE("a diverged node is repaired with a version-matched pg_rewind") {
   pgha::TempStandby node2(node1);
   diverge(node1, node2);
   CHECK(node1.rejoin(node2) == RejoinMethod::Rewound);
+  CHECK(node1.last_rejoin_method() == RejoinMethod::Rewound);
+  CHECK(tool_log_exists(node1, "pg_rewind"));
+  CHECK(backup_field(node1, "BACKUP METHOD") == "pg_rewind");  // not a clone's backup_label
   CHECK(test::ids(node1) == std::vector<int>{1});
   CHECK(test::sync_state(node2) == "streaming/sync");
   // The rewound node keeps its own identity: port and name, not the source's.
@@ -83,6 +116,9 @@ TEST_CASE("a cleanly stopped primary whose shutdown the standby saw is resumed, 
   node1.stop(pgha::StopMode::Fast);
   node2.promote();
   CHECK(node1.rejoin(node2) == RejoinMethod::Resumed);
+  CHECK(node1.last_rejoin_method() == RejoinMethod::Resumed);
+  CHECK(backup_label(node1) == "no backup_label.old");  // its own data dir, not a clone
+  CHECK_FALSE(tool_log_exists(node1, "pg_rewind"));
   // Rejoining a node that is already a healthy standby of the same primary resumes too.
   CHECK(node1.rejoin(node2) == RejoinMethod::Resumed);
   CHECK(test::ids(node1) == std::vector<int>{1});
@@ -98,6 +134,10 @@ TEST_CASE("a primary stopped while its standby was cut off has diverged and is r
   node1.stop(pgha::StopMode::Immediate);
   node2.promote();
   CHECK(test::ids(node2) == std::vector<int>{1});  // node2 never saw row 2
-  CHECK(node1.rejoin(node2) != RejoinMethod::Resumed);
+  // Repaired with RepairMethod::Auto: pg_rewind where a version-matched one accepts an
+  // unclean target (13+), else a re-clone.
+  bool rewind = !test::binaries().pg_rewind.empty() && test::binaries().major >= 13;
+  CHECK(node1.rejoin(node2) == (rewind ? RejoinMethod::Rewound : RejoinMethod::Recloned));
+  CHECK(tool_log_exists(node1, "pg_rewind") == rewind);
   CHECK(test::ids(node1) == std::vector<int>{1});
 }
