@@ -121,13 +121,13 @@ TEST_CASE("a frozen primary can be failed over: FailoverGuard with StopMode::Cra
   o.timeout = 5s;  // the old code asked the frozen server for its role until this ran out
   pgha::TempPrimary node1(o);
   pgha::TempStandby node2(node1);
-  node1.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
+  node1.execute("CREATE TABLE test (id int); INSERT INTO test VALUES (1)");
   node1.freeze();
   CHECK(node1.role() == pgha::Role::Primary);  // what pgha made it; the server cannot answer
   {
     pgha::FailoverGuard g(node1, node2, pgha::StopMode::Crash);
     CHECK_FALSE(node1.is_running());
-    node2.execute("SET synchronous_commit = local; INSERT INTO t VALUES (2)");
+    node2.execute("SET synchronous_commit = local; INSERT INTO test VALUES (2)");
   }
   CHECK(node1.role() == pgha::Role::Standby);
   CHECK(test::ids(node1) == std::vector<int>{1, 2});
@@ -163,21 +163,36 @@ TEST_CASE("FailoverGuard's destructor survives a moved-from node") {
   CHECK(node2.role() == pgha::Role::Primary);
 }
 
-TEST_CASE("a FailoverGuard whose promote fails restarts the old primary and says so") {
+TEST_CASE("FailoverGuard refuses a frozen standby before it stops anything") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
-  node1.execute("CREATE TABLE t (x int)");
-  node2.freeze();  // promote refuses a frozen node
-  CHECK_THROWS_WITH(pgha::FailoverGuard(node1, node2),
-                    Contains("promoting " + node2.name() + " failed") && Contains("started again") &&
-                        Contains("frozen"));
-  CHECK(node1.role() == pgha::Role::Primary);
-  node1.execute("SET synchronous_commit = local; INSERT INTO t VALUES (1)");
+  node2.freeze();
+  CHECK_THROWS_WITH(pgha::FailoverGuard(node1, node2), Contains("frozen") && Contains("thaw"));
+  CHECK(node1.is_running());
   node2.thaw();
-  CHECK(node2.role() == pgha::Role::Standby);
-  node1.execute("INSERT INTO t VALUES (2)");  // sync again once node2 streams
-  node1.wait_for_catchup(node2);
-  CHECK(test::ids(node2) == std::vector<int>{1, 2});
+  CHECK(node1.role() == pgha::Role::Primary);
+}
+
+TEST_CASE("a FailoverGuard whose promote fails restarts the old primary and says so") {
+  pgha::TempPrimary node1;
+  pgha::Options so = node1.options();
+  so.timeout = 3s;  // how long node2's promote is waited for
+  pgha::TempStandby node2(node1, so);
+  node1.execute("CREATE TABLE test (id int); INSERT INTO test VALUES (1)");
+  // node2's startup process, frozen alone, never finishes a promote: the promote times out.
+  std::vector<pid_t> startup;
+  for (pid_t c : pgha::detail::child_pids(node2.pid()))
+    if (pgha::detail::process_title(c).find("startup") != std::string::npos) startup.push_back(c);
+  REQUIRE(startup.size() == 1);
+  ::kill(startup[0], SIGSTOP);
+  CHECK_THROWS_WITH(pgha::FailoverGuard(node1, node2),
+                    Contains("promoting " + node2.name() + " failed") &&
+                        Contains(node1.name() + " was started again"));
+  CHECK(node1.role() == pgha::Role::Primary);
+  node1.execute("SET synchronous_commit = local; INSERT INTO test VALUES (2)");
+  CHECK(test::ids(node1) == std::vector<int>{1, 2});
+  ::kill(startup[0], SIGCONT);  // node2 now finishes the promote it was asked for
+  node2.wait_until("SELECT NOT pg_is_in_recovery()");
 }
 
 TEST_CASE("role() answers while the server shuts down, instead of a connection error") {
@@ -226,10 +241,11 @@ TEST_CASE("a temp dir whose path holds a space and a quote works, archiving incl
   {
     pgha::TempPrimary node1(o);
     pgha::TempStandby node2(node1);
-    node1.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
+    node1.execute("CREATE TABLE test (id int); INSERT INTO test VALUES (1)");
     std::string seg = node1.query("SELECT pg_walfile_name(pg_current_wal_lsn())").value(0, 0);
     node1.execute("SELECT pg_switch_wal()");
-    node1.wait_until("SELECT archived_count > 0 AND failed_count = 0 FROM pg_stat_archiver");
+    node1.wait_until("SELECT last_archived_wal = '" + seg + "' FROM pg_stat_archiver");
+    CHECK(node1.query("SELECT failed_count FROM pg_stat_archiver").value(0, 0) == "0");
     CHECK(exists(node1.data_dir() + "/../archive/" + seg));
     CHECK(test::ids(node2) == std::vector<int>{1});
     CHECK(node1.connect().query("SELECT 1").value(0, 0) == "1");
@@ -295,7 +311,7 @@ TEST_CASE("a cascading standby is made from pgha::Upstream") {
   pgha::TempStandby node2(node1);
   std::optional<pgha::TempStandby> node3;
   node3.emplace(pgha::Upstream(node2));
-  node1.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
+  node1.execute("CREATE TABLE test (id int); INSERT INTO test VALUES (1)");
   node1.wait_for_catchup(*node3);
   CHECK(test::ids(*node3) == std::vector<int>{1});
   CHECK(test::sync_state(node2, node3->application_name()) == "streaming/async");

@@ -38,6 +38,9 @@ public:
       throw StateError("FailoverGuard: the second node must be a running standby; it is " +
                            std::string(to_string(rs)),
                        standby.name());
+    if (standby.state().server().frozen())
+      throw StateError("FailoverGuard: the second node is frozen and could not be promoted; "
+                       "expected it thawed (thaw()) before the failover", standby.name());
     old_primary.stop(mode);
     try {
       standby.promote();
