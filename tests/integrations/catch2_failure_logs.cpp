@@ -58,3 +58,16 @@ TEST_CASE("an exception escaping a test case prints the logs after Catch2's repo
   CHECK(report != std::string::npos);
   CHECK(report < o.merged.find("pgha: server logs"));
 }
+
+TEST_CASE("with -r junit stdout holds only the XML report and the logs go to stderr",
+          "[catch2-fixtures]") {
+  pgha_test::Output o = pgha_test::run_twice(pgha_test::self_cmd({"[logdemo]", "-r", "junit"}));
+  INFO(pgha_test::explain({}, o));
+  CHECK(o.exit_code != 0);
+  CHECK(o.out.rfind("<?xml", 0) == 0);
+  CHECK(o.out.find("</testsuites>") != std::string::npos);
+  CHECK(o.out.find("pgha:") == std::string::npos);
+  CHECK(o.out.find("pgha_primary_marker") == std::string::npos);
+  CHECK(o.err.find("pgha: server logs of the nodes") != std::string::npos);
+  CHECK(o.err.find("pgha_primary_marker") != std::string::npos);
+}
