@@ -44,16 +44,22 @@
 #endif
 
 #if PGHA_DETAIL_CATCH2_V3
+// (Without catch_all.hpp on the path, the amalgamated v3 header was included: it has all.)
+#if __has_include(<catch2/catch_all.hpp>)
 #include <catch2/catch_all.hpp>
 #include <catch2/reporters/catch_reporter_event_listener.hpp>
 #include <catch2/reporters/catch_reporter_registrars.hpp>
+#endif
 #define PGHA_DETAIL_CATCH2_LISTENER 1
 #else
-#if !defined(TWOBLUECUBES_SINGLE_INCLUDE_CATCH_HPP_INCLUDED) && \
-    !defined(CATCH_CONFIG_EXTERNAL_INTERFACES)
+// Already included (perhaps from a vendored "catch.hpp"): its guard makes a second include
+// a no-op, so include only if it is not.
+#ifndef TWOBLUECUBES_SINGLE_INCLUDE_CATCH_HPP_INCLUDED
+#ifndef CATCH_CONFIG_EXTERNAL_INTERFACES
 #define CATCH_CONFIG_EXTERNAL_INTERFACES  // we include Catch2 first: ask for the listener API
 #endif
 #include <catch2/catch.hpp>
+#endif
 // CATCH_REGISTER_LISTENER is defined exactly when v2 declared its reporter interfaces here.
 #ifdef CATCH_REGISTER_LISTENER
 #define PGHA_DETAIL_CATCH2_LISTENER 1
