@@ -20,7 +20,8 @@
 // <catch2/catch.hpp> came first without it, it provides the fixtures only and relies on
 // another TU of the program (one that included this header first, or the TU with
 // CATCH_CONFIG_MAIN/RUNNER that includes it anywhere) to register the listener, once for
-// the whole program. If no TU of the program could, a note on stderr at start-up says so.
+// the whole program. If no TU of the program could, a note on stderr at start-up says so
+// (GCC and Clang: it checks a weak symbol that only the registering TUs define).
 #pragma once
 
 // Which Catch2: the one already included decides; __has_include only if none is.
