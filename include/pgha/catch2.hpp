@@ -1,152 +1,101 @@
-// pgha/catch2.hpp: Catch2 fixtures for pgha (Catch2 v2 <catch2/catch.hpp> or v3
-// <catch2/catch_all.hpp>, picked with __has_include). Optional: the core (pgha/pgha.hpp)
-// does not depend on any test framework; this header does not define CATCH_CONFIG_MAIN.
+// pgha/catch2.hpp: Catch2 fixtures for pgha, and server logs when a test case fails.
+// Works with Catch2 v2 (<catch2/catch.hpp>) and v3 (<catch2/catch_all.hpp>), in any number
+// of translation units, before or after your own Catch2 include, with no macro to define.
+// It does not define a main: link Catch2's main (or your own runner) as usual.
 //
-//   TEST_CASE_METHOD(pgha::catch2::PrimaryFixture, "...") { primary.execute("..."); }
-//   TEST_CASE_METHOD(pgha::catch2::ClusterFixture<2>, "...") { standbys[1].query("..."); }
+//   #include <pgha/catch2.hpp>
+//   TEST_CASE_METHOD(pgha::catch2::PrimaryFixture, "...") { primary().execute("..."); }
+//   TEST_CASE_METHOD(pgha::catch2::ClusterFixture<2>, "...") { standby(1).query("..."); }
 //   TEST_CASE("...") { auto& c = pgha::catch2::shared_cluster(); c.reset(); c.primary()...; }
 //
-// Server logs on failure: fixtures (and the shared cluster) register their nodes in a
-// small thread-safe registry. An event listener prints the last 30 log lines of every
-// registered node on the first failed assertion of a test case (and the logs of nodes
-// destroyed by an escaping exception at the end of that test case). The listener is
-// registered with CATCH_REGISTER_LISTENER, which defines a static object, so it is
-// registered only in the ONE translation unit that defines PGHA_CATCH2_IMPLEMENT before
-// including this header:
+// Server logs on failure: when a test case fails, an event listener prints on stderr, after
+// Catch2's own report of the failure, the last PGHA_CATCH2_LOG_LINES (default 30) log lines
+// of every pgha node alive in the process (fixture or not: a TempPrimary made in a plain
+// TEST_CASE counts) and of every node destroyed during that test case, each named by its
+// server port. stdout (where a JUnit/XML reporter may write) gets none of it.
 //
-//   #define PGHA_CATCH2_IMPLEMENT   // in exactly one .cpp of the test binary
-//   #include <pgha/catch2.hpp>
-//
-// Every other TU includes <pgha/catch2.hpp> without the macro. PGHA_CATCH2_LOG_LINES
-// (default 30) sets the number of lines printed per node.
+// Catch2 v2 declares the listener API only in translation units that define
+// CATCH_CONFIG_EXTERNAL_INTERFACES (or CATCH_CONFIG_MAIN/RUNNER) before <catch2/catch.hpp>.
+// This header defines that macro when it is the first to include Catch2; in a TU where
+// <catch2/catch.hpp> came first without it, it provides the fixtures only and relies on
+// another TU of the program (one that included this header first, or the TU with
+// CATCH_CONFIG_MAIN/RUNNER that includes it anywhere) to register the listener, once for
+// the whole program. If no TU of the program could, a note on stderr at start-up says so
+// (GCC and Clang: it checks a weak symbol that only the registering TUs define).
 #pragma once
 
-#if __has_include(<catch2/catch_all.hpp>)
-#include <catch2/catch_all.hpp>
-#include <catch2/reporters/catch_reporter_event_listener.hpp>
-#include <catch2/reporters/catch_reporter_registrars.hpp>
-#define PGHA_CATCH2_V3 1
-#elif __has_include(<catch2/catch.hpp>)
-// v2: the listener base classes are only declared with CATCH_CONFIG_EXTERNAL_INTERFACES,
-// so include this header before any other inclusion of <catch2/catch.hpp> in a TU (or
-// define CATCH_CONFIG_EXTERNAL_INTERFACES yourself).
-#ifndef CATCH_CONFIG_EXTERNAL_INTERFACES
-#define CATCH_CONFIG_EXTERNAL_INTERFACES
+// Which Catch2: the one already included decides; __has_include only if none is.
+#if defined(CATCH_VERSION_MAJOR)
+#if CATCH_VERSION_MAJOR >= 3
+#define PGHA_DETAIL_CATCH2_V3 1
+#else
+#define PGHA_DETAIL_CATCH2_V3 0
 #endif
-#include <catch2/catch.hpp>
-#define PGHA_CATCH2_V3 0
+#elif defined(TWOBLUECUBES_SINGLE_INCLUDE_CATCH_HPP_INCLUDED)
+#define PGHA_DETAIL_CATCH2_V3 0
+#elif defined(CATCH_USER_CONFIG_HPP_INCLUDED) || defined(CATCH_TEST_MACROS_HPP_INCLUDED) || \
+    defined(CATCH_SESSION_HPP_INCLUDED)
+#define PGHA_DETAIL_CATCH2_V3 1
+#elif __has_include(<catch2/catch_all.hpp>)
+#define PGHA_DETAIL_CATCH2_V3 1
+#elif __has_include(<catch2/catch.hpp>)
+#define PGHA_DETAIL_CATCH2_V3 0
 #else
 #error "pgha/catch2.hpp needs Catch2 (v2 <catch2/catch.hpp> or v3 <catch2/catch_all.hpp>)"
 #endif
 
-#include <array>
+#if PGHA_DETAIL_CATCH2_V3
+// (Without catch_all.hpp on the path, the amalgamated v3 header was included: it has all.)
+#if __has_include(<catch2/catch_all.hpp>)
+#include <catch2/catch_all.hpp>
+#include <catch2/reporters/catch_reporter_event_listener.hpp>
+#include <catch2/reporters/catch_reporter_registrars.hpp>
+#endif
+#define PGHA_DETAIL_CATCH2_LISTENER 1
+#else
+// Already included (perhaps from a vendored "catch.hpp"): its guard makes a second include
+// a no-op, so include only if it is not.
+#ifndef TWOBLUECUBES_SINGLE_INCLUDE_CATCH_HPP_INCLUDED
+#ifndef CATCH_CONFIG_EXTERNAL_INTERFACES
+#define CATCH_CONFIG_EXTERNAL_INTERFACES  // we include Catch2 first: ask for the listener API
+#endif
+#include <catch2/catch.hpp>
+#endif
+// CATCH_REGISTER_LISTENER is defined exactly when v2 declared its reporter interfaces here.
+#ifdef CATCH_REGISTER_LISTENER
+#define PGHA_DETAIL_CATCH2_LISTENER 1
+#else
+#define PGHA_DETAIL_CATCH2_LISTENER 0
+#endif
+#endif
+
 #include <cstddef>
-#include <exception>
 #include <iostream>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "pgha/detail/live_nodes.hpp"
 #include "pgha/pgha.hpp"
+#include "pgha/shared_cluster.hpp"  // framework-free SharedCluster
 
 #ifndef PGHA_CATCH2_LOG_LINES
 #define PGHA_CATCH2_LOG_LINES 30
 #endif
 
-#include "pgha/shared_cluster.hpp"  // framework-free SharedCluster
-// ---------------------------------------------------------------------------------------
-
 namespace pgha {
 namespace catch2 {
 
-/// Thread-safe registry of the nodes whose logs are printed when a test case fails.
-class NodeRegistry {
+/// TEST_CASE_METHOD fixture: one fresh primary per test case, as primary().
+class PrimaryFixture {
 public:
-  static NodeRegistry& instance() {
-    static NodeRegistry r;
-    return r;
-  }
-  void add(const Node* n) {
-    std::lock_guard<std::mutex> l(m_);
-    nodes_.push_back(n);
-  }
-  /// Removes a node. When an exception is escaping (the test is failing), its log tail is
-  /// kept and printed at the end of the test case: the node directory is about to go.
-  void remove(const Node* n) {
-    std::string keep;
-    if (std::uncaught_exceptions() > 0) keep = snapshot(*n);
-    std::lock_guard<std::mutex> l(m_);
-    for (auto it = nodes_.begin(); it != nodes_.end(); ++it)
-      if (*it == n) { nodes_.erase(it); break; }
-    if (!keep.empty()) kept_.push_back(std::move(keep));
-  }
-  /// Log tails of all registered nodes, plus kept ones (cleared).
-  std::string dump(int lines = PGHA_CATCH2_LOG_LINES) {
-    std::lock_guard<std::mutex> l(m_);
-    std::string out;
-    for (auto& k : kept_) out += k;
-    kept_.clear();
-    for (const Node* n : nodes_) out += snapshot(*n, lines);
-    return out;
-  }
-  /// Only the kept log tails (cleared).
-  std::string take_kept() {
-    std::lock_guard<std::mutex> l(m_);
-    std::string out;
-    for (auto& k : kept_) out += k;
-    kept_.clear();
-    return out;
-  }
-  std::size_t size() {
-    std::lock_guard<std::mutex> l(m_);
-    return nodes_.size();
-  }
-  void clear_kept() {
-    std::lock_guard<std::mutex> l(m_);
-    kept_.clear();
-  }
-
-  static std::string snapshot(const Node& n, int lines = PGHA_CATCH2_LOG_LINES) {
-    std::string out = "---- pgha: last " + std::to_string(lines) + " log lines of " + n.name();
-    try {
-      out += " (port " + std::to_string(n.port()) + ", " + n.log_file() + ") ----\n";
-      std::string t = n.log_tail(lines);
-      out += t;
-      if (!t.empty() && t.back() != '\n') out += '\n';
-    } catch (const std::exception& e) {
-      out += " ---- (log unavailable: " + std::string(e.what()) + ")\n";
-    }
-    return out;
-  }
+  PrimaryFixture() : PrimaryFixture(Options{}) {}
+  explicit PrimaryFixture(Options opts) : primary_(std::move(opts)) {}
+  /// The primary (application_name as in the options).
+  TempPrimary& primary() { return primary_; }
 
 private:
-  std::mutex m_;
-  std::vector<const Node*> nodes_;
-  std::vector<std::string> kept_;
-};
-
-/// RAII registration of a node in the NodeRegistry.
-class LogRegistration {
-public:
-  explicit LogRegistration(const Node& n) : n_(&n) { NodeRegistry::instance().add(n_); }
-  LogRegistration(const LogRegistration&) = delete;
-  LogRegistration& operator=(const LogRegistration&) = delete;
-  ~LogRegistration() { NodeRegistry::instance().remove(n_); }
-
-private:
-  const Node* n_;
-};
-
-/// TEST_CASE_METHOD fixture: one fresh primary per test case.
-struct PrimaryFixture {
-  TempPrimary primary;
-  PrimaryFixture() : primary(), reg_(primary) {}
-  explicit PrimaryFixture(Options opts) : primary(std::move(opts)), reg_(primary) {}
-
-private:
-  LogRegistration reg_;
+  TempPrimary primary_;
 };
 
 /// synchronous_standby_names of a ClusterFixture with n standbys.
@@ -156,35 +105,34 @@ inline std::string cluster_sync_names(std::size_t n) {
   return names + "primary)";
 }
 
-/// TEST_CASE_METHOD fixture: a fresh primary with N synchronous standbys (N >= 1) named
-/// (application_name) standby1..standbyN; the primary's own application_name is "primary".
-/// synchronous_standby_names (on every node, so it survives a failover) is
-/// "FIRST N (standby1, ..., standbyN, primary)": every standby is `sync`, and a commit on
-/// the primary returns once all N applied it (remote_apply). After a failover to standbyK,
-/// the old primary rejoining as "primary" is again a listed sync standby.
+/// TEST_CASE_METHOD fixture: a fresh primary and N synchronous standbys (N >= 1 standbys, so
+/// N + 1 nodes). standby(i), i in [0, N), streams with application_name "standby<i+1>"; the
+/// primary's application_name is "primary". synchronous_standby_names (set on every node, so
+/// it survives a failover) is "FIRST N (standby1, ..., standbyN, primary)": every standby is
+/// `sync`, and a commit on the primary returns once all N applied it (remote_apply). After a
+/// failover to standby(k), the old primary rejoining as "primary" is again a sync standby.
 template <std::size_t N>
-struct ClusterFixture {
-  static_assert(N >= 1, "ClusterFixture needs at least one standby");
-  TempPrimary primary;
-  std::vector<TempStandby> standbys;
+class ClusterFixture {
+  static_assert(N >= 1, "ClusterFixture<N> has N standbys; N must be at least 1");
 
+public:
   ClusterFixture() : ClusterFixture(Options{}) {}
-  explicit ClusterFixture(Options opts) : primary(primary_options(opts)) {
-    regs_.push_back(std::make_unique<LogRegistration>(primary));
-    standbys.reserve(N);
+  explicit ClusterFixture(Options opts) : primary_(primary_options(std::move(opts))) {
+    standbys_.reserve(N);
     for (std::size_t i = 1; i <= N; ++i) {
-      Options so = primary.options();
+      Options so = primary_.options();
       so.name.clear();
       so.port = 0;
       so.application_name = "standby" + std::to_string(i);
-      standbys.emplace_back(primary, so);
-      regs_.push_back(std::make_unique<LogRegistration>(standbys.back()));
+      standbys_.emplace_back(primary_, so);
     }
   }
-  ~ClusterFixture() {
-    // Unregister before the nodes go (members are destroyed in reverse order anyway).
-    regs_.clear();
-  }
+  /// The node created as the primary (after a failover it may be a standby).
+  TempPrimary& primary() { return primary_; }
+  /// The i-th standby, 0-based (application_name "standby<i+1>"); throws std::out_of_range.
+  TempStandby& standby(std::size_t i = 0) { return standbys_.at(i); }
+  /// The number of standbys, N.
+  static constexpr std::size_t standby_count() { return N; }
 
 private:
   static Options primary_options(Options o) {
@@ -192,81 +140,77 @@ private:
     if (o.application_name.empty()) o.application_name = "primary";
     return o;
   }
-  std::vector<std::unique_ptr<LogRegistration>> regs_;
+  TempPrimary primary_;
+  std::vector<TempStandby> standbys_;
 };
 
-/// The process-wide shared primary + standby, created on first use (its nodes' logs are
-/// registered for failure reports) and destroyed at exit. Call reset() at the start of
-/// each test case that uses it.
+/// The process-wide shared primary + standby, created on first use and destroyed at exit.
+/// Call reset() at the start of each test case that uses it.
 inline SharedCluster& shared_cluster() {
-  struct Holder {
-    SharedCluster cluster;
-    LogRegistration r0, r1;
-    Holder() : cluster(), r0(cluster.node(0)), r1(cluster.node(1)) {}
-  };
-  static Holder h;
-  return h.cluster;
+  static SharedCluster cluster;
+  return cluster;
 }
 
-/// Catch2 event listener that prints the registered nodes' log tails on failure.
-#if PGHA_CATCH2_V3
-class LogListener : public Catch::EventListenerBase {
-public:
-  using Catch::EventListenerBase::EventListenerBase;
-  void testCaseStarting(Catch::TestCaseInfo const&) override { begin(); }
-  void assertionEnded(Catch::AssertionStats const& s) override { on_assertion(s); }
-  void testCaseEnded(Catch::TestCaseStats const& s) override { on_end(s); }
+namespace detail {
+
+#if PGHA_DETAIL_CATCH2_LISTENER
+#if PGHA_DETAIL_CATCH2_V3
+using ListenerBase = Catch::EventListenerBase;
 #else
-class LogListener : public Catch::TestEventListenerBase {
-public:
-  using Catch::TestEventListenerBase::TestEventListenerBase;
-  void testCaseStarting(Catch::TestCaseInfo const& info) override {
-    Catch::TestEventListenerBase::testCaseStarting(info);
-    begin();
-  }
-  bool assertionEnded(Catch::AssertionStats const& s) override {
-    on_assertion(s);
-    return true;
-  }
-  void testCaseEnded(Catch::TestCaseStats const& s) override {
-    on_end(s);
-    Catch::TestEventListenerBase::testCaseEnded(s);
-  }
+using ListenerBase = Catch::TestEventListenerBase;
 #endif
 
-private:
-  void begin() {
-    printed_ = false;
-    NodeRegistry::instance().clear_kept();
+/// Prints the server logs of a failed test case (see the top of this header).
+class LogListener : public ListenerBase {
+public:
+  using ListenerBase::ListenerBase;
+  void testCaseStarting(Catch::TestCaseInfo const& info) override {
+    ListenerBase::testCaseStarting(info);
+    pgha::detail::failure_logs().set_lines(PGHA_CATCH2_LOG_LINES);
+    pgha::detail::failure_logs().begin_test();
   }
-  void on_assertion(Catch::AssertionStats const& s) {
-    if (s.assertionResult.isOk() || printed_) return;
-    printed_ = true;
-    print(NodeRegistry::instance().dump());
+  // Listeners hear testCaseEnded before the reporter, after it printed the failures
+  // (console, compact) or buffered them (JUnit, XML): our report comes after either.
+  void testCaseEnded(Catch::TestCaseStats const& stats) override {
+    bool failed = stats.totals.assertions.failed > 0;
+    pgha::detail::FailureLogs::print(pgha::detail::failure_logs().end_test(failed));
+    ListenerBase::testCaseEnded(stats);
   }
-  void on_end(Catch::TestCaseStats const& s) {
-    std::string kept;
-    // Nodes destroyed by an escaping exception were kept by the registry.
-    if (s.totals.assertions.failed > 0) kept = printed_ ? kept_only() : NodeRegistry::instance().dump();
-    NodeRegistry::instance().clear_kept();
-    print(kept);
-  }
-  static std::string kept_only() { return NodeRegistry::instance().take_kept(); }
-  static void print(const std::string& text) {
-    if (text.empty()) return;
-    std::cout << "\npgha: server logs of the nodes involved in the failing test case:\n"
-              << text << std::flush;
-  }
-  bool printed_ = false;
 };
 
+// One registration for the whole program, whichever TUs include this header: an inline
+// variable is a single object, initialized once.
+#if PGHA_DETAIL_CATCH2_V3
+inline const Catch::ListenerRegistrar<LogListener> log_listener_registrar{"pgha-server-logs"};
+#else
+inline const Catch::ListenerRegistrar<LogListener> log_listener_registrar{};
+#endif
+#endif  // PGHA_DETAIL_CATCH2_LISTENER
+
+}  // namespace detail
 }  // namespace catch2
 }  // namespace pgha
 
-#ifdef PGHA_CATCH2_IMPLEMENT
+// Catch2 v2: whether any TU of the program registered the listener. A weak symbol,
+// defined by the TUs that register it; TUs that cannot check for it at start-up.
+#if defined(__GNUC__) && !PGHA_DETAIL_CATCH2_V3
+#if PGHA_DETAIL_CATCH2_LISTENER
+extern "C" __attribute__((weak)) void pgha_catch2_log_listener_registered() {}
+#else
+extern "C" __attribute__((weak)) void pgha_catch2_log_listener_registered();
 namespace pgha {
 namespace catch2 {
-CATCH_REGISTER_LISTENER(LogListener)
+namespace detail {
+inline const bool log_listener_checked = [] {
+  if (&pgha_catch2_log_listener_registered == nullptr)
+    std::cerr << "pgha: note: failing test cases will not show server logs: every translation "
+                 "unit that includes <pgha/catch2.hpp> included <catch2/catch.hpp> (v2) before "
+                 "it. Include <pgha/catch2.hpp> first in one of them, or in the file that "
+                 "defines CATCH_CONFIG_MAIN or CATCH_CONFIG_RUNNER.\n";
+  return true;
+}();
+}  // namespace detail
 }  // namespace catch2
 }  // namespace pgha
+#endif
 #endif

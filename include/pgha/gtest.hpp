@@ -1,80 +1,69 @@
-// pgha/gtest.hpp: GoogleTest fixtures for pgha. Optional: the core (pgha/pgha.hpp) does not
-// depend on any test framework.
+// pgha/gtest.hpp: GoogleTest fixtures for pgha, and server logs when a test fails.
+// Optional: the core (pgha/pgha.hpp) does not depend on any test framework.
 //
-//   TEST_F(pgha::gtest::PrimaryTest, X) ...        // using MyTest = pgha::gtest::PrimaryTest;
-//   class MyClusterTest : public pgha::gtest::ClusterTest {};   // primary + 1 sync standby
-//   // shared per test run (register once, e.g. in main or with a static initializer):
+//   using PrimaryTest = pgha::gtest::PrimaryTest;
+//   TEST_F(PrimaryTest, X) { primary().execute("..."); }
+//   class MyClusterTest : public pgha::gtest::ClusterTest {};  // primary + 1 sync standby
+//   TEST_F(MyClusterTest, Y) { standby().query("..."); }
+//   // shared per test run (register once, e.g. in main, before RUN_ALL_TESTS()):
 //   ::testing::AddGlobalTestEnvironment(new pgha::gtest::SharedClusterEnvironment);
-//   TEST_F(pgha::gtest::SharedClusterTest, Y) { cluster().primary().execute("..."); }
+//   TEST_F(pgha::gtest::SharedClusterTest, Z) { cluster().primary().execute("..."); }
 //
-// Logs on failure: in TearDown, when the test HasFailure(), each fixture prints the last
-// PGHA_GTEST_LOG_LINES (default 30) server log lines of its nodes to std::cout, right
-// after gtest's failure messages and before "[  FAILED  ]".
+// Server logs on failure: including this header appends a test event listener (before
+// main runs). When a test fails, it prints on stderr the last PGHA_GTEST_LOG_LINES (default
+// 30) log lines of every pgha node alive in the process (fixture or not: a TempPrimary made
+// in a plain TEST counts) and of every node destroyed during that test, each named by its
+// server port: after gtest's failure messages, before its "[  FAILED  ]" line.
 #pragma once
 
 #include <gtest/gtest.h>
 
-#include <array>
 #include <cstddef>
-#include <iostream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
-#include <vector>
 
+#include "pgha/detail/live_nodes.hpp"
 #include "pgha/pgha.hpp"
+#include "pgha/shared_cluster.hpp"  // framework-free SharedCluster
 
 #ifndef PGHA_GTEST_LOG_LINES
 #define PGHA_GTEST_LOG_LINES 30
 #endif
 
-#include "pgha/shared_cluster.hpp"  // framework-free SharedCluster
-// ---------------------------------------------------------------------------------------
-
 namespace pgha {
 namespace gtest {
-
-/// Prints the log tails of `nodes` to std::cout (null entries are skipped).
-inline void print_logs(const std::vector<const Node*>& nodes, int lines = PGHA_GTEST_LOG_LINES) {
-  std::string out = "pgha: server logs of the nodes involved in the failing test:\n";
-  for (const Node* n : nodes) {
-    if (!n) continue;
-    out += "---- pgha: last " + std::to_string(lines) + " log lines of " + n->name();
-    try {
-      out += " (port " + std::to_string(n->port()) + ", " + n->log_file() + ") ----\n";
-      std::string t = n->log_tail(lines);
-      out += t;
-      if (!t.empty() && t.back() != '\n') out += '\n';
-    } catch (const std::exception& e) {
-      out += " ---- (log unavailable: " + std::string(e.what()) + ")\n";
-    }
-  }
-  std::cout << out << std::flush;
-}
 
 /// A fresh primary per test, created in SetUp (a setup failure fails the test).
 class PrimaryTest : public ::testing::Test {
 protected:
-  std::unique_ptr<TempPrimary> primary_;
   /// Options used for the primary; override to customize.
   virtual Options primary_options() { return Options{}; }
+  /// The primary.
   TempPrimary& primary() { return *primary_; }
   void SetUp() override { primary_ = std::make_unique<TempPrimary>(primary_options()); }
-  void TearDown() override {
-    if (HasFailure() && primary_) print_logs({primary_.get()});
-    primary_.reset();
-  }
+  void TearDown() override { primary_.reset(); }
+
+private:
+  std::unique_ptr<TempPrimary> primary_;
 };
 
 /// A fresh primary plus one synchronous standby per test: application_name "standby1"
 /// (the primary's is "primary"), synchronous_standby_names "FIRST 1 (standby1, primary)".
 class ClusterTest : public ::testing::Test {
 protected:
-  std::unique_ptr<TempPrimary> primary_;
-  std::unique_ptr<TempStandby> standby_;
+  /// Options used for the primary (the standby copies them); override to customize.
   virtual Options primary_options() { return Options{}; }
+  /// The node created as the primary (after a failover it may be a standby).
   TempPrimary& primary() { return *primary_; }
-  TempStandby& standby() { return *standby_; }
+  /// The i-th standby, 0-based; this fixture has one. Throws std::out_of_range otherwise.
+  TempStandby& standby(std::size_t i = 0) {
+    if (i >= standby_count()) throw std::out_of_range("ClusterTest has one standby, standby(0)");
+    return *standby_;
+  }
+  /// The number of standbys (1).
+  static constexpr std::size_t standby_count() { return 1; }
   void SetUp() override {
     Options po = primary_options();
     // Listed on every node, so the old primary ("primary") is a sync standby after a failover.
@@ -88,10 +77,13 @@ protected:
     standby_ = std::make_unique<TempStandby>(*primary_, so);
   }
   void TearDown() override {
-    if (HasFailure()) print_logs({primary_.get(), standby_.get()});
     standby_.reset();
     primary_.reset();
   }
+
+private:
+  std::unique_ptr<TempPrimary> primary_;
+  std::unique_ptr<TempStandby> standby_;
 };
 
 /// A primary + sync standby shared by the whole test run: created in SetUp, destroyed in
@@ -108,6 +100,7 @@ public:
                        "::testing::AddGlobalTestEnvironment", "shared");
     return *slot();
   }
+  /// Whether the environment is set up.
   static bool available() { return static_cast<bool>(slot()); }
 
 private:
@@ -118,16 +111,38 @@ private:
   Options opts_;
 };
 
-/// Test fixture on the shared cluster: reset() in SetUp, logs of both nodes on failure.
+/// Test fixture on the shared cluster: reset() in SetUp; cluster().primary() and
+/// cluster().standby() are the current roles.
 class SharedClusterTest : public ::testing::Test {
 protected:
+  /// The shared cluster (see SharedClusterEnvironment).
   SharedCluster& cluster() { return SharedClusterEnvironment::cluster(); }
   void SetUp() override { cluster().reset(); }
-  void TearDown() override {
-    if (HasFailure() && SharedClusterEnvironment::available())
-      print_logs({&cluster().node(0), &cluster().node(1)});
+};
+
+namespace detail {
+
+/// Prints the server logs of a failed test (see the top of this header). gtest calls the
+/// OnTestEnd of listeners in reverse order of registration: this one runs before the
+/// default printer's "[  FAILED  ]" line, after the failure messages it printed.
+class LogListener : public ::testing::EmptyTestEventListener {
+public:
+  void OnTestStart(const ::testing::TestInfo&) override {
+    pgha::detail::failure_logs().begin_test();
+  }
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    const ::testing::TestResult* r = info.result();
+    pgha::detail::FailureLogs::print(pgha::detail::failure_logs().end_test(r && r->Failed()));
   }
 };
 
+// Appended once per program, whichever TUs include this header (one inline variable).
+inline const bool log_listener_appended = [] {
+  pgha::detail::failure_logs().set_lines(PGHA_GTEST_LOG_LINES);
+  ::testing::UnitTest::GetInstance()->listeners().Append(new LogListener);
+  return true;
+}();
+
+}  // namespace detail
 }  // namespace gtest
 }  // namespace pgha

@@ -1,28 +1,12 @@
 // tests/integrations/gtest_fixtures.cpp: pgha/gtest.hpp against real servers.
 #include <pgha/gtest.hpp>
 
-#include <cstdio>
 #include <string>
-#include <unistd.h>
+#include <vector>
+
+#include "subprocess.hpp"
 
 namespace {
-
-std::string self_exe() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
-}
-
-std::string run(const std::string& cmd, int& status) {
-  std::string out;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (!f) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  status = ::pclose(f);
-  return out;
-}
 
 bool has_table(pgha::Node& n, const std::string& name) {
   return n.query("SELECT to_regclass('public." + name + "') IS NOT NULL").value(0, 0) == "t";
@@ -39,9 +23,15 @@ TEST_F(PrimaryTest, IsAWritablePrimary) {
   primary().execute("CREATE TABLE t (id int)");
   primary().execute("INSERT INTO t VALUES (1)");
   EXPECT_EQ(primary().query("SELECT count(*) FROM t").value(0, 0), "1");
+  // conninfo() defaults: superuser postgres, database postgres.
+  pgha::Connection c = primary().connect();
+  EXPECT_EQ(c.query("SELECT current_user").value(0, 0), "postgres");
+  EXPECT_EQ(c.query("SELECT current_database()").value(0, 0), "postgres");
 }
 
 TEST_F(ClusterTest, StandbyIsSyncAndAppliesCommits) {
+  static_assert(standby_count() == 1, "ClusterTest has one standby");
+  EXPECT_THROW(standby(1), std::out_of_range);
   EXPECT_EQ(standby().query("SELECT pg_is_in_recovery()").value(0, 0), "t");
   pgha::Result r = primary().query(
       "SELECT application_name, state, sync_state FROM pg_stat_replication");
@@ -51,7 +41,7 @@ TEST_F(ClusterTest, StandbyIsSyncAndAppliesCommits) {
   EXPECT_EQ(r.value(0, 2), "sync");
   primary().execute("CREATE TABLE t (id int)");
   primary().execute("INSERT INTO t VALUES (5)");
-  EXPECT_EQ(standby().query("SELECT id FROM t").value(0, 0), "5");
+  EXPECT_EQ(standby(0).query("SELECT id FROM t").value(0, 0), "5");
 }
 
 TEST_F(ClusterTest, FailoverGuardKeepsTheOldPrimarySync) {
@@ -66,7 +56,9 @@ TEST_F(ClusterTest, FailoverGuardKeepsTheOldPrimarySync) {
   EXPECT_EQ(primary().query("SELECT id FROM t").value(0, 0), "9");
 }
 
-TEST_F(SharedClusterTest, A_CreateTableAndFailOver) {
+// A and B only mean something in one process, A then B; gtest_discover_tests runs each test
+// in its own process, so they are disabled and SharedCluster.AThenBInOneProcess runs both.
+TEST_F(SharedClusterTest, DISABLED_A_CreateTableAndFailOver) {
   pgha::Node& p = cluster().primary();
   pgha::Node& s = cluster().standby();
   p.execute("CREATE TABLE leftover (id int)");
@@ -76,9 +68,11 @@ TEST_F(SharedClusterTest, A_CreateTableAndFailOver) {
   EXPECT_EQ(s.role(), pgha::Role::Primary);
 }
 
-TEST_F(SharedClusterTest, B_AfterResetNoTableAndHealthy) {
+TEST_F(SharedClusterTest, DISABLED_B_AfterResetNoTableAndHealthy) {
   pgha::Node& p = cluster().primary();
   pgha::Node& s = cluster().standby();
+  // The same cluster as in A: A promoted node(1), and reset() kept it as the primary.
+  EXPECT_EQ(&p, &cluster().node(1));
   EXPECT_FALSE(has_table(p, "leftover"));
   EXPECT_FALSE(has_table(s, "leftover"));
   EXPECT_EQ(p.query("SELECT pg_is_in_recovery()").value(0, 0), "f");
@@ -90,27 +84,51 @@ TEST_F(SharedClusterTest, B_AfterResetNoTableAndHealthy) {
   EXPECT_EQ(s.query("SELECT id FROM probe").value(0, 0), "3");
 }
 
-// Fails on purpose; run in a subprocess by FailureLogs.ArePrinted.
-TEST_F(PrimaryTest, DISABLED_LogDemo) {
-  EXPECT_EQ(primary().query("SELECT 1").value(0, 0), "2");
+TEST(SharedCluster, AThenBInOneProcess) {
+  int code = -1;
+  std::string out = pgha_test::run_merged(
+      pgha_test::self_cmd({"--gtest_also_run_disabled_tests",
+                           "--gtest_filter=SharedClusterTest.DISABLED_A_*:"
+                           "SharedClusterTest.DISABLED_B_*"}), code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("[  PASSED  ] 2 tests."), std::string::npos) << out;
+  // B alone fails: it needs what A left behind, so the passing run above did carry it.
+  out = pgha_test::run_merged(
+      pgha_test::self_cmd({"--gtest_also_run_disabled_tests",
+                           "--gtest_filter=SharedClusterTest.DISABLED_B_*"}), code);
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("[  FAILED  ] 1 test,"), std::string::npos) << out;
 }
 
-TEST(FailureLogs, ArePrinted) {
-  int status = 0;
-  std::string out = run("'" + self_exe() + "' --gtest_also_run_disabled_tests "
-                        "--gtest_filter=PrimaryTest.DISABLED_LogDemo 2>&1", status);
-  EXPECT_NE(status, 0) << out;
-  EXPECT_NE(out.find("pgha: server logs of the nodes involved"), std::string::npos) << out;
-  EXPECT_NE(out.find("database system is ready to accept connections"), std::string::npos)
-      << out;
+// Fails on purpose, in a plain TEST with its own nodes; run in a subprocess below.
+TEST(LogDemo, DISABLED_PlainTestFails) {
+  int gone_port = 0;
+  {
+    pgha::TempPrimary gone;  // destroyed before the failure: its log is copied as it goes
+    gone_port = gone.port();
+    EXPECT_ANY_THROW(gone.execute("SELECT pgha_gone_marker()"));
+  }
+  pgha::TempPrimary p;
+  pgha::TempStandby s(p);
+  EXPECT_ANY_THROW(p.execute("SELECT pgha_primary_marker()"));
+  EXPECT_ANY_THROW(s.query("SELECT pgha_standby_marker()"));
+  ADD_FAILURE() << "pgha-demo ports: primary=" << p.port() << " standby=" << s.port()
+                << " gone=" << gone_port;
+}
+
+TEST(FailureLogs, PlainTestPrintsItsNodesLogsOnStderrAfterTheFailure) {
+  pgha_test::Output o = pgha_test::run_twice(pgha_test::self_cmd(
+      {"--gtest_also_run_disabled_tests", "--gtest_filter=LogDemo.DISABLED_PlainTestFails"}));
+  std::vector<std::string> problems = pgha_test::check_demo_report(o);
+  EXPECT_TRUE(problems.empty()) << pgha_test::explain(problems, o);
 }
 
 TEST(FailureLogs, NotPrintedOnSuccess) {
-  int status = 0;
-  std::string out = run("'" + self_exe() + "' --gtest_filter=PrimaryTest.IsAWritablePrimary 2>&1",
-                        status);
-  EXPECT_EQ(status, 0) << out;
-  EXPECT_EQ(out.find("pgha: server logs"), std::string::npos) << out;
+  pgha_test::Output o = pgha_test::run_twice(
+      pgha_test::self_cmd({"--gtest_filter=PrimaryTest.IsAWritablePrimary"}));
+  EXPECT_EQ(o.exit_code, 0) << o.merged;
+  EXPECT_EQ(o.merged.find("pgha: server logs"), std::string::npos) << o.merged;
+  EXPECT_EQ(o.merged.find("---- pgha: "), std::string::npos) << o.merged;
 }
 
 int main(int argc, char** argv) {

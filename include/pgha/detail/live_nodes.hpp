@@ -1,9 +1,17 @@
 // pgha/detail/live_nodes.hpp: every node alive in this process, whoever created it (a
 // fixture, a plain TEST_CASE, a helper thread), so test-framework integrations can show the
 // server logs of the nodes involved in a failing test. Cheap: a mutex and a small vector.
+//
+// FailureLogs (below) is what pgha/catch2.hpp and pgha/gtest.hpp share: begin_test() when a
+// test starts, end_test(failed) when it ends. While a test runs, every node that goes away
+// leaves a copy of its log tail (its directory is deleted right after); a failed test prints
+// the tails of the nodes still alive and of those that went, on stderr.
 #pragma once
 
+#include <algorithm>
+#include <cstdio>
 #include <functional>
+#include <iostream>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -63,6 +71,113 @@ private:
 // Never destroyed: nodes in static storage may be destroyed after any other static.
 inline LiveNodes& live_nodes() {
   static LiveNodes* r = new LiveNodes;
+  return *r;
+}
+
+/// The last `lines` lines of a file (reads at most its last 256 KiB); "" if unreadable.
+inline std::string file_tail(const std::string& path, int lines) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return {};
+  std::string data;
+  if (std::fseek(f, 0, SEEK_END) == 0) {
+    long size = std::ftell(f);
+    long from = std::max(0L, size - 256L * 1024L);
+    if (size > 0 && std::fseek(f, from, SEEK_SET) == 0) {
+      data.resize(static_cast<std::size_t>(size - from));
+      data.resize(std::fread(&data[0], 1, data.size(), f));
+    }
+  }
+  std::fclose(f);
+  std::size_t pos = data.size();
+  if (pos && data[pos - 1] == '\n') --pos;  // the final newline ends the last line
+  for (int n = 0; n < lines && pos != std::string::npos && pos > 0; ++n)
+    pos = data.rfind('\n', pos - 1);
+  if (pos != std::string::npos && pos < data.size() && data[pos] == '\n') ++pos;
+  if (pos == std::string::npos) pos = 0;
+  return data.substr(pos);
+}
+
+/// One node's section of a failure report, named by its name and its real server port
+/// (a standby's own log names the port it streams from, which may be a relay's).
+inline std::string log_section(const LiveNode& n, int lines, const char* state) {
+  std::string out = "---- pgha: " + n.name + " (port " + std::to_string(n.port) + ", " + state +
+                    "), last " + std::to_string(lines) + " lines of " + n.log_file + " ----\n";
+  std::string t = file_tail(n.log_file, lines);
+  if (t.empty()) t = "(log empty or unreadable)\n";
+  if (t.back() != '\n') t += '\n';
+  return out + t;
+}
+
+/// Failure reports for test-framework integrations. Thread-safe; one per process.
+class FailureLogs {
+public:
+  /// A test starts: forget the tails of nodes that went during earlier tests.
+  void begin_test() {
+    install();
+    std::lock_guard<std::mutex> l(mu_);
+    gone_.clear();
+    in_test_ = true;
+  }
+  /// A test ended; returns the report to print if it failed ("" if it passed or had no
+  /// nodes): nodes alive now, then nodes removed during the test (tails taken at removal).
+  std::string end_test(bool failed) {
+    std::vector<std::string> gone;
+    int lines;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      gone.swap(gone_);
+      in_test_ = false;
+      lines = lines_;
+    }
+    if (!failed) return {};
+    std::string body;
+    for (const LiveNode& n : live_nodes().snapshot()) body += log_section(n, lines, "alive");
+    for (const std::string& g : gone) body += g;
+    if (body.empty()) return {};
+    return "\npgha: server logs of the nodes alive at the end of the failed test or destroyed "
+           "during it:\n" + body + "---- pgha: end of server logs ----\n";
+  }
+  /// Writes a report on stderr, after what the test framework wrote on stdout so far.
+  static void print(const std::string& report) {
+    if (report.empty()) return;
+    std::cout.flush();
+    std::fflush(stdout);
+    std::cerr << report << std::flush;
+  }
+  /// Lines per node in the reports (set by the integration header).
+  void set_lines(int lines) {
+    std::lock_guard<std::mutex> l(mu_);
+    lines_ = lines;
+  }
+
+private:
+  void install() {
+    std::call_once(installed_, [this] {
+      live_nodes().set_on_remove([this](const LiveNode& n) { on_remove(n); });
+    });
+  }
+  // Called by a node just before its directory (and log) is deleted.
+  void on_remove(const LiveNode& n) {
+    int lines;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!in_test_) return;
+      lines = lines_;
+    }
+    std::string section = log_section(n, lines, "destroyed during the test");
+    std::lock_guard<std::mutex> l(mu_);
+    if (in_test_) gone_.push_back(std::move(section));
+  }
+  std::once_flag installed_;
+  std::mutex mu_;
+  bool in_test_ = false;
+  int lines_ = 30;
+  std::vector<std::string> gone_;
+};
+
+// Never destroyed, like live_nodes(): it observes removals of nodes in static storage.
+inline FailureLogs& failure_logs() {
+  static FailureLogs* r = new FailureLogs;
   return *r;
 }
 
