@@ -218,6 +218,30 @@ TEST_CASE("role() answers while the server shuts down, instead of a connection e
   CHECK(n.role() == pgha::Role::Stopped);
 }
 
+TEST_CASE("role() answers while the server runs crash recovery, instead of a connection error") {
+  pgha::TempPrimary n;
+  n.execute("CREATE TABLE test (id int); INSERT INTO test SELECT generate_series(1, 20000)");
+  n.stop(pgha::StopMode::Crash);  // the next start replays the WAL before it accepts clients
+  std::atomic<bool> started{false};
+  std::thread starter([&] { n.start(); started = true; });
+  int answers = 0, standby_answers = 0;
+  std::vector<std::string> errors;
+  while (!started) {
+    try {
+      if (n.role() == pgha::Role::Standby) ++standby_answers;
+      ++answers;
+    } catch (const std::exception& e) {
+      errors.push_back(e.what());
+    }
+  }
+  starter.join();
+  CHECK(errors == std::vector<std::string>{});
+  CHECK(answers > 0);
+  CHECK(standby_answers == 0);
+  CHECK(n.role() == pgha::Role::Primary);
+  CHECK(test::ids(n).size() == 20000);
+}
+
 TEST_CASE("waits that cannot end fail at once with StateError") {
   pgha::Options o;
   o.timeout = 20s;  // the old code waited this long, then threw TimeoutError
