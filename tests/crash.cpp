@@ -73,7 +73,7 @@ TEST_CASE("no lost write: with RemoteApply, no acknowledged row is lost in a cra
   auto p = node1.execute_async("insert into test values (2,'2')");
   CHECK_FALSE(p.wait_for(300ms));  // never acknowledged: the standby cannot confirm it
   node1.stop(pgha::StopMode::Crash);
-  CHECK_THROWS_AS(p.get(), pgha::QueryError);  // the client sees the connection die
+  CHECK_THROWS_AS(p.get(), pgha::ConnectionError);  // the client sees the connection die
   node2.promote();
   CHECK(test::ids(node2) == std::vector<int>{1});  // every acknowledged row is there
   node1.rejoin(node2);
