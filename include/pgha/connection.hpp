@@ -436,8 +436,9 @@ private:
     std::string code = sqlstate_of(r);
     std::string msg = detail::trim_message(PQresultErrorMessage(r));
     if (ends_session(r) || PQstatus(conn_.get()) == CONNECTION_BAD)
-      throw ConnectionError("the server ended the session while running the statement: " + msg +
-                                explain(code) + "; expected its result: open a new connection [" +
+      throw ConnectionError("the server ended the session" + explain(code) +
+                                " while running the statement: " + msg +
+                                "; expected its result: open a new connection [" +
                                 detail::sql_excerpt(sql) + "]",
                             code, label_);
     throw QueryError(msg + explain(code) + " [" + detail::sql_excerpt(sql) + "]", code, label_);
@@ -448,9 +449,11 @@ private:
     std::string code;
     if (held && ends_session(held)) {
       code = sqlstate_of(held);
-      why = detail::trim_message(PQresultErrorMessage(held)) + explain(code) + "; then: " + why;
+      std::string first = detail::trim_message(PQresultErrorMessage(held));
+      if (why.find(first) == std::string::npos) why = first + "; then: " + why;
     }
-    throw ConnectionError("connection lost while running the statement: " + why +
+    throw ConnectionError("connection lost" + (code.empty() ? std::string() : explain(code)) +
+                              " while running the statement: " + why +
                               "; expected its result: open a new connection [" +
                               detail::sql_excerpt(sql) + "]",
                           code, label_);
