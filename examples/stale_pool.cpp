@@ -21,13 +21,17 @@ namespace {
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
-// Runs an insert; returns "" on success, else "<sqlstate or 'connection'>: message".
+// Runs an insert; returns "" on success, else "<sqlstate>: message" for a refused statement
+// or "connection[ <sqlstate>]: message" for a lost session.
 std::string try_insert(pgha::Connection& c, int id) {
   try {
     c.execute("INSERT INTO t VALUES (" + std::to_string(id) + ")");
     return "";
-  } catch (const pgha::QueryError& e) {
-    return (e.sqlstate().empty() ? std::string("connection") : e.sqlstate()) + ": " + first_line(e.message());
+  } catch (const pgha::QueryError& e) {  // the server refused it: the connection lives on
+    return e.sqlstate() + ": " + first_line(e.message());
+  } catch (const pgha::ConnectionError& e) {  // the session is gone: reopen
+    return "connection" + (e.sqlstate().empty() ? std::string() : " " + e.sqlstate()) + ": " +
+           first_line(e.message());
   }
 }
 

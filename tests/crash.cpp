@@ -106,7 +106,7 @@ TEST_CASE("no lost write: with RemoteApply, no acknowledged row is lost in a cra
   try {
     p.get();
     FAIL("the insert returned although its server was killed");
-  } catch (const pgha::QueryError& e) {
+  } catch (const pgha::ConnectionError& e) {
     CHECK(e.sqlstate() == "");
     CHECK_THAT(e.what(), Catch::Matchers::Contains("server closed the connection unexpectedly"));
   }

@@ -1,25 +1,38 @@
 // pgha/connection.hpp: a small libpq client. Result, Connection and PendingQuery keep
-// libpq types out of their public signatures; every blocking call has a deadline, so a
-// statement stuck behind a missing sync standby raises TimeoutError instead of hanging.
+// libpq types out of their public signatures (pgha's own code reaches the internals
+// through detail::ConnectionAccess); every blocking call has a deadline, so a statement
+// stuck behind a missing sync standby raises TimeoutError instead of hanging.
 #pragma once
 
 #include <libpq-fe.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
-#include <vector>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "pgha/error.hpp"
 
 namespace pgha {
+
+class Result;
+class Connection;
+class PendingQuery;
 
 namespace detail {
 struct PgConnDeleter {
@@ -51,9 +64,117 @@ inline bool wait_socket(PGconn* c, short events, Clock::time_point deadline) {
     if (rc < 0 && errno != EINTR) return false;
   }
 }
+
+// Parent pid and start time (clock ticks since boot) of a process, from /proc/<pid>/stat.
+// Together they name one process: a reused pid has another start time.
+struct ProcIdentity {
+  int ppid = 0;
+  unsigned long long start = 0;
+};
+inline bool read_proc_identity(int pid, ProcIdentity& out) noexcept {
+  if (pid <= 0) return false;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces and ')'
+  if (!p) return false;
+  // Fields after the name: state(3) ppid(4) ... starttime(22).
+  unsigned long long field[20] = {};
+  char state = 0;
+  if (std::sscanf(p + 1, " %c", &state) != 1) return false;
+  p += 2;
+  for (int i = 1; i < 20; ++i) {
+    p = std::strchr(p + 1, ' ');
+    if (!p) return false;
+    field[i] = std::strtoull(p + 1, nullptr, 10);
+  }
+  out.ppid = static_cast<int>(field[1]);
+  out.start = field[19];
+  return true;
+}
+
+// Sends SIGINT to `pid` only if it is still the process named by `expected` (a child of
+// that parent, started at that time). With a pidfd the check and the signal address the
+// same process even if it exits in between; without one (kernel < 5.3) a tiny window
+// remains between the check and kill().
+inline bool sigint_if_identity(int pid, const ProcIdentity& expected) noexcept {
+  ProcIdentity now;
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0) {
+    bool ok = read_proc_identity(pid, now) && now.ppid == expected.ppid &&
+              now.start == expected.start &&
+              ::syscall(SYS_pidfd_send_signal, fd, SIGINT, nullptr, 0) == 0;
+    ::close(fd);
+    return ok;
+  }
+  if (errno != ENOSYS) return false;
+#endif
+  return read_proc_identity(pid, now) && now.ppid == expected.ppid &&
+         now.start == expected.start && ::kill(pid, SIGINT) == 0;
+}
+
+// One cancel request through libpq's PQcancel, run on a detached helper thread. PQcancel
+// opens a new connection to the server and waits until the server has handled the
+// request; against a frozen server (SIGSTOPped postmaster) the kernel still accepts that
+// connection and PQcancel then waits for as long as the server stays frozen, and no
+// socket option bounds that wait (the kernel ACKs and answers keepalives for the frozen
+// process). So the caller waits on this flight with its own bound, and the thread, which
+// owns the PGcancel, frees it when PQcancel returns: when the server handles the request,
+// or when the server is thawed, stopped or killed (its socket closes). A Connection keeps
+// at most one flight going at a time.
+struct CancelFlight {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  bool delivered = false;
+  char error[256] = {0};
+
+  bool finished() {
+    std::lock_guard<std::mutex> l(m);
+    return done;
+  }
+  // True when PQcancel reported the request delivered within `d`.
+  bool wait_for(std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> l(m);
+    cv.wait_for(l, d, [&] { return done; });
+    return done && delivered;
+  }
+};
+
+inline std::shared_ptr<CancelFlight> launch_libpq_cancel(PGconn* c) noexcept {
+  PGcancel* pc = c ? PQgetCancel(c) : nullptr;
+  if (!pc) return nullptr;
+  try {
+    auto f = std::make_shared<CancelFlight>();
+    std::thread([pc, f] {
+      char err[256] = {0};
+      int ok = PQcancel(pc, err, sizeof err);
+      PQfreeCancel(pc);
+      std::lock_guard<std::mutex> l(f->m);
+      f->done = true;
+      f->delivered = ok != 0;
+      std::memcpy(f->error, err, sizeof err);
+      f->cv.notify_all();
+    }).detach();
+    return f;
+  } catch (...) {  // no memory or no thread: the request is not sent
+    PQfreeCancel(pc);
+    return nullptr;
+  }
+}
+
+class ConnectionAccess;
 }  // namespace detail
 
 /// The rows of one statement: copyable, cheap to pass around, values as strings.
+/// Copies share the rows; reading one Result from several threads is safe.
 class Result {
 public:
   Result() = default;
@@ -86,10 +207,12 @@ public:
   /// The command tag, e.g. "INSERT 0 1".
   std::string command_status() const { return res_ ? PQcmdStatus(res_.get()) : ""; }
 
-  /// Takes ownership of a libpq result (internal; users get Results from execute/query).
+private:
+  friend class Connection;
+  friend class detail::ConnectionAccess;
+  // Takes ownership of a libpq result.
   explicit Result(PGresult* r) : res_(r, detail::PgResultDeleter{}) {}
 
-private:
   void check(int row, int column, bool check_row = true) const {
     if (column < 0 || column >= columns())
       throw Error("column " + std::to_string(column) + " is out of range: the result has " +
@@ -102,7 +225,10 @@ private:
 };
 
 /// One libpq connection. Move-only. Statements run with a deadline; on timeout the
-/// statement is cancelled and TimeoutError is thrown.
+/// statement is cancelled and TimeoutError is thrown. A server-side error is a QueryError
+/// and leaves the connection usable; a lost session is a ConnectionError (see error.hpp).
+/// Like a libpqxx connection, a Connection serves one thread at a time: calls on the same
+/// Connection from several threads must be serialized by the caller.
 class Connection {
 public:
   /// Connects using a libpq conninfo string; throws ConnectionError or TimeoutError.
@@ -142,23 +268,30 @@ public:
   ~Connection() = default;
 
   /// Runs SQL (one or more statements) and returns the last statement's result.
-  /// Throws QueryError (with sqlstate) on failure, TimeoutError after the deadline.
-  Result execute(const std::string& sql) { return execute(sql, timeout_); }
+  /// Throws QueryError (with sqlstate) when the server rejects it, ConnectionError when
+  /// the session is lost, TimeoutError after the deadline (the statement is cancelled).
+  Result execute(const std::string& sql) { return run(sql, nullptr, timeout_); }
   /// Same as execute(sql) with an explicit deadline for this call.
   Result execute(const std::string& sql, std::chrono::milliseconds timeout) {
-    send(sql);
-    Result r;
-    if (!collect(sql, detail::Clock::now() + timeout, r)) {
-      cancel();
-      drain(std::chrono::seconds(2));
-      throw TimeoutError("statement did not finish within " + std::to_string(timeout.count()) +
-                             " ms and was cancelled: " + detail::sql_excerpt(sql),
-                         label_);
-    }
-    return r;
+    return run(sql, nullptr, timeout);
+  }
+  /// Runs one statement with parameters $1, $2, ... sent apart from the SQL text (text
+  /// format; a value is never parsed as SQL, so quotes and backslashes need no escaping).
+  /// A parameter cannot be NULL (write NULL in the SQL) nor hold a NUL byte.
+  Result execute(const std::string& sql, const std::vector<std::string>& params) {
+    return run(sql, &params, timeout_);
+  }
+  /// Same as execute(sql, params) with an explicit deadline for this call.
+  Result execute(const std::string& sql, const std::vector<std::string>& params,
+                 std::chrono::milliseconds timeout) {
+    return run(sql, &params, timeout);
   }
   /// Alias of execute, for statements that return rows.
   Result query(const std::string& sql) { return execute(sql); }
+  /// Alias of execute(sql, params), for statements that return rows.
+  Result query(const std::string& sql, const std::vector<std::string>& params) {
+    return execute(sql, params);
+  }
   /// The server's process id serving this connection.
   int backend_pid() const noexcept { return conn_ ? PQbackendPID(conn_.get()) : 0; }
   /// Whether the connection is still usable as far as libpq knows.
@@ -168,72 +301,23 @@ public:
   /// The per-call deadline used by execute/query.
   std::chrono::milliseconds timeout() const noexcept { return timeout_; }
 
-  // --- used by PendingQuery ---
-  /// Sends SQL without waiting for the result (internal; see Node::execute_async).
-  void send(const std::string& sql) {
-    if (!conn_) throw ConnectionError("connection was moved from", "", label_);
-    if (!PQsendQuery(conn_.get(), sql.c_str()))
-      throw ConnectionError("could not send statement: " +
-                                detail::trim_message(PQerrorMessage(conn_.get())) + " [" +
-                                detail::sql_excerpt(sql) + "]",
-                            "", label_);
-  }
-  /// Reads results until the statement finished or the deadline passed; false on timeout.
-  bool collect(const std::string& sql, detail::Clock::time_point deadline, Result& out) {
-    PGresult* error = nullptr;
-    for (;;) {
-      while (!PQisBusy(conn_.get())) {
-        PGresult* r = PQgetResult(conn_.get());
-        if (!r) {
-          if (error) throw_error(error, sql);
-          return true;
-        }
-        auto st = PQresultStatus(r);
-        if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
-          if (error) PQclear(r); else error = r;
-        } else {
-          out = Result(r);
-        }
-      }
-      if (!detail::wait_socket(conn_.get(), POLLIN, deadline)) {
-        if (error) PQclear(error);
-        return false;
-      }
-      if (!PQconsumeInput(conn_.get())) {
-        if (error) PQclear(error);
-        throw ConnectionError("connection lost while running: " + detail::sql_excerpt(sql) +
-                                  ": " + detail::trim_message(PQerrorMessage(conn_.get())),
-                              "", label_);
-      }
-    }
-  }
-  /// Asks the server to cancel the running statement (SIGINT to the local backend, which
-  /// never blocks, unlike PQcancel against a frozen server).
-  void cancel() noexcept {
-    if (int pid = backend_pid(); pid > 0) ::kill(pid, SIGINT);
-  }
-  /// Discards pending results for at most `limit`; closes the connection if they don't come.
-  void drain(std::chrono::milliseconds limit) noexcept {
-    auto deadline = detail::Clock::now() + limit;
+  /// Asks the server to cancel the statement running on this connection; true once the
+  /// request was delivered. A backend that pgha's core has shown to be a child of its own
+  /// postmaster (still the same process: parent pid and start time are checked) gets a
+  /// SIGINT at once, which also reaches a frozen server when it is thawed. Any other
+  /// connection (a remote server, a conninfo() connection made by the test) goes through
+  /// libpq's cancel request, never a signal: that waits for the server at most
+  /// min(timeout(), 1 s); a frozen server makes it return false, and the request stays in
+  /// flight on a helper thread and takes effect if the server resumes (see CancelFlight).
+  /// Cancelling a statement that already finished does nothing. Never throws.
+  bool cancel() noexcept {
     try {
-      for (;;) {
-        while (!PQisBusy(conn_.get())) {
-          PGresult* r = PQgetResult(conn_.get());
-          if (!r) return;
-          PQclear(r);
-        }
-        // Re-send the cancel every 10 ms: a SIGINT that lands before the backend starts
-        // the statement is ignored by the server.
-        auto slice = std::min(deadline, detail::Clock::now() + std::chrono::milliseconds(10));
-        if (!detail::wait_socket(conn_.get(), POLLIN, slice)) {
-          if (detail::Clock::now() >= deadline) { conn_.reset(); return; }
-          cancel();
-          continue;
-        }
-        if (!PQconsumeInput(conn_.get())) { conn_.reset(); return; }
-      }
+      if (signal_local_backend()) return true;
+      auto flight = cancel_via_libpq();
+      return flight && flight->wait_for(std::min<std::chrono::milliseconds>(
+                           timeout_, std::chrono::seconds(1)));
     } catch (...) {
-      conn_.reset();
+      return false;
     }
   }
   /// Notices and warnings the server sent on this connection (the last 100), oldest first.
@@ -246,14 +330,133 @@ public:
   const std::string& label() const noexcept { return label_; }
 
 private:
-  [[noreturn]] void throw_error(PGresult* r, const std::string& sql) const {
-    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  friend class detail::ConnectionAccess;
+  friend class PendingQuery;
+  enum class CancelSent { Signal, Libpq, InFlight, No };
+
+  Result run(const std::string& sql, const std::vector<std::string>* params,
+             std::chrono::milliseconds timeout) {
+    send(sql, params);
+    Result r;
+    if (!collect(sql, detail::Clock::now() + timeout, r)) {
+      request_cancel();
+      drain(std::chrono::seconds(2));
+      throw TimeoutError("statement did not finish within " + std::to_string(timeout.count()) +
+                             " ms and was cancelled: " + detail::sql_excerpt(sql),
+                         label_);
+    }
+    return r;
+  }
+
+  void require_open(const std::string& sql) const {
+    if (!conn_)
+      throw ConnectionError("the connection is closed (moved from, or closed because a timed-out "
+                            "statement did not end after its cancel); expected an open "
+                            "connection: open a new one [" + detail::sql_excerpt(sql) + "]",
+                            "", label_);
+  }
+
+  // Sends SQL (with parameters if `params`) without waiting for the result.
+  void send(const std::string& sql, const std::vector<std::string>* params) {
+    require_open(sql);
+    int ok;
+    if (!params) {
+      ok = PQsendQuery(conn_.get(), sql.c_str());
+    } else {
+      std::vector<const char*> values;
+      for (std::size_t i = 0; i < params->size(); ++i) {
+        const std::string& v = (*params)[i];
+        if (v.find('\0') != std::string::npos)
+          throw Error("parameter $" + std::to_string(i + 1) +
+                          " holds a NUL byte, which PostgreSQL text cannot store [" +
+                          detail::sql_excerpt(sql) + "]",
+                      label_);
+        values.push_back(v.c_str());
+      }
+      if (values.size() > 65535)
+        throw Error("a statement takes at most 65535 parameters, got " +
+                        std::to_string(values.size()) + " [" + detail::sql_excerpt(sql) + "]",
+                    label_);
+      ok = PQsendQueryParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0);
+    }
+    if (ok) return;
+    std::string why = detail::trim_message(PQerrorMessage(conn_.get()));
+    if (PQstatus(conn_.get()) == CONNECTION_BAD)
+      throw ConnectionError("could not send the statement, the connection is lost (" + why +
+                                "); expected an open connection: open a new one [" +
+                                detail::sql_excerpt(sql) + "]",
+                            "", label_);
+    throw Error("could not send the statement: " + why + " [" + detail::sql_excerpt(sql) + "]",
+                label_);
+  }
+
+  // Reads results until the statement finished or the deadline passed; false on timeout.
+  bool collect(const std::string& sql, detail::Clock::time_point deadline, Result& out) {
+    require_open(sql);
+    std::unique_ptr<PGresult, detail::PgResultDeleter> error;  // the first error result
+    for (;;) {
+      while (!PQisBusy(conn_.get())) {
+        PGresult* r = PQgetResult(conn_.get());
+        if (!r) {
+          if (error) throw_error(error.get(), sql);
+          return true;
+        }
+        auto st = PQresultStatus(r);
+        if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
+          if (error) PQclear(r); else error.reset(r);
+        } else {
+          out = Result(r);
+        }
+      }
+      if (!detail::wait_socket(conn_.get(), POLLIN, deadline)) return false;
+      if (!PQconsumeInput(conn_.get())) throw_lost(error.get(), sql);
+    }
+  }
+
+  static bool ends_session(const PGresult* r) {
+    const char* sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (!sev) sev = PQresultErrorField(r, PG_DIAG_SEVERITY);
+    return sev && (std::strcmp(sev, "FATAL") == 0 || std::strcmp(sev, "PANIC") == 0);
+  }
+  static std::string sqlstate_of(const PGresult* r) {
+    const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return s ? s : "";
+  }
+  static std::string explain(const std::string& code) {
+    if (code == "57P01") return " (SQLSTATE 57P01 admin_shutdown: pg_terminate_backend() or a shutdown)";
+    if (code == "57P02") return " (SQLSTATE 57P02 crash_shutdown: another server process crashed)";
+    if (code == "57P03") return " (SQLSTATE 57P03 cannot_connect_now)";
+    return " (SQLSTATE " + (code.empty() ? std::string("none") : code) + ")";
+  }
+
+  // A FATAL error result (or any error on a connection libpq saw break) ends the session:
+  // ConnectionError; any other error result: QueryError.
+  [[noreturn]] void throw_error(const PGresult* r, const std::string& sql) const {
+    std::string code = sqlstate_of(r);
     std::string msg = detail::trim_message(PQresultErrorMessage(r));
-    std::string code = state ? state : "";
-    PQclear(r);
-    throw QueryError(msg + " (SQLSTATE " + (code.empty() ? "none" : code) + ") [" +
-                         detail::sql_excerpt(sql) + "]",
-                     code, label_);
+    if (ends_session(r) || PQstatus(conn_.get()) == CONNECTION_BAD)
+      throw ConnectionError("the server ended the session" + explain(code) +
+                                " while running the statement: " + msg +
+                                "; expected its result: open a new connection [" +
+                                detail::sql_excerpt(sql) + "]",
+                            code, label_);
+    throw QueryError(msg + explain(code) + " [" + detail::sql_excerpt(sql) + "]", code, label_);
+  }
+  // The socket broke; `held` is an error result read before that (e.g. 57P01), or null.
+  [[noreturn]] void throw_lost(const PGresult* held, const std::string& sql) const {
+    std::string why = detail::trim_message(PQerrorMessage(conn_.get()));
+    std::string code;
+    if (held && ends_session(held)) {
+      code = sqlstate_of(held);
+      std::string first = detail::trim_message(PQresultErrorMessage(held));
+      if (why.find(first) == std::string::npos) why = first + "; then: " + why;
+    }
+    throw ConnectionError("connection lost" + (code.empty() ? std::string() : explain(code)) +
+                              " while running the statement: " + why +
+                              "; expected its result: open a new connection [" +
+                              detail::sql_excerpt(sql) + "]",
+                          code, label_);
   }
   [[noreturn]] void fail_connect() {
     throw ConnectionError("could not connect to " + safe_target() + ": " +
@@ -265,10 +468,128 @@ private:
     const char* p = PQport(conn_.get());
     return std::string(h ? h : "?") + ":" + (p ? p : "?");
   }
+
+  // The pid the SIGINT shortcut would signal (tests may substitute a decoy).
+  int recorded_backend_pid() const noexcept {
+    return backend_pid_override_ > 0 ? backend_pid_override_ : backend_pid();
+  }
+  // SIGINT to the backend, only when set_local_postmaster() proved it a child of pgha's
+  // own postmaster and it is still that same process.
+  bool signal_local_backend() noexcept {
+    if (!backend_identity_.ppid || !is_open()) return false;
+    return detail::sigint_if_identity(recorded_backend_pid(), backend_identity_);
+  }
+  // A new libpq cancel flight, or the one still going (never two at a time).
+  std::shared_ptr<detail::CancelFlight> cancel_via_libpq() noexcept {
+    try {
+      if (cancel_flight_ && !cancel_flight_->finished()) return cancel_flight_;
+    } catch (...) {
+      return nullptr;
+    }
+    cancel_flight_ = detail::launch_libpq_cancel(conn_.get());
+    return cancel_flight_;
+  }
+  // Sends a cancel without waiting for it.
+  CancelSent request_cancel() noexcept {
+    if (signal_local_backend()) return CancelSent::Signal;
+    try {
+      if (cancel_flight_ && !cancel_flight_->finished()) return CancelSent::InFlight;
+    } catch (...) {
+      return CancelSent::No;
+    }
+    return cancel_via_libpq() ? CancelSent::Libpq : CancelSent::No;
+  }
+
+  // Discards pending results for at most `limit`; closes the connection if they don't come.
+  // A cancel that lands before the backend starts the statement is ignored by the server,
+  // so the cancel is re-sent while waiting: a SIGINT every 10 ms; a libpq cancel (a new
+  // server connection each) only after the previous one finished, 10 ms after the first
+  // and with the gap doubling up to 200 ms.
+  void drain(std::chrono::milliseconds limit) noexcept {
+    if (!conn_) return;
+    using std::chrono::milliseconds;
+    auto deadline = detail::Clock::now() + limit;
+    auto next_cancel = detail::Clock::now() + milliseconds(10);
+    milliseconds gap(10);
+    try {
+      for (;;) {
+        while (!PQisBusy(conn_.get())) {
+          PGresult* r = PQgetResult(conn_.get());
+          if (!r) return;
+          PQclear(r);
+        }
+        auto slice = std::min(deadline, detail::Clock::now() + milliseconds(10));
+        if (!detail::wait_socket(conn_.get(), POLLIN, slice)) {
+          auto now = detail::Clock::now();
+          if (now >= deadline) { conn_.reset(); return; }
+          if (now >= next_cancel) {
+            CancelSent how = request_cancel();
+            if (how == CancelSent::Libpq) {
+              next_cancel = now + gap;
+              gap = std::min(gap * 2, milliseconds(200));
+            } else {
+              next_cancel = now + milliseconds(10);
+            }
+          }
+          continue;
+        }
+        if (!PQconsumeInput(conn_.get())) { conn_.reset(); return; }
+      }
+    } catch (...) {
+      conn_.reset();
+    }
+  }
+
   std::unique_ptr<std::deque<std::string>> notices_ = std::make_unique<std::deque<std::string>>();
   detail::ConnPtr conn_;
   std::string label_;
   std::chrono::milliseconds timeout_;
+  detail::ProcIdentity backend_identity_;  // ppid 0: no SIGINT shortcut
+  int backend_pid_override_ = 0;
+  std::shared_ptr<detail::CancelFlight> cancel_flight_;
 };
+
+namespace detail {
+/// pgha's own access to Connection and Result internals that take or give libpq types.
+/// Not for users: the names and signatures may change in any release.
+class ConnectionAccess {
+public:
+  /// Sends SQL without waiting (PendingQuery and the core's asynchronous paths).
+  static void send(Connection& c, const std::string& sql) { c.send(sql, nullptr); }
+  /// Sends one statement with text parameters without waiting.
+  static void send(Connection& c, const std::string& sql, const std::vector<std::string>& params) {
+    c.send(sql, &params);
+  }
+  /// Reads results until the statement finished (true) or `deadline` passed (false).
+  static bool collect(Connection& c, const std::string& sql, Clock::time_point deadline,
+                      Result& out) {
+    return c.collect(sql, deadline, out);
+  }
+  /// Sends a cancel without waiting for it.
+  static void request_cancel(Connection& c) noexcept { c.request_cancel(); }
+  /// Discards pending results for at most `limit`, closing the connection if they don't come.
+  static void drain(Connection& c, std::chrono::milliseconds limit) noexcept { c.drain(limit); }
+  /// Wraps a libpq result (ownership passes to the Result).
+  static Result adopt(PGresult* r) { return Result(r); }
+  /// Marks `c` as a connection to pgha's own server whose postmaster is
+  /// `postmaster_pid`: if the connection's backend is that postmaster's child right now,
+  /// cancel() may then SIGINT it directly (it re-checks the parent pid and the start time
+  /// each time). Returns whether the shortcut is armed; false leaves cancels to libpq.
+  static bool set_local_postmaster(Connection& c, int postmaster_pid) noexcept {
+    c.backend_identity_ = ProcIdentity{};
+    ProcIdentity id;
+    if (postmaster_pid <= 0 || !c.is_open() || !read_proc_identity(c.recorded_backend_pid(), id) ||
+        id.ppid != postmaster_pid)
+      return false;
+    c.backend_identity_ = id;
+    return true;
+  }
+  /// Tests only: makes the SIGINT shortcut see `pid` as the backend (0 restores
+  /// PQbackendPID()), to prove that a pid that is not the backend never gets a signal.
+  static void set_backend_pid_for_testing(Connection& c, int pid) noexcept {
+    c.backend_pid_override_ = pid;
+  }
+};
+}  // namespace detail
 
 }  // namespace pgha

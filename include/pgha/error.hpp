@@ -37,10 +37,14 @@ private:
   std::string log_tail_;
 };
 
-/// A statement failed on the server (or the connection broke while it ran).
+/// The server rejected or aborted a statement (severity ERROR) and the session lives on:
+/// the connection stays usable (after a ROLLBACK if a transaction block was open).
+/// A lost connection is never a QueryError: it is a ConnectionError, a sibling class, so
+/// `catch (const QueryError&)` does not swallow it (libpqxx likewise keeps
+/// broken_connection apart from sql_error).
 class QueryError : public Error {
 public:
-  /// `sqlstate` is the five-character SQLSTATE, or "" when the connection failed.
+  /// `sqlstate` is the five-character SQLSTATE the server reported ("" if it sent none).
   QueryError(const std::string& message, std::string sqlstate, std::string node = {})
       : Error(message, std::move(node)), sqlstate_(std::move(sqlstate)) {}
   /// The SQLSTATE reported by the server ("25006" for a write on a standby), or "".
@@ -50,10 +54,33 @@ private:
   std::string sqlstate_;
 };
 
-/// Could not connect to a node (stopped, frozen, partitioned, wrong credentials).
-class ConnectionError : public QueryError {
+/// The session with the server could not be opened or is gone; the Connection is unusable
+/// and a new one is needed. Thrown when
+/// - connecting fails (node stopped, wrong credentials, refused); sqlstate() is "";
+/// - the connection breaks while a statement is sent or runs (server crashed or killed,
+///   network reset); sqlstate() is "";
+/// - the server ends the session with a FATAL error. pg_terminate_backend() and a fast or
+///   immediate shutdown send SQLSTATE 57P01 (admin_shutdown) and then close the socket;
+///   a crash of another backend sends 57P02 (crash_shutdown). libpq reports the error
+///   result first and the broken connection second, depending on timing; pgha reports
+///   both orders alike, as ConnectionError with that SQLSTATE in sqlstate(), because the
+///   session is over either way and what a caller must do is reconnect.
+/// If the connection broke during a COMMIT, whether the transaction committed is unknown.
+/// Not a QueryError (see there). A deadline that passes is a TimeoutError instead.
+class ConnectionError : public Error {
 public:
-  using QueryError::QueryError;
+  /// `sqlstate` is the SQLSTATE of the FATAL error that ended the session, or "".
+  ConnectionError(const std::string& message, std::string sqlstate, std::string node = {})
+      : Error(message, std::move(node)), sqlstate_(std::move(sqlstate)) {}
+  /// A connection failure with no SQLSTATE.
+  explicit ConnectionError(const std::string& message)
+      : ConnectionError(message, std::string()) {}
+  /// The SQLSTATE the server sent before it closed the session ("57P01" for
+  /// pg_terminate_backend() or a shutdown), or "" when the connection just broke.
+  const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+private:
+  std::string sqlstate_;
 };
 
 /// A wait ran past its deadline; the message says what was awaited and what was seen last.

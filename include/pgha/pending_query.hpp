@@ -6,6 +6,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "pgha/connection.hpp"
 
@@ -13,18 +14,25 @@ namespace pgha {
 
 /// A statement sent but not necessarily finished. Move-only. If it is still running when
 /// destroyed, it is cancelled (a commit waiting for a sync standby then stays committed
-/// locally, as PostgreSQL documents) and the connection is closed.
+/// locally, as PostgreSQL documents) and the connection is closed; the destructor waits
+/// at most about a second for that and never throws.
+/// Like Connection, a PendingQuery serves one thread at a time.
 class PendingQuery {
 public:
   /// Sends `sql` on `conn`, which the PendingQuery then owns.
   PendingQuery(Connection conn, std::string sql) : conn_(std::move(conn)), sql_(std::move(sql)) {
-    conn_->send(sql_);
+    conn_->send(sql_, nullptr);
+  }
+  /// Sends one statement with text parameters $1, $2, ... (see Connection::execute).
+  PendingQuery(Connection conn, std::string sql, const std::vector<std::string>& params)
+      : conn_(std::move(conn)), sql_(std::move(sql)) {
+    conn_->send(sql_, &params);
   }
   PendingQuery(PendingQuery&&) noexcept = default;
   PendingQuery& operator=(PendingQuery&&) noexcept = default;
   ~PendingQuery() {
     if (conn_ && !done_) {
-      conn_->cancel();
+      conn_->request_cancel();
       conn_->drain(std::chrono::seconds(1));
     }
   }
@@ -45,7 +53,8 @@ public:
   /// Whether the statement finished, without waiting.
   bool ready() { return wait_for(std::chrono::milliseconds(0)); }
   /// The result; waits up to the connection's timeout, then throws TimeoutError.
-  /// Rethrows the statement's QueryError if it failed.
+  /// Rethrows the statement's QueryError if it failed, ConnectionError if the session was
+  /// lost (node stopped or crashed, backend terminated).
   Result get() {
     if (!wait_for(conn_->timeout()))
       throw TimeoutError("pending statement did not finish within " +
@@ -55,8 +64,9 @@ public:
     if (error_) std::rethrow_exception(error_);
     return *result_;
   }
-  /// Cancels the statement if it is still running (the server-side effect of a cancel).
-  void cancel() noexcept { if (!done_) conn_->cancel(); }
+  /// Cancels the statement if it is still running; true once the request was delivered.
+  /// Bounded in time even against a frozen server: see Connection::cancel.
+  bool cancel() noexcept { return !done_ && conn_->cancel(); }
   /// Notices and warnings received on the statement's connection, oldest first.
   std::vector<std::string> notices() const { return conn_->notices(); }
   /// Process id of the server backend running the statement.
