@@ -298,6 +298,9 @@ TEST_CASE("a database name with a space connects") {
   pgha::TempPrimary n;
   n.execute("CREATE DATABASE \"my db\"");
   CHECK(n.connect("my db").query("SELECT current_database()").value(0, 0) == "my db");
+  // Values travel as parameters, never pasted into SQL.
+  CHECK(n.query("SELECT $1::text || $2", {"it's a \\ test", "'; DROP TABLE x; --"}).value(0, 0) ==
+        "it's a \\ test'; DROP TABLE x; --");
 }
 
 TEST_CASE("settings pgha owns are rejected at once") {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "pgha/connection.hpp"
 #include "pgha/detail/failover.hpp"
@@ -80,26 +81,22 @@ public:
   /// (SET, an open transaction) carries over between calls of the same thread.
   /// A statement (or connection) past its deadline throws TimeoutError with the log tail.
   Result execute(const std::string& sql) {
-    auto& n = s();
-    auto c = n.user_session();
-    try {
-      return c->execute(sql);
-    } catch (const TimeoutError& e) {
-      n.drop_user_session();  // its state is unknown after a timeout
-      if (!e.log_tail().empty()) throw;
-      throw TimeoutError(e.message(), n.label(), n.log_tail());
-    } catch (const ConnectionError&) {
-      n.drop_user_session();
-      throw;
-    }
+    return on_session([&](Connection& c) { return c.execute(sql); });
+  }
+  /// Same as execute(sql), with $1, $2, ... bound to `params` (text values, never pasted
+  /// into the SQL).
+  Result execute(const std::string& sql, const std::vector<std::string>& params) {
+    return on_session([&](Connection& c) { return c.execute(sql, params); });
   }
   /// Same as execute, for statements that return rows.
   Result query(const std::string& sql) { return execute(sql); }
+  /// Same as execute(sql, params), for statements that return rows.
+  Result query(const std::string& sql, const std::vector<std::string>& params) {
+    return execute(sql, params);
+  }
   /// Sends SQL on a new connection and returns at once; see PendingQuery.
   PendingQuery execute_async(const std::string& sql) {
-    auto& n = s();
-    n.require_running();
-    return PendingQuery(Connection(n.dir().admin_conninfo(), n.opts().timeout, n.label()), sql);
+    return PendingQuery(s().new_local_connection(), sql);
   }
 
   // --- lifecycle ---
@@ -231,6 +228,23 @@ protected:
   }
 
 private:
+  // Runs on the calling thread's session; a session whose state is unknown (timeout) or
+  // that broke is dropped, so the next call opens a fresh one.
+  template <class F>
+  Result on_session(F run) {
+    auto& n = s();
+    auto c = n.user_session();
+    try {
+      return run(*c);
+    } catch (const TimeoutError& e) {
+      n.drop_user_session();  // its state is unknown after a timeout
+      if (!e.log_tail().empty()) throw;
+      throw TimeoutError(e.message(), n.label(), n.log_tail());
+    } catch (const ConnectionError&) {
+      n.drop_user_session();
+      throw;
+    }
+  }
   template <class F>
   void locked(F f) {
     auto& n = s();

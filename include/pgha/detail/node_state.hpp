@@ -113,13 +113,22 @@ public:
   /// Runs one statement on the library's own connection (trust, private socket).
   Result admin_query(const std::string& sql) {
     require_running();
-    return admin_.use(dir_.admin_conninfo(), server_.generation(), opts_.timeout, label(),
-                      [&](Connection& c) { return c.execute(sql); });
+    return admin_.use(dir_.admin_conninfo(), server_.generation(), server_.pid(), opts_.timeout,
+                      label(), [&](Connection& c) { return c.execute(sql); });
   }
   /// The calling thread's session for the user's statements.
   std::shared_ptr<Connection> user_session() {
     require_running();
-    return sessions_->get(dir_.admin_conninfo(), server_.generation(), opts_.timeout, label());
+    return sessions_->get(dir_.admin_conninfo(), server_.generation(), server_.pid(), opts_.timeout,
+                          label());
+  }
+  /// A new connection of the library's own kind (private socket), its cancels allowed to
+  /// signal the backend directly.
+  Connection new_local_connection() {
+    require_running();
+    Connection c(dir_.admin_conninfo(), opts_.timeout, label());
+    ConnectionAccess::set_local_postmaster(c, server_.pid());
+    return c;
   }
   void drop_user_session() noexcept { sessions_->drop_mine(); }
   /// libpq conninfo over TCP with SCRAM, for any client.

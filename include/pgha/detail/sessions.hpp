@@ -32,12 +32,14 @@ public:
   /// was restarted since, or the connection broke. A timed-out statement leaves the
   /// connection in an unknown state: it is dropped.
   template <class F>
-  auto use(const std::string& conninfo, unsigned generation, std::chrono::milliseconds timeout,
-           const std::string& label, F f) -> decltype(f(std::declval<Connection&>())) {
+  auto use(const std::string& conninfo, unsigned generation, int postmaster,
+           std::chrono::milliseconds timeout, const std::string& label, F f)
+      -> decltype(f(std::declval<Connection&>())) {
     std::lock_guard<std::mutex> l(mu_);
     if (!conn_ || gen_ != generation || !conn_->is_open()) {
       conn_.reset();
       conn_ = std::make_shared<Connection>(conninfo, timeout, label);
+      ConnectionAccess::set_local_postmaster(*conn_, postmaster);
       gen_ = generation;
     }
     try {
@@ -67,7 +69,7 @@ private:
 class UserSessions : public std::enable_shared_from_this<UserSessions> {
 public:
   /// The calling thread's session, opened (again) when missing, stale or broken.
-  std::shared_ptr<Connection> get(const std::string& conninfo, unsigned generation,
+  std::shared_ptr<Connection> get(const std::string& conninfo, unsigned generation, int postmaster,
                                   std::chrono::milliseconds timeout, const std::string& label) {
     auto id = std::this_thread::get_id();
     {
@@ -77,6 +79,7 @@ public:
         return it->second.conn;
     }
     auto c = std::make_shared<Connection>(conninfo, timeout, label);  // outside the lock
+    ConnectionAccess::set_local_postmaster(*c, postmaster);  // cancel may SIGINT its backend
     {
       std::lock_guard<std::mutex> l(mu_);
       by_thread_[id] = Entry{c, generation};
