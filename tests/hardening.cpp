@@ -312,7 +312,7 @@ TEST_CASE("settings pgha owns are rejected at once") {
   CHECK_THROWS_AS(pgha::TempPrimary(p), pgha::SetupError);
 }
 
-TEST_CASE("standbys that do not choose a name get distinct ones; the first is sync") {
+TEST_CASE("standbys that do not choose a name get distinct ones, and the first is sync") {
   pgha::TempPrimary node1;
   pgha::TempStandby s1(node1), s2(node1), s3(node1);
   CHECK(s1.application_name() == "pgslave001");

@@ -68,10 +68,13 @@ TEST_CASE("SQL literals and identifiers double their quote character") {
 TEST_CASE("synchronous_standby_names quotes every name") {
   Topology t;
   t.init("pgslave001", true);
-  CHECK(t.sync_names() == "\"pgslave001\"");
+  CHECK(t.sync_names() == "pgslave001");
   CHECK(t.add_sync_candidate("standby 2's = x"));
   CHECK_FALSE(t.add_sync_candidate("standby 2's = x"));
-  CHECK(t.sync_names() == "FIRST 1 (\"pgslave001\", \"standby 2's = x\")");
+  CHECK(t.sync_names() == "FIRST 1 (pgslave001, \"standby 2's = x\")");
+  CHECK(sync_name("first") == "\"first\"");
+  CHECK(sync_name("9lives") == "\"9lives\"");
+  CHECK(sync_name("s_1") == "s_1");
   Topology lone;
   lone.init("p", false);
   CHECK(lone.sync_names().empty());

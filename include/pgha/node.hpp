@@ -233,8 +233,8 @@ private:
   template <class F>
   Result on_session(F run) {
     auto& n = s();
-    auto c = n.user_session();
     try {
+      auto c = n.user_session();
       return run(*c);
     } catch (const TimeoutError& e) {
       n.drop_user_session();  // its state is unknown after a timeout

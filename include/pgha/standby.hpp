@@ -97,7 +97,7 @@ private:
     st->init_member(choose_name(up, opts));
     st->attach_to(up);
     detail::clone_from(*st, up);
-    detail::start_and_wait(*st, up, true);
+    detail::start_and_wait(*st, up);
     return st;
   }
 };

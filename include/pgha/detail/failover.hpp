@@ -41,13 +41,11 @@ inline void promote(NodeState& n) {
   n.detach();
 }
 
-// Starts `n`, configured as a standby of `up`, and waits until it is healthy; after a copy
-// (`copied`: clone or rewind) also until it shows every commit `up` had made.
-inline void start_and_wait(NodeState& n, NodeState& up, bool copied) {
+// Starts `n`, configured as a standby of `up`, and waits until it is healthy.
+inline void start_and_wait(NodeState& n, NodeState& up) {
   auto offset = file_size(n.dir().log());
   n.start();
   wait_healthy(n, up, offset);
-  if (copied) settle_after_copy(n, up);
 }
 
 // A cleanly stopped node of the same lineage whose last checkpoint lies before the point
@@ -105,14 +103,14 @@ inline RejoinMethod rejoin(NodeState& n, NodeState& p) {
   bool diverged = !can_resume(n, p, lineage_before);
   if (!diverged) {
     try {
-      start_and_wait(n, p, false);
+      start_and_wait(n, p);
       return RejoinMethod::Resumed;
     } catch (const Diverged&) {
       n.stop(StopMode::Immediate);
     }
   }
   RejoinMethod method = repair(n, p, lineage_before == p.lineage());
-  start_and_wait(n, p, true);
+  start_and_wait(n, p);
   return method;
 }
 

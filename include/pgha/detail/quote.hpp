@@ -47,6 +47,18 @@ inline std::string sql_ident(const std::string& v) {
   return out + "\"";
 }
 
+// A name in synchronous_standby_names: bare when it is a plain identifier (as the
+// walkthrough writes 'pgslave001'), else double-quoted. FIRST and ANY are keywords there.
+inline std::string sync_name(const std::string& v) {
+  bool plain = !v.empty() && !(v[0] >= '0' && v[0] <= '9');
+  for (char c : v)
+    plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
+  std::string lower;
+  for (char c : v) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  if (lower == "first" || lower == "any") plain = false;
+  return plain ? v : sql_ident(v);
+}
+
 // A /bin/sh word: single-quoted, a ' becomes '\''.
 inline std::string shell_quote(const std::string& v) {
   std::string out = "'";

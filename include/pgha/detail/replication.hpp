@@ -47,6 +47,20 @@ inline void clone_data(NodeState& target, NodeState& source) {
   Connection c(from.admin_conninfo(), source.opts().timeout, source.label());
   c.execute("SET synchronous_commit = local");
   c.execute(backup_start_sql(from.bins().major));
+  // A commit waiting for a sync standby (this clone, often) is in clog and WAL before the
+  // backup's redo point, but still in the proc array, so the running-xacts record the
+  // backup checkpoint wrote lists it as running and its latestCompletedXid is below it.
+  // The clone starts its hot standby snapshot from that record and never replays the
+  // commit: TransactionIdIsInProgress() says 'in progress' while latestCompletedXid is
+  // below the xid, and snapshots end before it, so the row stays hidden. 11-13 advance
+  // latestCompletedXid only when a later xid's commit/abort is replayed (forever, on an
+  // idle primary); 14+ also at the next running-xacts record (PostgreSQL commit
+  // dc7420c2c92). So end one transaction with a fresh xid now: its commit record lies
+  // between the backup's checkpoint and its end, and is replayed before the clone accepts
+  // connections. (Measured: the same commit made after the clone started did not show the
+  // row in every run.) A standby source cannot assign xids: its clone waits for the
+  // primary's next commit like any other standby.
+  c.execute("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE txid_current() END");
   copy_tree(from.data(), to.data(), to.run_as(), backup_skips);
   Result stop = c.query(backup_stop_sql(from.bins().major));
   // pg_control last, after the backup ended (as pg_basebackup sends it last).
@@ -68,32 +82,6 @@ inline bool log_shows_divergence(const std::string& text) {
 struct Diverged : StateError {
   using StateError::StateError;
 };
-
-// After a copy (a clone or a rewind), waits until the standby has replayed the commit of a
-// fresh transaction on the primary `up`. Why: a commit waiting for a sync standby (this new
-// one, often) is in clog and WAL before the backup's redo point but still in the proc
-// array, so the running-xacts record the backup checkpoint wrote lists it as running, with
-// latestCompletedXid below it. The copy starts its hot-standby snapshot from that record and
-// never replays the commit: TransactionIdIsInProgress() says 'in progress' while
-// latestCompletedXid is below the xid, and snapshots end before it, so the row stays hidden.
-// 11-13 advance latestCompletedXid only when a later xid's commit or abort is replayed
-// (never, on an idle primary); 14+ also at the next running-xacts record (PostgreSQL commit
-// dc7420c2c92, "snapshot scalability"). Replaying one later commit fixes it on every
-// version and for every copy method. A standby upstream cannot assign xids: skipped.
-inline void settle_after_copy(NodeState& standby, NodeState& up) {
-  if (up.topo().standby()) return;
-  up.admin_query("BEGIN; SET LOCAL synchronous_commit = local; SELECT txid_current(); COMMIT");
-  std::string lsn = up.admin_query("SELECT pg_current_wal_lsn()").value(0, 0);
-  wait_until("the new standby to replay " + lsn + " (a commit after its copy)", standby.opts().timeout,
-             standby.label(),
-             [&](std::string& seen) {
-               Result r = standby.admin_query("SELECT pg_last_wal_replay_lsn(), "
-                                              "pg_last_wal_replay_lsn() >= " + sql_literal(lsn) + "::pg_lsn");
-               seen = "replayed up to " + (r.is_null(0, 0) ? std::string("nothing") : r.value(0, 0));
-               return r.value(0, 1) == "t";
-             },
-             [&] { return standby.log_tail(); });
-}
 
 // Waits until `standby` streams from `upstream` on upstream's current timeline and, when
 // upstream lists it as a synchronous standby, upstream gives it a sync priority (it is then

@@ -69,17 +69,17 @@ public:
     return app == app_name_ || std::find(sync_list_.begin(), sync_list_.end(), app) != sync_list_.end();
   }
 
-  /// synchronous_standby_names: "" until armed; then "name", or FIRST 1 ("a", "b") when
-  /// several standbys may be the sync one, in the order they attached. Names are
-  /// double-quoted, so spaces, quotes and '=' survive.
+  /// synchronous_standby_names: "" until armed; then "name", or FIRST 1 (a, "b c") when
+  /// several standbys may be the sync one, in the order they attached. A name that is not a
+  /// plain identifier is double-quoted, so spaces, quotes and '=' survive.
   std::string sync_names() const {
     if (!sync_armed_) return {};
     std::vector<std::string> names = sync_list_;
     if (std::find(names.begin(), names.end(), app_name_) == names.end())
       names.insert(names.begin(), app_name_);
-    if (names.size() == 1) return sql_ident(names.front());
+    if (names.size() == 1) return sync_name(names.front());
     std::string out = "FIRST 1 (";
-    for (size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + sql_ident(names[i]);
+    for (size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + sync_name(names[i]);
     return out + ")";
   }
 
