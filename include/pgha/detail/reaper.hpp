@@ -4,8 +4,10 @@
 // reads node directories from a pipe. When the pipe's write end closes (the kernel does
 // that when the test process dies, however it dies, whatever thread created the node),
 // the watcher kills the servers of the directories still registered (SIGKILL to the
-// postmaster and its children, then removes the SysV segment) and removes the directories. Directories left by a watcher that was itself killed are
-// swept by the next process: each node directory names its owner (pid + start time).
+// postmaster and its children, then removes the SysV segment, also of a server that died
+// before) and removes the directories. Template builds are registered the same way.
+// Directories left by a watcher that was itself killed are swept by the next process:
+// each node directory and template build names its owner (pid + start time).
 #pragma once
 
 #include <dirent.h>
@@ -19,6 +21,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "pgha/detail/files.hpp"
 #include "pgha/detail/process.hpp"
@@ -39,7 +42,7 @@ printf '%s\n' "$dirs" | while IFS= read -r d; do
   [ -n "$d" ] || continue
   pf="$d/data/postmaster.pid"
   if [ -f "$pf" ]; then
-    pid=$(head -n1 "$pf")
+    pid=$(head -n1 "$pf" | tr -d ' -')
     if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d/data"; then
       kids=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null)
       kill -KILL "$pid" $kids 2>/dev/null
@@ -47,26 +50,27 @@ printf '%s\n' "$dirs" | while IFS= read -r d; do
       while [ $i -lt 250 ] && [ -d "/proc/$pid" ] && ! grep -q ') Z' "/proc/$pid/stat" 2>/dev/null; do
         sleep 0.02; i=$((i+1))
       done
-      shmid=$(sed -n 7p "$pf" | awk '{print $2}')
-      [ -n "$shmid" ] && ipcrm -m "$shmid" 2>/dev/null
     fi
+    # The SysV segment, also of a server that died before us: only if provably its own
+    # (id and key of line 7, created by the pid of line 1), once nothing is attached.
+    set -- $(sed -n 7p "$pf")
+    i=0
+    while [ -n "$pid" ] && [ -n "${2:-}" ] && [ $i -lt 250 ]; do
+      n=$(awk -v k="$1" -v id="$2" -v p="$pid" '$2 == id && $5 == p {
+            q = $1 + 0; if (q < 0) q += 18446744073709551616
+            if (q == k + 0) print $7 }' /proc/sysvipc/shm 2>/dev/null)
+      [ -n "$n" ] || break
+      if [ "$n" = 0 ]; then ipcrm -m "$2" 2>/dev/null; break; fi
+      sleep 0.02; i=$((i+1))
+    done
   fi
-  rm -rf "$d"
+  # A process of a killed initdb may still be writing files for a moment.
+  i=0
+  while [ -e "$d" ] && [ $i -lt 20 ]; do
+    rm -rf "$d" 2>/dev/null || sleep 0.05; i=$((i+1))
+  done
 done
 )SH";
-
-// "pid starttime" of a process, from /proc/<pid>/stat (field 22), or "" if it is gone.
-inline std::string process_identity(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return {};
-  auto rp = line.rfind(')');
-  if (rp == std::string::npos) return {};
-  std::istringstream rest(line.substr(rp + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && (rest >> field); ++i) {}
-  return std::to_string(pid) + " " + field;
-}
 
 class Reaper {
 public:
@@ -105,29 +109,47 @@ private:
     std::string l = line + "\n";
     if (pipe_.get() >= 0) (void)!::write(pipe_.get(), l.data(), l.size());
   }
-  // Removes node directories whose owning process is gone, stopping their servers.
+  // True if `dir` belongs to no live process: its owner file names a process that is
+  // gone, or it has none and is older than a minute (a directory is owned right after
+  // mkdtemp; older pgha versions wrote no owner for template builds).
+  static bool orphaned(const std::string& dir) {
+    struct stat st{};
+    if (::stat(dir.c_str(), &st) != 0) return false;
+    if (::access((dir + "/keep").c_str(), F_OK) == 0) return false;  // PGHA_KEEP=1
+    std::string owner = read_file(dir + "/owner");
+    if (owner.empty()) return std::time(nullptr) - st.st_mtime >= 60;
+    std::istringstream o(owner);
+    pid_t pid = 0;
+    o >> pid;
+    return process_identity(pid) + "\n" != owner;
+  }
+  // Stops the server of an orphaned directory (the postmaster is still ours if its command
+  // line names the data dir) and removes its SysV segment, also when it died before.
+  static void stop_leftover(const std::string& data) {
+    std::string pidfile = data + "/postmaster.pid";
+    std::istringstream pf(read_file(pidfile));
+    pid_t pm = 0;
+    if (pf >> pm && pm > 0 && process_title(pm).find(data) != std::string::npos)
+      kill_server(pm, pidfile, std::chrono::seconds(1));
+    else
+      remove_postmaster_shm(pidfile, std::chrono::seconds(1));
+  }
+  // Removes node directories and template builds (<base>/pgha-templates/build-*) whose
+  // owning process is gone, stopping their servers and removing their segments.
   static void sweep(const std::string& base) {
-    DIR* d = ::opendir(base.c_str());
-    if (!d) return;
-    std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
-    while (dirent* e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (name.rfind("pgha-node-", 0) != 0) continue;
-      std::string root = base + "/" + name;
-      std::string owner = read_file(root + "/owner");
-      struct stat st{};
-      if (::stat(root.c_str(), &st) != 0) continue;
-      if (::access((root + "/keep").c_str(), F_OK) == 0) continue;  // PGHA_KEEP=1
-      if (owner.empty() && std::time(nullptr) - st.st_mtime < 60) continue;  // being created
-      std::istringstream o(owner);
-      pid_t pid = 0;
-      o >> pid;
-      if (!owner.empty() && process_identity(pid) + "\n" == owner) continue;  // owner alive
-      std::istringstream pf(read_file(root + "/data/postmaster.pid"));
-      pid_t pm = 0;
-      if (pf >> pm && pm > 0 && process_title(pm).find(root + "/data") != std::string::npos)
-        kill_server(pm, root + "/data/postmaster.pid", std::chrono::seconds(1));
-      remove_tree(root);
+    for (const auto& [dir, prefix] : {std::pair<std::string, std::string>{base, "pgha-node-"},
+                                      {base + "/pgha-templates", "build-"}}) {
+      DIR* d = ::opendir(dir.c_str());
+      if (!d) continue;
+      std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
+      while (dirent* e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (name.rfind(prefix, 0) != 0) continue;
+        std::string root = dir + "/" + name;
+        if (!orphaned(root)) continue;
+        stop_leftover(root + "/data");
+        remove_tree(root);
+      }
     }
   }
   std::mutex mu_;
