@@ -251,11 +251,13 @@ protected:
     st->ra = detail::run_as();
     st->name = opts.name.empty() ? "node" + std::to_string(counter_hint) : opts.name;
     std::string base = detail::temp_base(opts.tmp_dir);
+    detail::check_traversable(base, st->ra);
     st->root = detail::make_private_dir(base, "pgha-node-", st->ra);
     try {
       detail::reaper().watch(st->root, base);
       st->data = st->root + "/data";
       st->sock = st->root + "/sock";
+      detail::check_socket_dir(st->sock);
       st->log = st->root + "/server.log";
       detail::make_owned_dir(st->data, st->ra);
       detail::make_owned_dir(st->sock, st->ra);
