@@ -344,7 +344,8 @@ inline std::string process_identity(pid_t pid) {
 }
 
 // The SysV segment a postmaster.pid names: line 1 is the pid (negative for a single-user
-// postgres), line 7 "<key> <shmid>" (absent until the segment exists). False if either is missing.
+// postgres), line 7 "<key> <shmid>" (absent until the segment exists). False if either
+// is missing; `pid` is set from line 1 even then.
 inline bool pidfile_shm(const std::string& pidfile_path, pid_t& pid, key_t& key, int& shmid) {
   std::istringstream in(read_file(pidfile_path));
   std::string line;

@@ -21,6 +21,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "pgha/detail/files.hpp"
@@ -43,7 +44,9 @@ printf '%s\n' "$dirs" | while IFS= read -r d; do
   pf="$d/data/postmaster.pid"
   if [ -f "$pf" ]; then
     pid=$(head -n1 "$pf" | tr -d ' -')
-    if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d/data"; then
+    # Still that server (a single-user postgres of initdb has no -D, but sits in its data dir)?
+    if [ -n "$pid" ] && { tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d/data" ||
+                          [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$d/data" ]; }; then
       kids=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null)
       kill -KILL "$pid" $kids 2>/dev/null
       i=0
@@ -79,6 +82,10 @@ public:
     std::lock_guard<std::mutex> lock(mu_);
     if (owner_ != ::getpid()) start_watcher();  // first use, or we are a fork()ed child
     if (swept_.insert(base).second) sweep(base);
+    // The watcher, too: while it lives, the directory is its job, not a sweep's. (A file
+    // of its own: older pgha versions compare the whole owner file with one identity.)
+    if (!watcher_identity_.empty())
+      write_file(root + "/watcher", watcher_identity_ + "\n", RunAs{});
     write_file(root + "/owner", process_identity(::getpid()) + "\n", RunAs{});
     send("+" + root);
   }
@@ -100,6 +107,7 @@ private:
     spec.stdin_fd = rd.get();
     try {
       watcher_ = spawn(spec);
+      watcher_identity_ = process_identity(watcher_);
       owner_ = ::getpid();
     } catch (...) {
       pipe_.reset();
@@ -109,27 +117,38 @@ private:
     std::string l = line + "\n";
     if (pipe_.get() >= 0) (void)!::write(pipe_.get(), l.data(), l.size());
   }
-  // True if `dir` belongs to no live process: its owner file names a process that is
-  // gone, or it has none and is older than a minute (a directory is owned right after
-  // mkdtemp; older pgha versions wrote no owner for template builds).
+  // True if `dir` belongs to no live process: neither the test process in its owner file
+  // nor the watcher in its watcher file lives (a sweep racing a working watcher once
+  // removed the directory between the watcher's kill and its read of the segment id,
+  // leaking the segment), or it has no owner file and is older than a minute (a directory
+  // is owned right after mkdtemp; older pgha versions wrote no owner for template builds).
   static bool orphaned(const std::string& dir) {
     struct stat st{};
     if (::stat(dir.c_str(), &st) != 0) return false;
     if (::access((dir + "/keep").c_str(), F_OK) == 0) return false;  // PGHA_KEEP=1
     std::string owner = read_file(dir + "/owner");
     if (owner.empty()) return std::time(nullptr) - st.st_mtime >= 60;
-    std::istringstream o(owner);
-    pid_t pid = 0;
-    o >> pid;
-    return process_identity(pid) + "\n" != owner;
+    for (const std::string& file : {owner, read_file(dir + "/watcher")}) {
+      std::istringstream l(file);
+      pid_t pid = 0;
+      if (l >> pid && pid > 0 && process_identity(pid) + "\n" == file) return false;  // alive
+    }
+    return true;
   }
   // Stops the server of an orphaned directory (the postmaster is still ours if its command
   // line names the data dir) and removes its SysV segment, also when it died before.
+  // A single-user postgres (initdb's, pg_rewind's) has a negative pid there and no -D,
+  // but every postgres works in its data dir.
   static void stop_leftover(const std::string& data) {
     std::string pidfile = data + "/postmaster.pid";
-    std::istringstream pf(read_file(pidfile));
     pid_t pm = 0;
-    if (pf >> pm && pm > 0 && process_title(pm).find(data) != std::string::npos)
+    key_t key;
+    int shmid;
+    pidfile_shm(pidfile, pm, key, shmid);  // pm is set even when line 7 is missing
+    boost::system::error_code ec;
+    if (pm > 0 && (process_title(pm).find(data) != std::string::npos ||
+                   boost::filesystem::read_symlink("/proc/" + std::to_string(pm) + "/cwd", ec)
+                           .string() == data))
       kill_server(pm, pidfile, std::chrono::seconds(1));
     else
       remove_postmaster_shm(pidfile, std::chrono::seconds(1));
@@ -148,13 +167,16 @@ private:
         std::string root = dir + "/" + name;
         if (!orphaned(root)) continue;
         stop_leftover(root + "/data");
-        remove_tree(root);
+        // A process of a killed initdb may still be writing files for a moment.
+        for (int i = 0; i < 20 && !remove_tree(root); ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
   }
   std::mutex mu_;
   pid_t owner_ = 0;
   pid_t watcher_ = 0;
+  std::string watcher_identity_;
   Fd pipe_;
   std::set<std::string> swept_;
 };

@@ -85,6 +85,7 @@ inline std::string ensure_template(const Binaries& b, const RunAs& ra, const std
     throw;
   }
   ::unlink((tmp + "/owner").c_str());  // a finished template belongs to everyone
+  ::unlink((tmp + "/watcher").c_str());
   if (::rename(tmp.c_str(), final_dir.c_str()) != 0) remove_tree(tmp);  // another process won
   reaper().forget(tmp);
   return final_dir + "/data";
