@@ -331,6 +331,8 @@ inline bool process_alive(pid_t pid) {
 }
 
 // "pid starttime" of a process, from /proc/<pid>/stat (field 22), or "" if it is gone.
+// A zombie is gone: where PID 1 does not reap orphans (a container without an init),
+// a dead test process or watcher stays a zombie for good.
 inline std::string process_identity(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
@@ -339,7 +341,8 @@ inline std::string process_identity(pid_t pid) {
   if (rp == std::string::npos) return {};
   std::istringstream rest(line.substr(rp + 2));
   std::string field;
-  for (int i = 3; i <= 22 && (rest >> field); ++i) {}
+  if (!(rest >> field) || field == "Z") return {};  // field 3: the state
+  for (int i = 4; i <= 22 && (rest >> field); ++i) {}
   return std::to_string(pid) + " " + field;
 }
 
