@@ -1,6 +1,8 @@
 // tests/child_process.cpp: a separate test process for the leak and concurrency tests.
 //   hold: creates a primary and a standby, prints "<dir> <pid> <dir> <pid>", waits to be killed
 //   pair: creates a primary and a standby, writes on one, reads on the other, exits 0 if right
+//   primary: creates a primary, prints "<dir> <pid>", waits to be killed (killed during its
+//            initdb when PGHA_TMPDIR is empty: the template build is the first thing it does)
 #include <pgha/pgha.hpp>
 #include <unistd.h>
 
@@ -8,12 +10,19 @@
 #include <iostream>
 #include <string>
 
+namespace {
+std::string dir(pgha::Node& n) { return boost::filesystem::path(n.data_dir()).parent_path().string(); }
+}  // namespace
+
 int main(int argc, char** argv) try {
   std::string mode = argc > 1 ? argv[1] : "pair";
   pgha::TempPrimary node1;
+  if (mode == "primary") {
+    std::cout << dir(node1) << " " << node1.pid() << std::endl;
+    for (;;) ::pause();
+  }
   pgha::TempStandby node2(node1);
   if (mode == "hold") {
-    auto dir = [](pgha::Node& n) { return boost::filesystem::path(n.data_dir()).parent_path().string(); };
     std::cout << dir(node1) << " " << node1.pid() << " " << dir(node2) << " " << node2.pid() << std::endl;
     for (;;) ::pause();
   }

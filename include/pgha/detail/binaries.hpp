@@ -8,14 +8,15 @@
 #include <unistd.h>
 
 #include <boost/filesystem.hpp>
-#include <cstdio>
+#include <chrono>
 #include <cstdlib>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <regex>
 #include <string>
+#include <vector>
 
+#include "pgha/detail/process.hpp"
 #include "pgha/error.hpp"
 
 namespace pgha::detail {
@@ -34,14 +35,33 @@ inline bool is_executable(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
 }
 
-inline std::string capture(const std::string& cmd) {
-  std::unique_ptr<FILE, int (*)(FILE*)> p(::popen((cmd + " 2>/dev/null").c_str(), "r"), ::pclose);
-  if (!p) return {};
+// Runs `argv` directly (no shell: any path works unquoted) and returns its standard
+// output without trailing newlines; "" if it cannot be started or runs over 30 s.
+inline std::string capture(const std::vector<std::string>& argv) {
+  SpawnSpec spec;
+  spec.argv = argv;
   std::string out;
-  char buf[512];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p.get())) out.append(buf, n);
+  try {
+    run(spec, std::chrono::seconds(30), &out);
+  } catch (const Error&) {
+    return {};
+  }
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return out;
+}
+
+// The first executable `name` in the directories of $PATH, or "".
+inline std::string find_in_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string s(path ? path : "");
+  for (size_t pos = 0; pos <= s.size();) {
+    size_t next = s.find(':', pos);
+    std::string d = s.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
+    if (!d.empty() && is_executable(d + "/" + name)) return d + "/" + name;
+    if (next == std::string::npos) break;
+    pos = next + 1;
+  }
+  return {};
 }
 
 // Parses "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" or "... 18beta1".
@@ -63,7 +83,7 @@ inline std::string matched_tool(const std::string& bin_dir, int major, const std
     if (!is_executable(p)) continue;
     int m = 0, n = 0;
     std::string v;
-    std::string out = capture("'" + p + "' --version");
+    std::string out = capture({p, "--version"});
     // "pg_rewind (PostgreSQL) 15.18 ..."
     if (parse_version(out, m, n, v) && m == major) return p;
   }
@@ -91,22 +111,15 @@ inline std::string newest_debian_bindir() {
 inline std::string discover_bindir(const std::string& explicit_dir, std::string& source) {
   if (!explicit_dir.empty()) { source = "Options::bin_dir"; return explicit_dir; }
   if (const char* e = std::getenv("PGHA_PG_BINDIR"); e && *e) { source = "PGHA_PG_BINDIR"; return e; }
-  std::string pgc = capture("pg_config --bindir");
+  std::string pg_config = find_in_path("pg_config");
+  std::string pgc = pg_config.empty() ? std::string() : capture({pg_config, "--bindir"});
   if (!pgc.empty() && is_executable(pgc + "/postgres")) { source = "pg_config --bindir"; return pgc; }
-  if (const char* path = std::getenv("PATH")) {
-    std::string s(path);
-    for (size_t pos = 0; pos <= s.size();) {
-      size_t next = s.find(':', pos);
-      std::string d = s.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
-      if (!d.empty() && is_executable(d + "/initdb")) {
-        boost::system::error_code ec;
-        auto real = boost::filesystem::canonical(d + "/initdb", ec);
-        source = "initdb on PATH";
-        return ec ? d : real.parent_path().string();
-      }
-      if (next == std::string::npos) break;
-      pos = next + 1;
-    }
+  if (std::string initdb = find_in_path("initdb"); !initdb.empty()) {
+    boost::system::error_code ec;
+    auto real = boost::filesystem::canonical(initdb, ec);
+    source = "initdb on PATH";
+    return ec ? boost::filesystem::path(initdb).parent_path().string()
+              : real.parent_path().string();
   }
   source = "/usr/lib/postgresql/*/bin";
   return newest_debian_bindir();
@@ -150,7 +163,7 @@ inline Binaries find_binaries(const std::string& explicit_dir) {
   boost::system::error_code ec;
   auto canon = boost::filesystem::canonical(dir, ec);
   b.bin_dir = ec ? dir : canon.string();
-  std::string out = capture("'" + b.bin_dir + "/postgres' --version");
+  std::string out = capture({b.bin_dir + "/postgres", "--version"});
   if (!parse_version(out, b.major, b.version_num, b.version))
     throw SetupError("'" + b.bin_dir + "/postgres --version' printed '" + out +
                      "', expected 'postgres (PostgreSQL) <major>.<minor>': the binary is not a "

@@ -48,6 +48,9 @@ inline void basebackup(NodeState& target, NodeState& source) {
 // Replaces target.data with a clone of `source`, with the configured method.
 inline void clone_from(NodeState& target, NodeState& source) {
   CloneMethod m = target.opts().clone_method;
+  // A server that died on its own leaves its SysV segment: remove it (when provably that
+  // server's) before its postmaster.pid goes with the old data.
+  remove_postmaster_shm(target.dir().data() + "/postmaster.pid");
   remove_tree(target.dir().data());  // a fresh node's empty dir, or a diverged node's old data
   if (m == CloneMethod::BaseBackup ||
       (m == CloneMethod::Auto && !target.bins().pg_basebackup.empty())) {

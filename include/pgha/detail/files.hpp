@@ -5,14 +5,18 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/shm.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <boost/filesystem.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -23,7 +27,7 @@
 #include <vector>
 
 #include "pgha/detail/privilege.hpp"
-#include "pgha/detail/process.hpp"
+#include "pgha/detail/fd.hpp"
 #include "pgha/error.hpp"
 
 namespace pgha::detail {
@@ -43,18 +47,64 @@ inline std::string temp_base(const std::string& option) {
   return "/tmp";
 }
 
+// The directory part of a path ("." if it has none).
+inline std::string parent_dir(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Free bytes for an unprivileged writer on the file system holding `dir` (0 if unknown).
+inline unsigned long long free_bytes(const std::string& dir) {
+  struct statvfs v{};
+  return ::statvfs(dir.c_str(), &v) == 0
+             ? static_cast<unsigned long long>(v.f_bavail) * v.f_frsize : 0;
+}
+
+// The SetupError for a failed write of `path` with errno `err`. A full disk (or quota)
+// says so, with the free space left, instead of a bare "No space left on device".
+inline SetupError write_error(const std::string& path, int err) {
+  if (err == ENOSPC || err == EDQUOT) {
+    std::string dir = parent_dir(path);
+    return SetupError("cannot write '" + path + "': the disk holding '" + dir + "' is full (" +
+                      std::to_string(free_bytes(dir)) + " bytes free); expected room for a "
+                      "copy of the data directory. Free space there, or point PGHA_TMPDIR or "
+                      "Options::tmp_dir at a larger file system.");
+  }
+  return SetupError("cannot write '" + path + "': " + std::strerror(err));
+}
+
+// Writes all of `n` bytes to `fd` (retrying short writes and EINTR). Returns 0 or errno.
+inline int write_all(int fd, const char* p, size_t n) noexcept {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return errno;
+    if (w == 0) return EIO;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return 0;
+}
+
+// Writes `text` to `path` atomically (a temp file renamed into place), mode 0600, owned
+// by `owner`. Throws SetupError; a full disk is reported as such.
 inline void write_file(const std::string& path, const std::string& text, const RunAs& owner) {
   std::string tmp = path + ".pgha-tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc | std::ios::binary);
-    f << text;
-    if (!f.flush())
-      throw SetupError("cannot write '" + path + "': " + std::strerror(errno));
+  Fd f(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!f) throw write_error(path, errno);
+  int err = write_all(f.get(), text.data(), text.size());
+  if (err == 0 && ::close(f.release()) != 0) err = errno;  // NFS reports ENOSPC here
+  if (err != 0) {
+    ::unlink(tmp.c_str());
+    throw write_error(path, err);
   }
   if (owner.drop) (void)::chown(tmp.c_str(), owner.uid, owner.gid);
   ::chmod(tmp.c_str(), 0600);
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    throw SetupError("cannot write '" + path + "': " + std::strerror(errno));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    throw write_error(path, e);
+  }
 }
 
 // The file's contents from byte `offset` on ("" if it is missing or shorter).
@@ -64,6 +114,19 @@ inline std::string read_file(const std::string& path, std::size_t offset = 0) {
   std::ostringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+// Last `lines` lines of a text file (the server log, initdb's output).
+inline std::string tail_lines(const std::string& path, int lines = 20) {
+  std::string s = read_file(path);
+  if (s.empty()) return "(log is empty)";
+  size_t pos = s.size();
+  if (s.back() == '\n') --pos;
+  for (int n = 0; n < lines && pos > 0; ++n) {
+    pos = s.rfind('\n', pos - 1);
+    if (pos == std::string::npos) { pos = 0; break; }
+  }
+  return s.substr(pos == 0 ? 0 : pos + 1);
 }
 
 // Size in bytes, 0 if missing: where a server log's new lines will start.
@@ -88,12 +151,16 @@ inline std::string make_private_dir(const std::string& base, const std::string& 
 }
 
 inline void make_owned_dir(const std::string& dir, const RunAs& owner, mode_t mode = 0700) {
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
+  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
+    if (errno == ENOSPC || errno == EDQUOT) throw write_error(dir, errno);
     throw SetupError("cannot create '" + dir + "': " + std::strerror(errno));
+  }
   ::chmod(dir.c_str(), mode);
   if (owner.drop) (void)::chown(dir.c_str(), owner.uid, owner.gid);
 }
 
+// Copies one regular file. A source that vanished (a running server removed it) is
+// skipped. Throws SetupError; a full disk is reported as such.
 inline void copy_regular(const std::string& from, const std::string& to, mode_t mode,
                          const RunAs& owner) {
   Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
@@ -102,22 +169,31 @@ inline void copy_regular(const std::string& from, const std::string& to, mode_t 
     throw SetupError("cannot read '" + from + "': " + std::strerror(errno));
   }
   Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 07777));
-  if (out.get() < 0) throw SetupError("cannot create '" + to + "': " + std::strerror(errno));
+  if (out.get() < 0) {
+    if (errno == ENOSPC || errno == EDQUOT) throw write_error(to, errno);
+    throw SetupError("cannot create '" + to + "': " + std::strerror(errno));
+  }
   for (;;) {
     ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, 1 << 30, 0);
     if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      // Fall back to read/write (cross-device on old kernels, special files).
-      char buf[1 << 16];
-      ssize_t r;
-      while ((r = ::read(in.get(), buf, sizeof buf)) > 0)
-        if (::write(out.get(), buf, static_cast<size_t>(r)) != r)
-          throw SetupError("cannot write '" + to + "': " + std::strerror(errno));
-      break;
+    if (n > 0) continue;
+    if (errno == EINTR) continue;
+    if (errno == ENOSPC || errno == EDQUOT || errno == EIO) throw write_error(to, errno);
+    // Fall back to read/write (cross-device on old kernels, special files); the offsets
+    // copy_file_range advanced stay valid.
+    char buf[1 << 16];
+    for (;;) {
+      ssize_t r = ::read(in.get(), buf, sizeof buf);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) throw SetupError("cannot read '" + from + "': " + std::strerror(errno));
+      if (r == 0) break;
+      if (int err = write_all(out.get(), buf, static_cast<size_t>(r)); err != 0)
+        throw write_error(to, err);
     }
+    break;
   }
   if (owner.drop) (void)::fchown(out.get(), owner.uid, owner.gid);
+  if (::close(out.release()) != 0) throw write_error(to, errno);
 }
 
 // Copies a directory tree. `skip(relative_path, is_dir)` true: a file is not copied, a
@@ -143,8 +219,8 @@ void copy_tree(const std::string& from, const std::string& to, const RunAs& owne
       ssize_t n = ::readlink(src.c_str(), target, sizeof target - 1);
       if (n > 0 && !skip(r, false)) {
         target[n] = '\0';
-        if (::symlink(target, dst.c_str()) == 0 && owner.drop)
-          (void)::lchown(dst.c_str(), owner.uid, owner.gid);
+        if (::symlink(target, dst.c_str()) != 0) throw write_error(dst, errno);
+        if (owner.drop) (void)::lchown(dst.c_str(), owner.uid, owner.gid);
       }
     } else if (S_ISREG(st.st_mode) && !skip(r, false)) {
       copy_regular(src, dst, st.st_mode, owner);
@@ -152,36 +228,64 @@ void copy_tree(const std::string& from, const std::string& to, const RunAs& owne
   }
 }
 
-// Removes the SysV shared memory segment named on line 7 ("<key> <shmid>") of a
-// postmaster.pid. It outlives a SIGKILLed server; nobody else would remove it.
-inline void remove_postmaster_shm(const std::string& pidfile_path) noexcept {
-  std::istringstream in(read_file(pidfile_path));
-  std::string line;
-  for (int i = 1; std::getline(in, line); ++i) {
-    if (i != 7) continue;
-    std::istringstream l(line);
-    long key = 0, id = -1;
-    if (l >> key >> id && id >= 0) ::shmctl(static_cast<int>(id), IPC_RMID, nullptr);
-  }
+// The longest Unix socket path the kernel accepts: sizeof(sockaddr_un::sun_path) - 1.
+inline constexpr std::size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;
+
+// Throws SetupError if the server's socket "<sock_dir>/.s.PGSQL.<port>" would be longer
+// than the kernel allows; the server would refuse to start (a deep PGHA_TMPDIR does it).
+// `port` defaults to the widest one, so the check can run before a port is chosen.
+inline void check_socket_dir(const std::string& sock_dir, int port = 65535) {
+  std::string path = sock_dir + "/.s.PGSQL." + std::to_string(port);
+  if (path.size() <= kMaxSocketPath) return;
+  throw SetupError("the server's Unix socket path '" + path + "' is " +
+                   std::to_string(path.size()) + " bytes long; expected at most " +
+                   std::to_string(kMaxSocketPath) + " (sun_path), or the server cannot create "
+                   "it. Use a shorter temp dir: set PGHA_TMPDIR or Options::tmp_dir.");
 }
 
-// Like a power cut: SIGKILL to a postmaster and every child at once, then waits until
-// they are gone (zombies count as gone) and removes the SysV segment. False if some
-// process outlived `limit`. Serves our own children and the sweep of foreign leftovers.
-inline bool kill_server(pid_t postmaster, const std::string& pidfile_path,
-                        std::chrono::milliseconds limit) noexcept {
-  auto children = child_pids(postmaster);
-  ::kill(postmaster, SIGKILL);
-  for (pid_t c : children) ::kill(c, SIGKILL);
-  children.push_back(postmaster);
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  for (pid_t c : children)
-    while (process_alive(c) && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  for (pid_t c : children)
-    if (process_alive(c)) return false;
-  remove_postmaster_shm(pidfile_path);
-  return true;
+// Throws SetupError naming the first directory on the way to `dir` (itself included)
+// that the server user cannot enter, when the servers run as another user. Without it,
+// the server would fail to reach its data directory and start-up would time out.
+// Checked by that user itself (a forked child that drops to it and calls access()), so
+// ACLs count; only the user's primary group applies, as for the servers (setgroups(0)).
+inline void check_traversable(const std::string& dir, const RunAs& ra) {
+  if (!ra.drop || dir.empty() || dir[0] != '/') return;
+  std::vector<std::string> steps;  // "/", "/a", "/a/b", ...
+  steps.push_back("/");
+  for (size_t pos = 1; pos <= dir.size(); ++pos)
+    if (pos == dir.size() || dir[pos] == '/')
+      if (dir[pos - 1] != '/') steps.push_back(dir.substr(0, pos));
+  if (steps.size() > 250) return;  // the exit code carries the index
+  pid_t pid = ::fork();
+  if (pid < 0) return;  // cannot check: the start itself will tell
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(ra.gid) != 0 || ::setuid(ra.uid) != 0)
+      ::_exit(255);
+    for (size_t i = 0; i < steps.size(); ++i)
+      if (::access(steps[i].c_str(), X_OK) != 0) ::_exit(static_cast<int>(i) + 1);
+    ::_exit(0);
+  }
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+  if (!WIFEXITED(st) || WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 255) return;
+  const std::string& blocked = steps[WEXITSTATUS(st) - 1];
+  struct stat sb{};
+  std::string what;
+  if (::stat(blocked.c_str(), &sb) == 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(sb.st_mode & 07777));
+    passwd pw{};
+    passwd* found = nullptr;
+    char buf[1024];
+    std::string owner = ::getpwuid_r(sb.st_uid, &pw, buf, sizeof buf, &found) == 0 && found
+                            ? std::string(found->pw_name) : "uid " + std::to_string(sb.st_uid);
+    what = " (mode " + std::string(mode) + ", owner " + owner + ")";
+  }
+  throw SetupError("the server user '" + ra.user + "' cannot enter '" + blocked + "'" + what +
+                   ", so it could not reach its files under '" + dir + "'; expected every "
+                   "directory on that path to be searchable by '" + ra.user + "'. Use a temp "
+                   "dir it can reach (PGHA_TMPDIR or Options::tmp_dir), or allow it in: "
+                   "chmod o+x '" + blocked + "'.");
 }
 
 // Removes a tree; never throws. Returns false if something could not be removed.

@@ -18,7 +18,6 @@
 #include "pgha/detail/privilege.hpp"
 #include "pgha/detail/quote.hpp"
 #include "pgha/detail/reaper.hpp"
-#include "pgha/detail/template.hpp"  // tail_lines
 #include "pgha/options.hpp"
 
 namespace pgha::detail {
@@ -37,11 +36,13 @@ public:
     name_ = name;
     creator_ = ::getpid();
     std::string base = temp_base(opts.tmp_dir);
+    check_traversable(base, ra_);  // a clear error instead of a start-up timeout
     root_ = make_private_dir(base, "pgha-node-", ra_);
     try {
       reaper().watch(root_, base);
       data_ = root_ + "/data";
       sock_ = root_ + "/sock";
+      check_socket_dir(sock_);  // the socket path must fit in sun_path (107 bytes)
       log_ = root_ + "/server.log";
       make_owned_dir(data_, ra_);
       make_owned_dir(sock_, ra_);

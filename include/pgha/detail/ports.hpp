@@ -16,7 +16,7 @@
 #include <cstring>
 #include <string>
 
-#include "pgha/detail/process.hpp"
+#include "pgha/detail/fd.hpp"
 #include "pgha/error.hpp"
 
 namespace pgha::detail {
@@ -34,9 +34,13 @@ private:
 };
 
 // 0 if 127.0.0.1:port can be bound now, else errno. port 0 = any: *chosen gets the port.
+// With SO_REUSEADDR, as postgres binds: a port whose last server just died has sockets in
+// TIME_WAIT for 60 s, which stop a plain bind but not the server's.
 inline int try_bind(int port, int* chosen = nullptr) {
   Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (s.get() < 0) return errno;
+  int one = 1;
+  if (::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return errno;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
@@ -60,8 +64,29 @@ inline Fd lock_port(int port) {
   return fd;
 }
 
-// Reserves `fixed` (throws SetupError if taken) or a free ephemeral port.
+// Fixed ports pgha accepts. Below 1024 a port is privileged: the server never runs as
+// root (it refuses to), so it could bind one only where the administrator lowered
+// net.ipv4.ip_unprivileged_port_start; such ports also belong to system services. The
+// range is the same on every machine, so a test that passes here passes everywhere.
+inline constexpr int kMinFixedPort = 1024;
+inline constexpr int kMaxPort = 65535;
+
+// Throws SetupError unless `port` is 0 (pick one) or in kMinFixedPort..kMaxPort.
+inline void check_port(int port) {
+  if (port == 0 || (port >= kMinFixedPort && port <= kMaxPort)) return;
+  throw SetupError("port " + std::to_string(port) + " is not usable: " +
+                   (port < 0 || port > kMaxPort
+                        ? std::string("a TCP port is 1 to 65535")
+                        : std::string("ports below 1024 are privileged, and the server never "
+                                      "runs as root")) +
+                   "; expected Options::port = 0 (a free port) or " +
+                   std::to_string(kMinFixedPort) + " to " + std::to_string(kMaxPort) + ".");
+}
+
+// Reserves `fixed` (throws SetupError if taken or invalid) or a free ephemeral port.
+// An invalid port is rejected before any lock file is created.
 inline PortLease reserve_port(int fixed) {
+  check_port(fixed);
   if (fixed != 0) {
     Fd lock = lock_port(fixed);
     int err = try_bind(fixed);

@@ -8,11 +8,15 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -20,8 +24,12 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <cstdint>
+#include <cstdlib>
 #include <vector>
 
+#include "pgha/detail/fd.hpp"
+#include "pgha/detail/files.hpp"
 #include "pgha/detail/privilege.hpp"
 #include "pgha/error.hpp"
 
@@ -36,20 +44,59 @@ struct SpawnSpec {
   RunAs run_as;
   std::vector<std::string> env;  // extra NAME=value entries (override inherited ones)
   int stdin_fd = -1;             // becomes the child's stdin; -1 = /dev/null
+  int stdout_fd = -1;            // becomes the child's stdout (stderr still goes to log_file)
+  bool die_with_parent = false;  // SIGKILL the child if the spawning thread dies (run())
 };
 
-class Fd {
-public:
-  explicit Fd(int fd = -1) noexcept : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept { reset(o.release()); return *this; }
-  ~Fd() { reset(); }
-  int get() const noexcept { return fd_; }
-  int release() noexcept { int f = fd_; fd_ = -1; return f; }
-  void reset(int f = -1) noexcept { if (fd_ >= 0) ::close(fd_); fd_ = f; }
-private:
-  int fd_;
+struct LinuxDirent64 {  // the record getdents64(2) returns; glibc does not declare it
+  std::uint64_t d_ino;
+  std::int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[1];
 };
+
+// Closes every descriptor >= 3 except `keep`, so a child never holds the test process's
+// files, sockets or pipes (a pipe held open by a server hides EOF from its reader for as
+// long as the server lives). Runs between fork and exec: async-signal-safe calls only.
+// close_range(2) (Linux 5.9) when available and wanted; else the entries of /proc/self/fd
+// read with getdents64; else every number up to RLIMIT_NOFILE (at most 65536).
+inline void close_inherited_fds(int keep, bool try_close_range = true) noexcept {
+  unsigned k = keep >= 3 ? static_cast<unsigned>(keep) : 0;
+#ifdef SYS_close_range
+  if (try_close_range) {
+    bool ok = k == 0 ? ::syscall(SYS_close_range, 3u, ~0u, 0u) == 0
+                     : (k == 3 || ::syscall(SYS_close_range, 3u, k - 1, 0u) == 0) &&
+                           ::syscall(SYS_close_range, k + 1, ~0u, 0u) == 0;
+    if (ok) return;
+  }
+#else
+  (void)try_close_range;
+#endif
+  int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    alignas(8) char buf[4096];
+    long n;
+    while ((n = ::syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+      for (long off = 0; off < n;) {
+        auto* e = reinterpret_cast<LinuxDirent64*>(buf + off);
+        off += e->d_reclen;
+        int fd = 0;
+        const char* c = e->d_name;
+        if (*c < '0' || *c > '9') continue;  // "." and ".."
+        while (*c >= '0' && *c <= '9') fd = fd * 10 + (*c++ - '0');
+        if (fd >= 3 && fd != keep && fd != dir) ::close(fd);
+      }
+    }
+    ::close(dir);
+    return;
+  }
+  rlimit rl{};
+  int top = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536
+                ? static_cast<int>(rl.rlim_cur) : 65536;
+  for (int fd = 3; fd < top; ++fd)
+    if (fd != keep) ::close(fd);
+}
 
 // Starts a process; returns its pid once exec succeeded. Throws SetupError if it did not.
 inline pid_t spawn(const SpawnSpec& spec) {
@@ -81,13 +128,15 @@ inline pid_t spawn(const SpawnSpec& spec) {
     throw SetupError(std::string("pipe2 failed: ") + std::strerror(errno));
   Fd rd(p[0]), wr(p[1]);
 
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) throw SetupError(std::string("fork failed: ") + std::strerror(errno));
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
+    int err_fd = wr.get();
     auto fail = [&](int s) {
       int msg[2] = {s, errno};
-      (void)!::write(wr.get(), msg, sizeof msg);
+      (void)!::write(err_fd, msg, sizeof msg);
       ::_exit(127);
     };
     ::setpgid(0, 0);
@@ -96,13 +145,25 @@ inline pid_t spawn(const SpawnSpec& spec) {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     for (int s = 1; s < 32; ++s)
       if (s != SIGKILL && s != SIGSTOP) ::signal(s, SIG_DFL);
-    if (::dup2(spec.stdin_fd >= 0 ? spec.stdin_fd : devnull.get(), 0) < 0) fail(1);
-    if (::dup2(log.get(), 1) < 0 || ::dup2(log.get(), 2) < 0) fail(2);
+    // Every source first moves to a number >= 3, so no dup2 below overwrites another
+    // source (a test that closed its stdin gets pipes and files on 0, 1 or 2).
+    if (err_fd < 3) err_fd = ::fcntl(err_fd, F_DUPFD_CLOEXEC, 3);
+    int in = ::fcntl(spec.stdin_fd >= 0 ? spec.stdin_fd : devnull.get(), F_DUPFD_CLOEXEC, 3);
+    int out = ::fcntl(spec.stdout_fd >= 0 ? spec.stdout_fd : log.get(), F_DUPFD_CLOEXEC, 3);
+    int err = ::fcntl(log.get(), F_DUPFD_CLOEXEC, 3);
+    if (err_fd < 0 || in < 0 || out < 0 || err < 0) fail(8);
+    if (::dup2(in, 0) < 0) fail(1);
+    if (::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) fail(2);
+    close_inherited_fds(err_fd);
     if (spec.run_as.drop) {
       if (::setgroups(0, nullptr) != 0) fail(3);
       if (::setgid(spec.run_as.gid) != 0) fail(4);
       if (::setuid(spec.run_as.uid) != 0) fail(5);
     }
+    // After setuid, which clears it. The check catches a parent that died before.
+    if (spec.die_with_parent &&
+        (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent))
+      ::_exit(127);
     if (::chdir(spec.cwd.c_str()) != 0) fail(6);
     ::umask(077);
     ::execve(argv[0], argv.data(), envp.data());
@@ -116,8 +177,8 @@ inline pid_t spawn(const SpawnSpec& spec) {
     int st;
     ::waitpid(pid, &st, 0);
     static const char* steps[] = {"", "redirect stdin", "redirect output", "setgroups",
-                                  "setgid", "setuid", "chdir", "exec"};
-    std::string what = (msg[0] >= 1 && msg[0] <= 7) ? steps[msg[0]] : "start";
+                                  "setgid", "setuid", "chdir", "exec", "dup"};
+    std::string what = (msg[0] >= 1 && msg[0] <= 8) ? steps[msg[0]] : "start";
     throw SetupError("could not start '" + spec.argv[0] + "': " + what + " failed: " +
                      std::strerror(msg[1]) +
                      (spec.run_as.drop ? " (running as user '" + spec.run_as.user + "')" : ""));
@@ -154,12 +215,51 @@ inline bool wait_exit(pid_t pid, std::chrono::milliseconds limit, int* status = 
 }
 
 // Runs a program to completion with a deadline; returns its exit status (-1 on signal).
-// Its output goes to `log_file`. On timeout the process group is killed and
-// TimeoutError is thrown.
-inline int run(const SpawnSpec& spec, std::chrono::milliseconds limit) {
-  pid_t pid = spawn(spec);
+// Its stderr (and stdout, unless `output` is given) goes to `log_file`; with `output`, its
+// stdout is captured there through a pipe. No shell is involved, so paths with spaces or
+// quotes need no quoting. The child dies with the calling thread (PR_SET_PDEATHSIG): a
+// test process killed during initdb does not leave an orphaned initdb writing on.
+// On timeout the process group is killed and TimeoutError is thrown.
+inline int run(const SpawnSpec& spec, std::chrono::milliseconds limit,
+               std::string* output = nullptr) {
+  SpawnSpec s = spec;
+  s.die_with_parent = true;
+  Fd rd;
+  Fd wr;
+  if (output) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0)
+      throw SetupError(std::string("pipe2 failed: ") + std::strerror(errno));
+    rd.reset(p[0]);
+    wr.reset(p[1]);
+    s.stdout_fd = wr.get();
+  }
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  pid_t pid = spawn(s);
+  wr.reset();
+  auto left = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+  };
+  bool timed_out = false;
+  if (output) {
+    output->clear();
+    char buf[4096];
+    for (;;) {
+      auto ms = left().count();
+      if (ms <= 0) { timed_out = true; break; }
+      pollfd p{rd.get(), POLLIN, 0};
+      int r = ::poll(&p, 1, static_cast<int>(ms) + 1);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) continue;
+      ssize_t n = ::read(rd.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // EOF: every holder of the write end is gone
+      output->append(buf, static_cast<size_t>(n));
+    }
+  }
   int st = 0;
-  if (!wait_exit(pid, limit, &st)) {
+  if (timed_out || !wait_exit(pid, std::max(left(), std::chrono::milliseconds(0)), &st)) {
     ::kill(-pid, SIGKILL);
     wait_exit(pid, std::chrono::seconds(5), &st);
     throw TimeoutError("'" + spec.argv[0] + "' did not finish within " +
@@ -228,6 +328,94 @@ inline bool process_alive(pid_t pid) {
   std::getline(s, line);
   auto rp = line.rfind(')');
   return rp == std::string::npos || rp + 2 >= line.size() || line[rp + 2] != 'Z';
+}
+
+// "pid starttime" of a process, from /proc/<pid>/stat (field 22), or "" if it is gone.
+// A zombie is gone: where PID 1 does not reap orphans (a container without an init),
+// a dead test process or watcher stays a zombie for good.
+inline std::string process_identity(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return {};
+  auto rp = line.rfind(')');
+  if (rp == std::string::npos) return {};
+  std::istringstream rest(line.substr(rp + 2));
+  std::string field;
+  if (!(rest >> field) || field == "Z") return {};  // field 3: the state
+  for (int i = 4; i <= 22 && (rest >> field); ++i) {}
+  return std::to_string(pid) + " " + field;
+}
+
+// The SysV segment a postmaster.pid names: line 1 is the pid (negative for a single-user
+// postgres), line 7 "<key> <shmid>" (absent until the segment exists). False if either
+// is missing; `pid` is set from line 1 even then.
+inline bool pidfile_shm(const std::string& pidfile_path, pid_t& pid, key_t& key, int& shmid) {
+  std::istringstream in(read_file(pidfile_path));
+  std::string line;
+  bool have_pid = false, have_shm = false;
+  for (int i = 1; std::getline(in, line); ++i) {
+    std::istringstream l(line);
+    if (i == 1) {
+      long p = 0;
+      have_pid = static_cast<bool>(l >> p) && p != 0;
+      pid = static_cast<pid_t>(p < 0 ? -p : p);
+    } else if (i == 7) {
+      // PostgreSQL prints the int key as unsigned long: a negative key comes sign-extended.
+      unsigned long long k = 0;
+      long id = -1;
+      have_shm = static_cast<bool>(l >> k >> id) && id >= 0;
+      key = static_cast<key_t>(static_cast<std::uint32_t>(k));
+      shmid = static_cast<int>(id);
+    }
+  }
+  return have_pid && have_shm;
+}
+
+// Removes the SysV shared memory segment a postmaster.pid names, but only when it is
+// provably that server's: the id on line 7 still has the key on line 7, it was created by
+// the pid on line 1, and no process is attached any more (waits up to `limit` for the
+// server's last children to detach; after a kill -9 of only the postmaster they exit on
+// their own within milliseconds). The segment outlives a killed server, and nobody else
+// would remove it. True if it was removed; false if there was none, it was someone
+// else's (the id was reused), or it was still attached at the deadline.
+inline bool remove_postmaster_shm(const std::string& pidfile_path,
+                                  std::chrono::milliseconds limit = std::chrono::seconds(2)) noexcept {
+  try {
+    pid_t creator = 0;
+    key_t key = 0;
+    int shmid = -1;
+    if (!pidfile_shm(pidfile_path, creator, key, shmid)) return false;
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      shmid_ds ds{};
+      if (::shmctl(shmid, IPC_STAT, &ds) != 0) return false;  // gone already
+      if (ds.shm_perm.__key != key || ds.shm_cpid != creator) return false;  // not this server's
+      if (ds.shm_nattch == 0) return ::shmctl(shmid, IPC_RMID, nullptr) == 0;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  } catch (...) {
+    return false;
+  }
+}
+
+// Like a power cut: SIGKILL to a postmaster and every child at once, then waits until
+// they are gone (zombies count as gone) and removes the SysV segment. False if some
+// process outlived `limit`. Serves our own children and the sweep of foreign leftovers.
+inline bool kill_server(pid_t postmaster, const std::string& pidfile_path,
+                        std::chrono::milliseconds limit) noexcept {
+  auto children = child_pids(postmaster);
+  ::kill(postmaster, SIGKILL);
+  for (pid_t c : children) ::kill(c, SIGKILL);
+  children.push_back(postmaster);
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (pid_t c : children)
+    while (process_alive(c) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (pid_t c : children)
+    if (process_alive(c)) return false;
+  remove_postmaster_shm(pidfile_path, std::chrono::seconds(1));
+  return true;
 }
 
 }  // namespace pgha::detail

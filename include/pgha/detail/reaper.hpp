@@ -4,8 +4,10 @@
 // reads node directories from a pipe. When the pipe's write end closes (the kernel does
 // that when the test process dies, however it dies, whatever thread created the node),
 // the watcher kills the servers of the directories still registered (SIGKILL to the
-// postmaster and its children, then removes the SysV segment) and removes the directories. Directories left by a watcher that was itself killed are
-// swept by the next process: each node directory names its owner (pid + start time).
+// postmaster and its children, then removes the SysV segment, also of a server that died
+// before) and removes the directories. Template builds are registered the same way.
+// Directories left by a watcher that was itself killed are swept by the next process:
+// each node directory and template build names its owner (pid + start time).
 #pragma once
 
 #include <dirent.h>
@@ -19,6 +21,8 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <utility>
 
 #include "pgha/detail/files.hpp"
 #include "pgha/detail/process.hpp"
@@ -39,34 +43,37 @@ printf '%s\n' "$dirs" | while IFS= read -r d; do
   [ -n "$d" ] || continue
   pf="$d/data/postmaster.pid"
   if [ -f "$pf" ]; then
-    pid=$(head -n1 "$pf")
-    if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d/data"; then
+    pid=$(head -n1 "$pf" | tr -d ' -')
+    # Still that server (a single-user postgres of initdb has no -D, but sits in its data dir)?
+    if [ -n "$pid" ] && { tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d/data" ||
+                          [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$d/data" ]; }; then
       kids=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null)
       kill -KILL "$pid" $kids 2>/dev/null
       i=0
       while [ $i -lt 250 ] && [ -d "/proc/$pid" ] && ! grep -q ') Z' "/proc/$pid/stat" 2>/dev/null; do
         sleep 0.02; i=$((i+1))
       done
-      shmid=$(sed -n 7p "$pf" | awk '{print $2}')
-      [ -n "$shmid" ] && ipcrm -m "$shmid" 2>/dev/null
     fi
+    # The SysV segment, also of a server that died before us: only if provably its own
+    # (id and key of line 7, created by the pid of line 1), once nothing is attached.
+    set -- $(sed -n 7p "$pf")
+    i=0
+    while [ -n "$pid" ] && [ -n "${2:-}" ] && [ $i -lt 250 ]; do
+      n=$(awk -v k="$1" -v id="$2" -v p="$pid" '$2 == id && $5 == p {
+            q = $1 + 0; if (q < 0) q += 18446744073709551616
+            if (q == k + 0) print $7 }' /proc/sysvipc/shm 2>/dev/null)
+      [ -n "$n" ] || break
+      if [ "$n" = 0 ]; then ipcrm -m "$2" 2>/dev/null; break; fi
+      sleep 0.02; i=$((i+1))
+    done
   fi
-  rm -rf "$d"
+  # A process of a killed initdb may still be writing files for a moment.
+  i=0
+  while [ -e "$d" ] && [ $i -lt 20 ]; do
+    rm -rf "$d" 2>/dev/null || sleep 0.05; i=$((i+1))
+  done
 done
 )SH";
-
-// "pid starttime" of a process, from /proc/<pid>/stat (field 22), or "" if it is gone.
-inline std::string process_identity(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return {};
-  auto rp = line.rfind(')');
-  if (rp == std::string::npos) return {};
-  std::istringstream rest(line.substr(rp + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && (rest >> field); ++i) {}
-  return std::to_string(pid) + " " + field;
-}
 
 class Reaper {
 public:
@@ -75,6 +82,10 @@ public:
     std::lock_guard<std::mutex> lock(mu_);
     if (owner_ != ::getpid()) start_watcher();  // first use, or we are a fork()ed child
     if (swept_.insert(base).second) sweep(base);
+    // The watcher, too: while it lives, the directory is its job, not a sweep's. (A file
+    // of its own: older pgha versions compare the whole owner file with one identity.)
+    if (!watcher_identity_.empty())
+      write_file(root + "/watcher", watcher_identity_ + "\n", RunAs{});
     write_file(root + "/owner", process_identity(::getpid()) + "\n", RunAs{});
     send("+" + root);
   }
@@ -96,6 +107,7 @@ private:
     spec.stdin_fd = rd.get();
     try {
       watcher_ = spawn(spec);
+      watcher_identity_ = process_identity(watcher_);
       owner_ = ::getpid();
     } catch (...) {
       pipe_.reset();
@@ -105,34 +117,66 @@ private:
     std::string l = line + "\n";
     if (pipe_.get() >= 0) (void)!::write(pipe_.get(), l.data(), l.size());
   }
-  // Removes node directories whose owning process is gone, stopping their servers.
-  static void sweep(const std::string& base) {
-    DIR* d = ::opendir(base.c_str());
-    if (!d) return;
-    std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
-    while (dirent* e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (name.rfind("pgha-node-", 0) != 0) continue;
-      std::string root = base + "/" + name;
-      std::string owner = read_file(root + "/owner");
-      struct stat st{};
-      if (::stat(root.c_str(), &st) != 0) continue;
-      if (::access((root + "/keep").c_str(), F_OK) == 0) continue;  // PGHA_KEEP=1
-      if (owner.empty() && std::time(nullptr) - st.st_mtime < 60) continue;  // being created
-      std::istringstream o(owner);
+  // True if `dir` belongs to no live process: neither the test process in its owner file
+  // nor the watcher in its watcher file lives (a sweep racing a working watcher once
+  // removed the directory between the watcher's kill and its read of the segment id,
+  // leaking the segment), or it has no owner file and is older than a minute (a directory
+  // is owned right after mkdtemp; older pgha versions wrote no owner for template builds).
+  static bool orphaned(const std::string& dir) {
+    struct stat st{};
+    if (::stat(dir.c_str(), &st) != 0) return false;
+    if (::access((dir + "/keep").c_str(), F_OK) == 0) return false;  // PGHA_KEEP=1
+    std::string owner = read_file(dir + "/owner");
+    if (owner.empty()) return std::time(nullptr) - st.st_mtime >= 60;
+    for (const std::string& file : {owner, read_file(dir + "/watcher")}) {
+      std::istringstream l(file);
       pid_t pid = 0;
-      o >> pid;
-      if (!owner.empty() && process_identity(pid) + "\n" == owner) continue;  // owner alive
-      std::istringstream pf(read_file(root + "/data/postmaster.pid"));
-      pid_t pm = 0;
-      if (pf >> pm && pm > 0 && process_title(pm).find(root + "/data") != std::string::npos)
-        kill_server(pm, root + "/data/postmaster.pid", std::chrono::seconds(1));
-      remove_tree(root);
+      if (l >> pid && pid > 0 && process_identity(pid) + "\n" == file) return false;  // alive
+    }
+    return true;
+  }
+  // Stops the server of an orphaned directory (the postmaster is still ours if its command
+  // line names the data dir) and removes its SysV segment, also when it died before.
+  // A single-user postgres (initdb's, pg_rewind's) has a negative pid there and no -D,
+  // but every postgres works in its data dir.
+  static void stop_leftover(const std::string& data) {
+    std::string pidfile = data + "/postmaster.pid";
+    pid_t pm = 0;
+    key_t key;
+    int shmid;
+    pidfile_shm(pidfile, pm, key, shmid);  // pm is set even when line 7 is missing
+    boost::system::error_code ec;
+    if (pm > 0 && (process_title(pm).find(data) != std::string::npos ||
+                   boost::filesystem::read_symlink("/proc/" + std::to_string(pm) + "/cwd", ec)
+                           .string() == data))
+      kill_server(pm, pidfile, std::chrono::seconds(1));
+    else
+      remove_postmaster_shm(pidfile, std::chrono::seconds(1));
+  }
+  // Removes node directories and template builds (<base>/pgha-templates/build-*) whose
+  // owning process is gone, stopping their servers and removing their segments.
+  static void sweep(const std::string& base) {
+    for (const auto& [dir, prefix] : {std::pair<std::string, std::string>{base, "pgha-node-"},
+                                      {base + "/pgha-templates", "build-"}}) {
+      DIR* d = ::opendir(dir.c_str());
+      if (!d) continue;
+      std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
+      while (dirent* e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (name.rfind(prefix, 0) != 0) continue;
+        std::string root = dir + "/" + name;
+        if (!orphaned(root)) continue;
+        stop_leftover(root + "/data");
+        // A process of a killed initdb may still be writing files for a moment.
+        for (int i = 0; i < 20 && !remove_tree(root); ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     }
   }
   std::mutex mu_;
   pid_t owner_ = 0;
   pid_t watcher_ = 0;
+  std::string watcher_identity_;
   Fd pipe_;
   std::set<std::string> swept_;
 };

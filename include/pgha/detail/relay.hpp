@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "pgha/detail/fd.hpp"
 #include "pgha/error.hpp"
 
 namespace pgha::detail {
@@ -86,26 +87,6 @@ private:
   using Clock = std::chrono::steady_clock;
   static constexpr std::size_t kMaxQueued = 4u << 20;  // stop reading a side past this backlog
 
-  /// Owns one descriptor. close() is not retried on EINTR: Linux releases the fd regardless.
-  class Fd {
-  public:
-    Fd() noexcept = default;
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept { if (this != &o) { reset(); fd_ = std::exchange(o.fd_, -1); } return *this; }
-    ~Fd() { reset(); }
-    int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-    void reset() noexcept { if (fd_ >= 0) ::close(fd_); fd_ = -1; }
-    /// SO_LINGER {1,0}: the kernel drops unsent data and the peer gets an RST now, not a FIN.
-    void abort() noexcept {
-      linger l{1, 0};
-      if (fd_ >= 0) ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-      reset();
-    }
-  private:
-    int fd_ = -1;
-  };
   struct Target { sockaddr_storage addr{}; socklen_t len = 0; };
   struct Chunk { Clock::time_point due; std::string data; std::size_t off = 0; };
   struct Queue { std::deque<Chunk> chunks; std::size_t bytes = 0; };

@@ -15,21 +15,9 @@
 #include "pgha/detail/config.hpp"
 #include "pgha/detail/files.hpp"
 #include "pgha/detail/process.hpp"
+#include "pgha/detail/reaper.hpp"
 
 namespace pgha::detail {
-
-// Last `lines` lines of a text file (the server log, initdb's output).
-inline std::string tail_lines(const std::string& path, int lines = 20) {
-  std::string s = read_file(path);
-  if (s.empty()) return "(log is empty)";
-  size_t pos = s.size();
-  if (s.back() == '\n') --pos;
-  for (int n = 0; n < lines && pos > 0; ++n) {
-    pos = s.rfind('\n', pos - 1);
-    if (pos == std::string::npos) { pos = 0; break; }
-  }
-  return s.substr(pos == 0 ? 0 : pos + 1);
-}
 
 inline const char* kTemplateFormat = "t1";  // bump when the template's contents change
 
@@ -48,6 +36,20 @@ inline std::string ensure_template(const Binaries& b, const RunAs& ra, const std
   if (::stat((final_dir + "/data/PG_VERSION").c_str(), &st) == 0) return final_dir + "/data";
 
   std::string tmp = make_private_dir(root, "build-", ra);
+  // Owned and watched like a node directory: if this process is killed during initdb
+  // (which then dies with it), the watcher or the next process's sweep removes the build.
+  // Everything below that throws must call discard().
+  auto discard = [&] {
+    remove_postmaster_shm(tmp + "/data/postmaster.pid");  // a killed single-user postgres
+    remove_tree(tmp);
+    reaper().forget(tmp);
+  };
+  try {
+    reaper().watch(tmp, base);
+  } catch (...) {
+    discard();
+    throw;
+  }
   ::chmod(tmp.c_str(), 0755);
   std::string data = tmp + "/data";
   SpawnSpec spec;
@@ -61,12 +63,12 @@ inline std::string ensure_template(const Binaries& b, const RunAs& ra, const std
   try {
     rc = run(spec, timeout + std::chrono::seconds(60));
   } catch (...) {
-    remove_tree(tmp);
+    discard();
     throw;
   }
   if (rc != 0) {
     std::string log = tail_lines(spec.log_file);
-    remove_tree(tmp);
+    discard();
     throw SetupError("initdb failed (exit " + std::to_string(rc) + ") with binaries in '" +
                          b.bin_dir + "'; expected it to create a data directory",
                      "initdb", log);
@@ -76,8 +78,16 @@ inline std::string ensure_template(const Binaries& b, const RunAs& ra, const std
     std::ofstream f(data + "/postgresql.conf", std::ios::app);
     f << "\n# pgha: per-node settings\ninclude_if_exists = 'pgha.conf'\n";
   }
-  write_file(data + "/pg_hba.conf", render_hba(), ra);
+  try {
+    write_file(data + "/pg_hba.conf", render_hba(), ra);
+  } catch (...) {
+    discard();
+    throw;
+  }
+  ::unlink((tmp + "/owner").c_str());  // a finished template belongs to everyone
+  ::unlink((tmp + "/watcher").c_str());
   if (::rename(tmp.c_str(), final_dir.c_str()) != 0) remove_tree(tmp);  // another process won
+  reaper().forget(tmp);
   return final_dir + "/data";
 }
 
