@@ -13,7 +13,24 @@
 # so no server is left running. It is idempotent and does no apt work when
 # nothing is missing.
 # Runs as root, or through sudo when not root. One line of output per action.
+#
+#   bootstrap.sh --ci   also installs what the CI variants need (.ci/run):
+#     - clang (Debian 12: clang 14), when missing;
+#     - Catch2 v3 beside Debian's v2: libcatch2-dev (3.x) from bookworm-backports
+#       conflicts with the `catch2` package, so it is fetched with `apt-get download`
+#       and unpacked with `dpkg-deb -x` into $PGHA_CATCH2_V3_DIR (default
+#       /opt/pgha/catch2-v3); a bookworm-backports apt source is added first when no
+#       configured source has one. CMake finds it with
+#       -DCatch2_DIR=$PGHA_CATCH2_V3_DIR/usr/lib/x86_64-linux-gnu/cmake/Catch2
+#       (scripts/catch2-v3-dir.sh prints that directory).
 set -euo pipefail
+
+CI_EXTRAS=0
+case "${1:-}" in
+    --ci) CI_EXTRAS=1 ;;
+    "") ;;
+    *) echo "usage: $0 [--ci]" >&2; exit 2 ;;
+esac
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -48,6 +65,9 @@ PACKAGES=(
 )
 if ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
+fi
+if [ "$CI_EXTRAS" -eq 1 ]; then
+    PACKAGES+=(clang)
 fi
 
 is_installed() {
@@ -140,6 +160,65 @@ else
             --shell /bin/bash --user-group postgres
     fi
     log "created system user postgres"
+fi
+
+# Catch2 v3 beside v2 (--ci only). Reused when its marker file is there.
+CATCH2_V3_DIR=${PGHA_CATCH2_V3_DIR:-/opt/pgha/catch2-v3}
+BACKPORTS_LIST=/etc/apt/sources.list.d/pgha-bookworm-backports.sources
+
+has_backports_source() {
+    grep -rqsE '(^|[[:space:]])bookworm-backports([[:space:]]|$)' \
+        /etc/apt/sources.list /etc/apt/sources.list.d/
+}
+
+install_catch2_v3() {
+    if [ -f "$CATCH2_V3_DIR/.complete" ]; then
+        log "Catch2 $(cat "$CATCH2_V3_DIR/.complete") present in $CATCH2_V3_DIR"
+        return 0
+    fi
+    if ! has_backports_source; then
+        printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' \
+            'Suites: bookworm-backports' 'Components: main' \
+            'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+            | as_root tee "$BACKPORTS_LIST" >/dev/null
+        log "added the bookworm-backports apt source ($BACKPORTS_LIST)"
+    fi
+    if ! apt-cache show libcatch2-dev/bookworm-backports >/dev/null 2>&1; then
+        log "apt-get update (for bookworm-backports)"
+        as_root apt-get update -qq
+    fi
+    local work
+    work=$(mktemp -d)
+    # `apt-get download` drops privileges to _apt, which must be able to write here.
+    chmod 777 "$work"
+    (cd "$work" && apt-get download -qq libcatch2-dev/bookworm-backports 2>&1) \
+        | grep -v '^W: Download is performed unsandboxed' || true
+    local deb
+    deb=$(ls "$work"/libcatch2-dev_*.deb 2>/dev/null | head -1)
+    if [ -z "$deb" ]; then
+        rm -rf "$work"
+        log "error: could not download libcatch2-dev from bookworm-backports" >&2
+        exit 1
+    fi
+    local version
+    version=$(dpkg-deb -f "$deb" Version)
+    case "$version" in
+        3.*) ;;
+        *) rm -rf "$work"; log "error: libcatch2-dev $version is not Catch2 v3" >&2; exit 1 ;;
+    esac
+    mkdir -p "$work/root"
+    dpkg-deb -x "$deb" "$work/root"
+    printf '%s\n' "$version" > "$work/root/.complete"
+    as_root mkdir -p "$(dirname "$CATCH2_V3_DIR")"
+    as_root rm -rf "$CATCH2_V3_DIR"
+    as_root mv -T "$work/root" "$CATCH2_V3_DIR"
+    as_root chmod -R a+rX "$CATCH2_V3_DIR"
+    rm -rf "$work"
+    log "unpacked Catch2 $version (libcatch2-dev, bookworm-backports) into $CATCH2_V3_DIR"
+}
+
+if [ "$CI_EXTRAS" -eq 1 ]; then
+    install_catch2_v3
 fi
 
 log "done"

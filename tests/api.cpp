@@ -138,7 +138,9 @@ TEST_CASE("execute_async, PendingQuery::get rethrows, cancel of a sync wait") {
 }
 
 TEST_CASE("wait helpers: current_lsn, wait_for_catchup, wait_until") {
-  pgha::TempPrimary node1(pgha::Options{/*bin_dir*/ {}, pgha::SyncMode::Async});
+  pgha::Options async_opts;
+  async_opts.sync_mode = pgha::SyncMode::Async;
+  pgha::TempPrimary node1(async_opts);
   pgha::TempStandby node2(node1);
   CHECK(test::sync_state(node1) == "streaming/async");
   node1.execute("CREATE TABLE t AS SELECT generate_series(1, 1000) x");

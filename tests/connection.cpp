@@ -19,7 +19,7 @@
 #include "support.hpp"
 
 using namespace std::chrono_literals;
-using Catch::Matchers::Contains;
+using Catch::Matchers::ContainsSubstring;
 using Access = pgha::detail::ConnectionAccess;
 
 // --- compile-time: no public member takes or gives a libpq type ---
@@ -135,7 +135,7 @@ TEST_CASE("a backend terminated mid-statement is a ConnectionError with 57P01, n
   try {
     p.get();
   } catch (const pgha::ConnectionError& e) {
-    CHECK_THAT(e.what(), Contains("admin_shutdown") && Contains("pg_sleep"));
+    CHECK_THAT(e.what(), ContainsSubstring("admin_shutdown") && ContainsSubstring("pg_sleep"));
   }
 }
 
@@ -265,7 +265,7 @@ TEST_CASE("parameterised statements round-trip quotes and backslashes") {
   CHECK(c.query("SELECT $1::int + 1", {"41"}).value(0, 0) == "42");
   CHECK(c.execute("SELECT 3", 5s).value(0, 0) == "3");  // the timeout overload still binds
   CHECK(error_kind([&] { c.execute("SELECT $1::int", {"x"}); }) == "QueryError 22P02");
-  CHECK_THROWS_WITH(c.execute("SELECT $1", {std::string("a\0b", 3)}), Contains("NUL byte"));
+  CHECK_THROWS_WITH(c.execute("SELECT $1", {std::string("a\0b", 3)}), ContainsSubstring("NUL byte"));
   pgha::PendingQuery p(node.connect(), "SELECT $1::text", {v});
   CHECK(p.get().value(0, 0) == v);
 }

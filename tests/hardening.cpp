@@ -11,7 +11,7 @@
 #include "support.hpp"
 
 using namespace std::chrono_literals;
-using Catch::Matchers::Contains;
+using Catch::Matchers::ContainsSubstring;
 
 namespace {
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
@@ -167,7 +167,7 @@ TEST_CASE("FailoverGuard refuses a frozen standby before it stops anything") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   node2.freeze();
-  CHECK_THROWS_WITH(pgha::FailoverGuard(node1, node2), Contains("frozen") && Contains("thaw"));
+  CHECK_THROWS_WITH(pgha::FailoverGuard(node1, node2), ContainsSubstring("frozen") && ContainsSubstring("thaw"));
   CHECK(node1.is_running());
   node2.thaw();
   CHECK(node1.role() == pgha::Role::Primary);
@@ -186,8 +186,8 @@ TEST_CASE("a FailoverGuard whose promote fails restarts the old primary and says
   REQUIRE(startup.size() == 1);
   ::kill(startup[0], SIGSTOP);
   CHECK_THROWS_WITH(pgha::FailoverGuard(node1, node2),
-                    Contains("promoting " + node2.name() + " failed") &&
-                        Contains(node1.name() + " was started again"));
+                    ContainsSubstring("promoting " + node2.name() + " failed") &&
+                        ContainsSubstring(node1.name() + " was started again"));
   CHECK(node1.role() == pgha::Role::Primary);
   node1.execute("SET synchronous_commit = local; INSERT INTO test VALUES (2)");
   CHECK(test::ids(node1) == std::vector<int>{1, 2});
@@ -306,7 +306,7 @@ TEST_CASE("a database name with a space connects") {
 TEST_CASE("settings pgha owns are rejected at once") {
   pgha::Options o;
   o.settings["port"] = "5999";
-  CHECK_THROWS_WITH(pgha::TempPrimary(o), Contains("owned by pgha"));
+  CHECK_THROWS_WITH(pgha::TempPrimary(o), ContainsSubstring("owned by pgha"));
   pgha::Options p;
   p.settings["primary_conninfo"] = "host=elsewhere";
   CHECK_THROWS_AS(pgha::TempPrimary(p), pgha::SetupError);
@@ -327,7 +327,7 @@ TEST_CASE("standbys that do not choose a name get distinct ones, and the first i
   for (int i = 0; i < 3; ++i) CHECK(r.value(i, 2) != "0");
   pgha::Options taken = node1.options();
   taken.application_name = "pgslave002";
-  CHECK_THROWS_WITH(pgha::TempStandby(node1, taken), Contains("already used"));
+  CHECK_THROWS_WITH(pgha::TempStandby(node1, taken), ContainsSubstring("already used"));
   // The first one goes: the next in line becomes sync.
   s1.stop();
   node1.wait_until("SELECT sync_state = 'sync' FROM pg_stat_replication WHERE application_name = 'pgslave002'");

@@ -17,7 +17,7 @@
 #include "support.hpp"
 
 using namespace std::chrono_literals;
-using Catch::Matchers::Contains;
+using Catch::Matchers::ContainsSubstring;
 namespace fs = boost::filesystem;
 
 namespace {
@@ -119,7 +119,7 @@ TEST_CASE("ports outside 1024..65535 are rejected before anything is created") {
     pgha::Options o;
     o.port = port;
     CHECK_THROWS_AS(pgha::TempPrimary(o), pgha::SetupError);
-    CHECK_THROWS_WITH(pgha::TempPrimary(o), Contains(std::to_string(port)) && Contains("1024"));
+    CHECK_THROWS_WITH(pgha::TempPrimary(o), ContainsSubstring(std::to_string(port)) && ContainsSubstring("1024"));
     CHECK_FALSE(fs::exists(lock));
   }
 }
@@ -160,8 +160,8 @@ TEST_CASE("a temp dir whose socket path would be too long is refused, naming the
     pgha::TempPrimary node(o);
     FAIL("a node with a socket path over 107 bytes was created");
   } catch (const pgha::SetupError& e) {
-    CHECK_THAT(e.what(), Contains(base + "/pgha-node-") && Contains("/sock/.s.PGSQL.") &&
-                             Contains("107") && Contains("PGHA_TMPDIR"));
+    CHECK_THAT(e.what(), ContainsSubstring(base + "/pgha-node-") && ContainsSubstring("/sock/.s.PGSQL.") &&
+                             ContainsSubstring("107") && ContainsSubstring("PGHA_TMPDIR"));
   }
   int left = 0;
   for (fs::directory_iterator it(base), end; it != end; ++it)
@@ -184,8 +184,8 @@ TEST_CASE("a temp dir the server user cannot enter is refused, naming the direct
     pgha::TempPrimary node(o);
     FAIL("a node was created in a directory its server cannot reach");
   } catch (const pgha::SetupError& e) {
-    CHECK_THAT(e.what(), Contains("'" + blocked + "'") && Contains("'" + user + "'") &&
-                             Contains("0700") && Contains("cannot enter"));
+    CHECK_THAT(e.what(), ContainsSubstring("'" + blocked + "'") && ContainsSubstring("'" + user + "'") &&
+                             ContainsSubstring("0700") && ContainsSubstring("cannot enter"));
   }
 }
 
@@ -209,9 +209,9 @@ TEST_CASE("a standby clone on a full disk says the disk is full") {
     pgha::TempStandby standby(primary, o);
     FAIL("a standby was cloned onto an 8 MB disk");
   } catch (const pgha::SetupError& e) {
-    CHECK_THAT(e.what(), Contains("the disk holding '" + mnt + "/pgha-node-") &&
-                             Contains("is full (") && Contains("bytes free)") &&
-                             Contains("expected room for a copy of the data directory"));
+    CHECK_THAT(e.what(), ContainsSubstring("the disk holding '" + mnt + "/pgha-node-") &&
+                             ContainsSubstring("is full (") && ContainsSubstring("bytes free)") &&
+                             ContainsSubstring("expected room for a copy of the data directory"));
   }
   int left = 0;
   for (fs::directory_iterator it(mnt), end; it != end; ++it) ++left;

@@ -72,7 +72,7 @@ TEST_CASE("CloneMethod::BaseBackup without pg_basebackup is a SetupError") {
   pgha::Options o;
   o.clone_method = pgha::CloneMethod::BaseBackup;
   pgha::TempPrimary node1(o);
-  CHECK_THROWS_WITH(pgha::TempStandby(node1), Catch::Matchers::Contains("pg_basebackup"));
+  CHECK_THROWS_WITH(pgha::TempStandby(node1), Catch::Matchers::ContainsSubstring("pg_basebackup"));
 }
 
 TEST_CASE("a diverged node is repaired by re-cloning") {

@@ -49,21 +49,7 @@ inline std::string sqlstate_of(const std::function<void()>& f) {
 
 }  // namespace test
 
-// Reports the running test as SKIPPED with a reason. Catch2 v3 has SKIP (exit code 4 when
-// everything was skipped); on v2 the process exits with 4 itself. ctest maps exit code 4
-// to "Skipped" (SKIP_RETURN_CODE), so a skip is never counted as a pass. Call it before
-// creating nodes.
-#if defined(CATCH_VERSION_MAJOR) && CATCH_VERSION_MAJOR >= 3
-#define PGHA_SKIP(reason) SKIP(reason)
-#else
-#include <cstdlib>
-#include <iostream>
-#define PGHA_SKIP(reason)                                          \
-  do {                                                             \
-    std::cout << "SKIPPED: " << reason << std::endl;               \
-    std::exit(4);                                                  \
-  } while (0)
-#endif
+// PGHA_SKIP(reason): see tests/catch.hpp.
 
 namespace test {
 inline pgha::detail::Binaries binaries() { return pgha::detail::find_binaries(""); }

@@ -4,7 +4,7 @@
 #include "catch.hpp"
 
 using namespace pgha::detail;
-using Catch::Matchers::Contains;
+using Catch::Matchers::ContainsSubstring;
 
 namespace {
 ConfigInput standby_input(int major) {
@@ -31,10 +31,10 @@ TEST_CASE("standby settings: recovery.conf on 11, postgresql.conf on 12+") {
   auto s11 = server_settings(standby_input(11));
   CHECK(s11.count("primary_conninfo") == 0);  // PG 11 refuses to start with it there
   std::string rc = render_recovery_conf(standby_input(11));
-  CHECK_THAT(rc, Contains("standby_mode = 'on'"));
-  CHECK_THAT(rc, Contains("recovery_target_timeline = 'latest'"));
-  CHECK_THAT(rc, Contains("application_name=pgslave001"));
-  CHECK_THAT(rc, Contains("restore_command = 'cp ''/x/archive''/%f %p'"));
+  CHECK_THAT(rc, ContainsSubstring("standby_mode = 'on'"));
+  CHECK_THAT(rc, ContainsSubstring("recovery_target_timeline = 'latest'"));
+  CHECK_THAT(rc, ContainsSubstring("application_name=pgslave001"));
+  CHECK_THAT(rc, ContainsSubstring("restore_command = 'cp ''/x/archive''/%f %p'"));
   auto s16 = server_settings(standby_input(16));
   CHECK(s16.at("recovery_target_timeline") == "latest");
   CHECK(s16.at("primary_conninfo").find("port=6432") != std::string::npos);
@@ -53,14 +53,14 @@ TEST_CASE("sync modes and user settings") {
   in.settings["fsync"] = "on";
   CHECK(server_settings(in).at("fsync") == "on");
   CHECK(conf_quote("it's") == "'it''s'");
-  CHECK_THAT(render_conf(in), Contains("fsync = 'on'"));
+  CHECK_THAT(render_conf(in), ContainsSubstring("fsync = 'on'"));
 }
 
 TEST_CASE("backup function names changed in 15") {
-  CHECK_THAT(backup_start_sql(14), Contains("pg_start_backup"));
-  CHECK_THAT(backup_start_sql(15), Contains("pg_backup_start"));
-  CHECK_THAT(backup_stop_sql(11), Contains("pg_stop_backup(false, false)"));
-  CHECK_THAT(backup_stop_sql(18), Contains("pg_backup_stop(false)"));
+  CHECK_THAT(backup_start_sql(14), ContainsSubstring("pg_start_backup"));
+  CHECK_THAT(backup_start_sql(15), ContainsSubstring("pg_backup_start"));
+  CHECK_THAT(backup_stop_sql(11), ContainsSubstring("pg_stop_backup(false, false)"));
+  CHECK_THAT(backup_stop_sql(18), ContainsSubstring("pg_backup_stop(false)"));
 }
 
 TEST_CASE("version strings") {

@@ -91,22 +91,22 @@ TEST_CASE("public enums print their names") {
 }
 
 TEST_CASE("the stop timeout text names the mode that timed out") {
-  using Catch::Matchers::Contains;
-  CHECK_THAT(stop_mode_text(pgha::StopMode::Fast), Contains("fast") && !Contains("smart"));
-  CHECK_THAT(stop_mode_text(pgha::StopMode::Immediate), Contains("immediate"));
-  CHECK_THAT(stop_mode_text(pgha::StopMode::Smart), Contains("waits for clients"));
+  using Catch::Matchers::ContainsSubstring;
+  CHECK_THAT(stop_mode_text(pgha::StopMode::Fast), ContainsSubstring("fast") && !ContainsSubstring("smart"));
+  CHECK_THAT(stop_mode_text(pgha::StopMode::Immediate), ContainsSubstring("immediate"));
+  CHECK_THAT(stop_mode_text(pgha::StopMode::Smart), ContainsSubstring("waits for clients"));
 }
 
 TEST_CASE("options pgha cannot honour are rejected before anything is created") {
-  using Catch::Matchers::Contains;
+  using Catch::Matchers::ContainsSubstring;
   pgha::Options o;
   o.settings["port"] = "5433";
-  CHECK_THROWS_WITH(validate(o), Contains("owned by pgha") && Contains("port"));
+  CHECK_THROWS_WITH(validate(o), ContainsSubstring("owned by pgha") && ContainsSubstring("port"));
   pgha::Options a;
   a.application_name = std::string(64, 'a');
-  CHECK_THROWS_WITH(validate(a), Contains("64 bytes") && Contains("63"));
+  CHECK_THROWS_WITH(validate(a), ContainsSubstring("64 bytes") && ContainsSubstring("63"));
   a.application_name = "caf\xc3\xa9";
-  CHECK_THROWS_WITH(validate(a), Contains("printable ASCII"));
+  CHECK_THROWS_WITH(validate(a), ContainsSubstring("printable ASCII"));
   a.application_name = "standby 1's = ok";
   CHECK_NOTHROW(validate(a));
 }

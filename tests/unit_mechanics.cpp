@@ -15,7 +15,7 @@
 #include "catch.hpp"
 
 using namespace pgha::detail;
-using Catch::Matchers::Contains;
+using Catch::Matchers::ContainsSubstring;
 namespace fs = boost::filesystem;
 
 namespace {
@@ -59,7 +59,7 @@ TEST_CASE("a spawned program holds none of the test process's descriptors") {
   spec.argv = {"/bin/ls", "-l", "/proc/self/fd/"};
   std::string out;
   REQUIRE(run(spec, std::chrono::seconds(10), &out) == 0);
-  CHECK_THAT(out, Contains("/proc/") && !Contains(d + "/held"));
+  CHECK_THAT(out, ContainsSubstring("/proc/") && !ContainsSubstring(d + "/held"));
   ::close(fd);
   fs::remove_all(d);
 }
@@ -78,8 +78,8 @@ TEST_CASE("fixed ports outside 1024..65535 are SetupErrors and create no lock fi
     std::string lock = "/tmp/pgha-ports/" + std::to_string(port) + ".lock";
     ::unlink(lock.c_str());
     CHECK_THROWS_AS(reserve_port(port), pgha::SetupError);
-    CHECK_THROWS_WITH(reserve_port(port), Contains("port " + std::to_string(port)) &&
-                                              Contains("1024 to 65535"));
+    CHECK_THROWS_WITH(reserve_port(port), ContainsSubstring("port " + std::to_string(port)) &&
+                                              ContainsSubstring("1024 to 65535"));
     CHECK_FALSE(fs::exists(lock));
   }
   CHECK_NOTHROW(check_port(0));
@@ -126,11 +126,11 @@ TEST_CASE("a write to a full disk says which disk is full and how much room is l
     copy_regular(d + "/src", "/dev/full", 0600, RunAs{});
     FAIL("copying to /dev/full succeeded");
   } catch (const pgha::SetupError& e) {
-    CHECK_THAT(e.what(), Contains("the disk holding '/dev' is full (") &&
-                             Contains("bytes free); expected room for a copy of the data directory"));
+    CHECK_THAT(e.what(), ContainsSubstring("the disk holding '/dev' is full (") &&
+                             ContainsSubstring("bytes free); expected room for a copy of the data directory"));
   }
-  CHECK_THAT(write_error("/x/y/z", ENOSPC).what(), Contains("the disk holding '/x/y' is full"));
-  CHECK_THAT(write_error("/x/y/z", EACCES).what(), Contains("Permission denied"));
+  CHECK_THAT(write_error("/x/y/z", ENOSPC).what(), ContainsSubstring("the disk holding '/x/y' is full"));
+  CHECK_THAT(write_error("/x/y/z", EACCES).what(), ContainsSubstring("Permission denied"));
   fs::remove_all(d);
 }
 
@@ -142,8 +142,8 @@ TEST_CASE("socket paths over 107 bytes are refused with the path, its length and
     check_socket_dir(dir);
     FAIL("a 108-byte socket path was accepted");
   } catch (const pgha::SetupError& e) {
-    CHECK_THAT(e.what(), Contains("'" + dir + "/.s.PGSQL.65535'") && Contains("108 bytes") &&
-                             Contains("at most 107") && Contains("PGHA_TMPDIR"));
+    CHECK_THAT(e.what(), ContainsSubstring("'" + dir + "/.s.PGSQL.65535'") && ContainsSubstring("108 bytes") &&
+                             ContainsSubstring("at most 107") && ContainsSubstring("PGHA_TMPDIR"));
   }
   CHECK_NOTHROW(check_socket_dir(dir, 5432));  // 4 digits fit
 }
@@ -160,8 +160,8 @@ TEST_CASE("a directory the server user cannot enter is named with the user") {
     check_traversable(d + "/closed/inner", ra);
     FAIL("an untraversable directory passed");
   } catch (const pgha::SetupError& e) {
-    CHECK_THAT(e.what(), Contains("'" + ra.user + "' cannot enter '" + d + "/closed'") &&
-                             Contains("mode 0700, owner root") && Contains("PGHA_TMPDIR"));
+    CHECK_THAT(e.what(), ContainsSubstring("'" + ra.user + "' cannot enter '" + d + "/closed'") &&
+                             ContainsSubstring("mode 0700, owner root") && ContainsSubstring("PGHA_TMPDIR"));
   }
   ::chmod((d + "/closed").c_str(), 0711);
   CHECK_NOTHROW(check_traversable(d + "/closed/inner", ra));
