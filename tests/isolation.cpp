@@ -104,6 +104,26 @@ std::string read_line(int fd, std::chrono::milliseconds limit) {
   }
   return line;
 }
+// A child test process holding one primary: its pid, the node directory, the postmaster's
+// pid and its SysV segment.
+struct ChildPrimary {
+  pid_t child = 0;
+  std::string dir;
+  int pid = 0;
+  int shmid = -1;
+};
+ChildPrimary start_child_primary() {
+  ChildPrimary cp;
+  int fd = -1;
+  cp.child = spawn_child("primary", &fd);
+  std::istringstream in(read_line(fd, std::chrono::seconds(60)));
+  ::close(fd);
+  in >> cp.dir >> cp.pid;
+  REQUIRE(cp.pid > 0);
+  cp.shmid = shmid_of(cp.dir);
+  REQUIRE(cp.shmid >= 0);
+  return cp;
+}
 }  // namespace
 
 TEST_CASE("a SIGKILLed test process leaves no server and no directory behind") {
@@ -143,16 +163,11 @@ TEST_CASE("a SIGKILLed test process leaves no server and no directory behind") {
 
 TEST_CASE("a postmaster killed from outside, then its test process: the watcher removes its segment") {
   PrivateBase base("pgha-iso-killed-outside");
-  int fd = -1;
-  pid_t child = spawn_child("primary", &fd);
-  std::istringstream in(read_line(fd, 60s));
-  ::close(fd);
-  std::string dir;
-  int pid = 0;
-  in >> dir >> pid;
-  REQUIRE(pid > 0);
-  int shmid = shmid_of(dir);
-  REQUIRE(shmid >= 0);
+  ChildPrimary cp = start_child_primary();
+  pid_t child = cp.child;
+  std::string dir = cp.dir;
+  int pid = cp.pid;
+  int shmid = cp.shmid;
   REQUIRE(segments_created_by({pid}) == 1);
   ::kill(pid, SIGKILL);  // the server dies first, on its own as far as pgha knows
   REQUIRE(eventually([&] { return !pgha::detail::process_alive(pid); }, 10s));
@@ -225,16 +240,11 @@ TEST_CASE("a sweep leaves a dead process's directory to its watcher while the wa
       while (::waitpid(-1, nullptr, WNOHANG) > 0) {}  // the adopted watcher and postmaster
     }
   } unsubreap;
-  int fd = -1;
-  pid_t child = spawn_child("primary", &fd);
-  std::istringstream in(read_line(fd, 60s));
-  ::close(fd);
-  std::string dir;
-  int pid = 0;
-  in >> dir >> pid;
-  REQUIRE(pid > 0);
-  int shmid = shmid_of(dir);
-  REQUIRE(shmid >= 0);
+  ChildPrimary cp = start_child_primary();
+  pid_t child = cp.child;
+  std::string dir = cp.dir;
+  int pid = cp.pid;
+  int shmid = cp.shmid;
   pid_t watcher = 0;
   for (pid_t c : pgha::detail::child_pids(child))
     if (pgha::detail::process_title(c).find("pgha-watcher") != std::string::npos) watcher = c;

@@ -4,6 +4,7 @@
 
 #include <pgha/pgha.hpp>
 #include <pgha/detail/quote.hpp>
+#include <pgha/detail/replication.hpp>
 
 #include <cstdio>
 #include <memory>
@@ -115,4 +116,17 @@ TEST_CASE("a cascading standby is named explicitly, never by a copy constructor"
   STATIC_REQUIRE_FALSE(std::is_copy_constructible<pgha::TempStandby>::value);
   STATIC_REQUIRE(std::is_constructible<pgha::TempStandby, pgha::Upstream>::value);
   STATIC_REQUIRE(std::is_nothrow_move_constructible<pgha::TempStandby>::value);
+}
+
+TEST_CASE("the names of a synchronous_standby_names value, as the server reads them") {
+  CHECK(sync_name_list("FIRST 2 (standby1, standby2, primary)") ==
+        std::vector<std::string>{"standby1", "standby2", "primary"});
+  CHECK(sync_name_list("ANY 1 (\"a b\", \"it\"\"s\", c_3)") ==
+        std::vector<std::string>{"a b", "it\"s", "c_3"});
+  CHECK(sync_name_list("pgslave001") == std::vector<std::string>{"pgslave001"});
+  CHECK(sync_name_list("2 (s1, s2)") == std::vector<std::string>{"s1", "s2"});
+  CHECK(lists_standby("FIRST 1 (Standby1, primary)", "standby1"));
+  CHECK(lists_standby("*", "anything"));
+  CHECK_FALSE(lists_standby("FIRST 1 (standby10)", "standby1"));
+  CHECK_FALSE(lists_standby("", "standby1"));
 }

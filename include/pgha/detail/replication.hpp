@@ -5,7 +5,9 @@
 // as healthy only when its own wal receiver streams on its upstream's current timeline.
 #pragma once
 
+#include <cctype>
 #include <string>
+#include <vector>
 
 #include "pgha/detail/node_state.hpp"
 #include "pgha/detail/timeline.hpp"
@@ -86,11 +88,55 @@ struct Diverged : StateError {
 // Waits until `standby` streams from `upstream` on upstream's current timeline and, when
 // upstream lists it as a synchronous standby, upstream gives it a sync priority (it is then
 // reported sync, quorum, or potential behind another sync standby).
+// The names in a synchronous_standby_names value: bare words and double-quoted names ("" is
+// a quote inside one), without the FIRST/ANY keywords and numbers around them.
+inline std::vector<std::string> sync_name_list(const std::string& v) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < v.size();) {
+    char c = v[i];
+    if (c == '"') {
+      std::string name;
+      for (++i; i < v.size(); ++i) {
+        if (v[i] == '"' && i + 1 < v.size() && v[i + 1] == '"') { name += '"'; ++i; }
+        else if (v[i] == '"') { ++i; break; }
+        else name += v[i];
+      }
+      out.push_back(name);
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '*') {
+      std::size_t j = i;
+      while (j < v.size() && (std::isalnum(static_cast<unsigned char>(v[j])) || v[j] == '_' || v[j] == '*')) ++j;
+      std::string word = v.substr(i, j - i);
+      std::string lower;
+      for (char w : word) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(w)));
+      bool number = word.find_first_not_of("0123456789") == std::string::npos;
+      if (!number && lower != "first" && lower != "any") out.push_back(word);
+      i = j;
+    } else {
+      ++i;
+    }
+  }
+  return out;
+}
+
+// Whether a primary with `names` as synchronous_standby_names lists `app` (or '*'); the
+// server compares names case-insensitively.
+inline bool lists_standby(const std::string& names, const std::string& app) {
+  auto lower = [](std::string x) {
+    for (auto& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return x;
+  };
+  for (auto& n : sync_name_list(names))
+    if (n == "*" || lower(n) == lower(app)) return true;
+  return false;
+}
+
 inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t log_offset) {
   const std::string& app = standby.topo().app_name();
-  bool want_sync = upstream.topo().sync_armed() && upstream.topo().is_listed(app) &&
-                   !upstream.opts().settings.count("synchronous_standby_names") &&
-                   upstream.opts().sync_mode != SyncMode::Async && !upstream.topo().standby();
+  bool want_sync = false;
+  if (!upstream.topo().standby()) {
+    Result cfg = upstream.admin_query("SELECT current_setting('synchronous_standby_names')");
+    want_sync = lists_standby(cfg.value(0, 0), app);
+  }
   wait_until(
       "standby " + standby.label() + " to stream from " + upstream.label() +
           (want_sync ? " as a synchronous standby" : ""),
