@@ -54,7 +54,7 @@ inline bool can_resume(NodeState& n, NodeState& p, const std::string& lineage_be
   if (lineage_before != p.lineage()) return false;  // another cluster: nothing to resume
   auto ci = read_control(n.dir().data());
   if (!ci.ok || !ci.clean()) return false;  // after a crash the WAL end is unknown
-  std::uint32_t tli = current_timeline(p);
+  std::uint32_t tli = p.current_timeline();
   if (ci.timeline == tli) return true;
   if (ci.timeline > tli) return false;
   std::string hist = read_file(p.dir().data() + "/pg_wal/" + history_file_name(tli));

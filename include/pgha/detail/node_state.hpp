@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -157,6 +158,18 @@ public:
       if (!server_.running()) return Role::Stopped;
       return configured;
     }
+  }
+
+  /// The timeline the node is on now: a primary's from its WAL insert position, a standby's
+  /// from what its wal receiver last received (0 when it receives nothing).
+  std::uint32_t current_timeline() {
+    Result r = admin_query(
+        "SELECT CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli::text FROM "
+        "pg_stat_wal_receiver) ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END, "
+        "pg_is_in_recovery()");
+    if (r.is_null(0, 0)) return 0;
+    return r.value(0, 1) == "t" ? static_cast<std::uint32_t>(std::stoul(r.value(0, 0)))
+                                : static_cast<std::uint32_t>(std::stoul(r.value(0, 0), nullptr, 16));
   }
 
   /// Starts the server in its configured role and waits until it accepts connections. A

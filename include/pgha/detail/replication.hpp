@@ -30,17 +30,6 @@ inline bool backup_skips(const std::string& rel, bool is_dir) {
   return rel.find("pg_internal.init") != std::string::npos;
 }
 
-// Current timeline of a running node: a primary's from its WAL position, a standby's
-// from what its wal receiver last received.
-inline std::uint32_t current_timeline(NodeState& n) {
-  Result r = n.admin_query(
-      "SELECT CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli::text FROM "
-      "pg_stat_wal_receiver) ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END, "
-      "pg_is_in_recovery()");
-  if (r.is_null(0, 0)) return 0;
-  return r.value(0, 1) == "t" ? static_cast<std::uint32_t>(std::stoul(r.value(0, 0)))
-                              : static_cast<std::uint32_t>(std::stoul(r.value(0, 0), nullptr, 16));
-}
 
 // Copies `source` (running) into target.data with the non-exclusive low-level backup API.
 inline void clone_data(NodeState& target, NodeState& source) {
@@ -149,7 +138,7 @@ inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t lo
           throw Diverged("the standby's WAL has diverged from " + upstream.label() +
                              "'s timeline; expected it to be a prefix of upstream's history",
                          standby.label(), standby.log_tail());
-        std::uint32_t tli = current_timeline(upstream);
+        std::uint32_t tli = upstream.current_timeline();
         Result w = standby.admin_query("SELECT status, received_tli FROM pg_stat_wal_receiver");
         std::string wr = w.rows() ? w.value(0, 0) + " on timeline " + w.value(0, 1) : "no wal receiver";
         Result s = upstream.admin_query(
