@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "pgha/detail/quote.hpp"
 #include "pgha/node.hpp"
 
 namespace pgha {
@@ -63,10 +64,7 @@ private:
     for (int i = 0; i < r.rows(); ++i) used.push_back(r.value(i, 0));
     auto taken = [&](const std::string& n) {
       for (auto& u : used)
-        if (u.size() == n.size() && std::equal(u.begin(), u.end(), n.begin(), [](char a, char b) {
-              return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-            }))
-          return true;
+        if (detail::ascii_lower(u) == detail::ascii_lower(n)) return true;
       return false;
     };
     const std::string& given = opts.application_name;
