@@ -328,6 +328,8 @@ TEST_CASE("standbys that do not choose a name get distinct ones, and the first i
   pgha::Options taken = node1.options();
   taken.application_name = "pgslave002";
   CHECK_THROWS_WITH(pgha::TempStandby(node1, taken), ContainsSubstring("already used"));
+  taken.application_name = "PGSLAVE002";  // the server compares the names case-insensitively
+  CHECK_THROWS_WITH(pgha::TempStandby(node1, taken), ContainsSubstring("already used"));
   // The first one goes: the next in line becomes sync.
   s1.stop();
   node1.wait_until("SELECT sync_state = 'sync' FROM pg_stat_replication WHERE application_name = 'pgslave002'");
