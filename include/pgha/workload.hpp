@@ -7,8 +7,9 @@
 // - an error, or a lost connection, before COMMIT was sent: fail (nothing can commit);
 // - COMMIT answered "COMMIT" without warnings: ok;
 // - COMMIT answered with an ERROR, or with "ROLLBACK": fail;
-// - COMMIT answered success with the WARNING "canceling wait for synchronous replication"
-//   (SQLSTATE 57014): unknown, the commit is local and may be lost on failover;
+// - COMMIT answered success with a WARNING, such as "canceling wait for synchronous
+//   replication" (SQLSTATE 01000, see detail/workload_client.hpp): unknown, the commit is
+//   local and may be lost on failover;
 // - the connection lost, the backend terminated (57P01) or no answer in time, once COMMIT
 //   was sent: unknown;
 // - an operation still open when stop() is called (its statement is cancelled and gets a
@@ -225,9 +226,10 @@ private:
     s.warnings().items.clear();
     R r = s.run("COMMIT", {}, opts_.statement_timeout, opts_.stop_grace);
     if (r.kind == R::Done) {
-      std::string w = s.warnings().sync_wait_cancelled();
+      std::string w = s.warnings().first();
       if (!w.empty()) {
-        op.unknown("committed locally, synchronous replication wait cancelled: " + w);
+        op.unknown("COMMIT answered with a warning (a cancelled synchronous replication wait "
+                   "leaves the commit local, not replicated): " + w);
         return false;
       }
       if (r.status == "COMMIT") {
@@ -238,10 +240,12 @@ private:
       return false;
     }
     note_error(r.message);
-    if (r.kind == R::Error)
+    if (r.kind == R::Error) {
       op.fail("COMMIT failed: " + r.message);
-    else
-      op.unknown("during COMMIT: " + r.message);
+    } else {
+      std::string w = s.warnings().first();
+      op.unknown("during COMMIT: " + r.message + (w.empty() ? "" : "; the server warned: " + w));
+    }
     return false;
   }
 

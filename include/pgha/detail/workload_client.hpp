@@ -2,7 +2,7 @@
 // send, result) also watches the workload's stop pipe, so stop() reaches a client blocked
 // on a frozen or unreachable server at once. The notice receiver keeps the SQLSTATE of each
 // warning: a COMMIT whose synchronous replication wait was cancelled answers success with a
-// WARNING 57014, and only that warning says the commit is local and not replicated.
+// WARNING, and only that warning says the commit is local and not replicated.
 #pragma once
 
 #include <libpq-fe.h>
@@ -35,11 +35,20 @@ struct Reply {
   std::string message;   // what happened, for notes
 };
 
-// Warnings received since the last clear(), with their SQLSTATE.
+// Warnings (severity WARNING; plain notices are ignored) received since the last clear,
+// with their SQLSTATE. A COMMIT whose synchronous replication wait was cancelled answers
+// success after "WARNING: canceling wait for synchronous replication due to user request"
+// with SQLSTATE 01000 (the generic warning code: PostgreSQL 11 to 18 give that wait's
+// cancel no code of its own, not 57014); a terminated backend warns "canceling the wait for
+// synchronous replication and terminating connection" (57P01) and then closes the
+// connection without sending its FATAL. Messages may be translated, so any warning during
+// COMMIT makes the outcome unknown: never ok, never failed.
 struct WarningLog {
   std::vector<std::pair<std::string, std::string>> items;  // (sqlstate, message)
   static void receive(void* arg, const PGresult* r) {
     auto* self = static_cast<WarningLog*>(arg);
+    const char* sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (!sev || std::strcmp(sev, "WARNING") != 0) return;
     const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     try {
       if (self->items.size() < 100)
@@ -47,15 +56,11 @@ struct WarningLog {
     } catch (...) {
     }
   }
-  // The warning that says a synchronous replication wait was cancelled (57014, or the text
-  // PostgreSQL uses when the backend is terminated during that wait), or "".
-  std::string sync_wait_cancelled() const {
-    for (const auto& w : items)
-      if (w.first == "57014" ||
-          w.second.find("wait for synchronous replication") != std::string::npos ||
-          w.second.find("committed locally") != std::string::npos)
-        return w.second;
-    return "";
+  // The first warning with its SQLSTATE, or "" when there was none.
+  std::string first() const {
+    if (items.empty()) return "";
+    const auto& w = items.front();
+    return w.second + " (SQLSTATE " + (w.first.empty() ? std::string("none") : w.first) + ")";
   }
 };
 
@@ -168,7 +173,8 @@ private:
   }
   Reply& lost(Reply& out, const std::string& why) {
     out.kind = Reply::Lost;
-    out.message = "connection lost: " + why;
+    out.message = "connection lost" + (out.sqlstate.empty() ? std::string() : " (" + out.sqlstate + ")") +
+                  ": " + why;
     close();
     return out;
   }
