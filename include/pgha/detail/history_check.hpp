@@ -7,7 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -87,59 +89,67 @@ struct VerdictData {
               attempted = 0, rows = 0;
 };
 
-// Per (key, value): how many rows hold it and which operations attempted it. A key and a
-// value may hold any byte, so the map key is "<key length>:<key><value>".
+// Per (key, value): how many rows hold it and which operations attempted it. The map's
+// keys view the strings of `ops` and `rows` (no copies); the operations of one (key, value)
+// are chained through `next`, in invoke order.
+struct PairHash {
+  std::size_t operator()(const std::pair<std::string_view, std::string_view>& p) const noexcept {
+    std::size_t a = std::hash<std::string_view>()(p.first);
+    return a ^ (std::hash<std::string_view>()(p.second) + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
+  }
+};
+
 inline VerdictData check_history(const std::vector<OpRecord>& ops,
                                  const std::vector<std::pair<std::string, std::string>>& rows) {
+  constexpr std::size_t none = static_cast<std::size_t>(-1);
   struct Slot {
-    std::size_t present = 0;
-    std::vector<std::size_t> ok, fail, unknown;  // op ids
-    const std::pair<std::string, std::string>* row = nullptr;
-  };
-  auto id_of = [](const std::string& k, const std::string& v) {
-    std::string s = std::to_string(k.size());
-    s.reserve(s.size() + 1 + k.size() + v.size());
-    s += ':';
-    s += k;
-    s += v;
-    return s;
+    std::size_t present = 0, ok = 0, fail = 0, unknown = 0;
+    std::size_t head = none, tail = none;  // chain of op ids
+    std::size_t row = none;                // one row holding it
   };
   VerdictData d;
   d.attempted = ops.size();
   d.rows = rows.size();
-  std::unordered_map<std::string, Slot> slots;
-  slots.reserve(ops.size() + rows.size());
+  std::vector<std::size_t> next(ops.size(), none);
+  std::unordered_map<std::pair<std::string_view, std::string_view>, Slot, PairHash> slots;
+  slots.reserve(ops.size() + rows.size() / 4);
   for (const OpRecord& o : ops) {
-    Slot& s = slots[id_of(o.key, o.value)];
+    Slot& s = slots[{o.key, o.value}];
     switch (o.outcome) {
-      case Outcome::Ok: s.ok.push_back(o.id); ++d.acknowledged; break;
-      case Outcome::Fail: s.fail.push_back(o.id); ++d.failed; break;
-      default: s.unknown.push_back(o.id); break;
+      case Outcome::Ok: ++s.ok; ++d.acknowledged; break;
+      case Outcome::Fail: ++s.fail; ++d.failed; break;
+      default: ++s.unknown; break;
     }
+    if (s.tail == none) s.head = o.id; else next[s.tail] = o.id;
+    s.tail = o.id;
   }
-  for (const auto& r : rows) {
-    Slot& s = slots[id_of(r.first, r.second)];
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    Slot& s = slots[{rows[i].first, rows[i].second}];
     ++s.present;
-    s.row = &r;
+    s.row = i;
   }
   for (auto& entry : slots) {
     Slot& s = entry.second;
     // Acknowledged appends claim rows first, then unknown ones; rows left over were
     // reported failed (revived), never attempted (phantom) or written twice (duplicated).
     std::size_t left = s.present;
-    std::size_t ok_found = std::min(left, s.ok.size());
-    for (std::size_t i = ok_found; i < s.ok.size(); ++i) d.lost.push_back(ops[s.ok[i]]);
+    std::size_t ok_found = std::min(left, s.ok);
     left -= ok_found;
-    std::size_t unknown_found = std::min(left, s.unknown.size());
+    std::size_t unknown_found = std::min(left, s.unknown);
     d.unknown_present += unknown_found;
-    d.unknown_absent += s.unknown.size() - unknown_found;
+    d.unknown_absent += s.unknown - unknown_found;
     left -= unknown_found;
-    std::size_t revived = std::min(left, s.fail.size());
-    for (std::size_t i = 0; i < revived; ++i) d.revived.push_back(ops[s.fail[i]]);
+    std::size_t revived = std::min(left, s.fail);
     left -= revived;
+    std::size_t ok_seen = 0, fail_seen = 0;
+    if (ok_found < s.ok || revived > 0)
+      for (std::size_t id = s.head; id != none; id = next[id]) {
+        if (ops[id].outcome == Outcome::Ok && ok_seen++ >= ok_found) d.lost.push_back(ops[id]);
+        if (ops[id].outcome == Outcome::Fail && fail_seen++ < revived) d.revived.push_back(ops[id]);
+      }
     if (left == 0) continue;
-    Row row{s.row->first, s.row->second, s.present};
-    if (s.ok.empty() && s.unknown.empty() && s.fail.empty())
+    Row row{rows[s.row].first, rows[s.row].second, s.present};
+    if (s.head == none)
       d.phantom.push_back(std::move(row));
     else
       d.duplicated.push_back(std::move(row));
