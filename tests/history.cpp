@@ -42,17 +42,36 @@ int rows_with_value(pgha::Node& n, const std::string& table, const std::string& 
   return std::stoi(n.query("SELECT count(*) FROM " + table + " WHERE value = $1", {value}).value(0, 0));
 }
 
+// The operations that were not ok, with their notes (for failure messages).
+std::string not_ok(const pgha::Workload& w) {
+  std::string s;
+  for (auto& op : w.history().ops())
+    if (op.outcome != pgha::Outcome::Ok)
+      s += op.value + " " + pgha::to_string(op.outcome) + ": " + op.note + "\n";
+  return s;
+}
+
+// Operations with an outcome so far (a sum of counters that only grow, so a read racing
+// with a new invocation never comes out low, as size() - count(Pending) could).
+std::size_t completed(const pgha::Workload& w) {
+  return w.history().count(pgha::Outcome::Ok) + w.history().count(pgha::Outcome::Fail) +
+         w.history().count(pgha::Outcome::Unknown);
+}
+
+// Cancels the commit waiting for the sync standby and waits until its outcome is recorded.
+void cancel_and_wait(pgha::Node& primary, pgha::Workload& w) {
+  std::size_t before = completed(w);
+  primary.execute("SELECT pg_cancel_backend(" + sync_waiter(primary) + ")");
+  eventually("the cancelled commit's outcome", [&] { return completed(w) > before; });
+}
+
 // Cuts the standby's link. A commit in flight at the cut may have reached the standby
 // without its confirmation coming back: with one client, that commit is cancelled here
 // (and recorded as unknown), so every commit after this wrote WAL the standby never gets.
 void cut_and_wait(pgha::Node& primary, pgha::Node& standby, pgha::Workload& w) {
   standby.cut_link(pgha::LinkCut::Reset);
   primary.wait_until("SELECT count(*) = 0 FROM pg_stat_replication");
-  std::size_t unknown = w.history().count(pgha::Outcome::Unknown);
-  primary.execute("SELECT pg_cancel_backend(" + sync_waiter(primary) + ")");
-  eventually("the commit in flight at the cut to end", [&] {
-    return w.history().count(pgha::Outcome::Unknown) > unknown;
-  });
+  cancel_and_wait(primary, w);
 }
 
 }  // namespace
@@ -101,9 +120,10 @@ TEST_CASE("workload: a connection lost before COMMIT is a failure") {
   locker.execute("LOCK TABLE pgha_workload IN ACCESS EXCLUSIVE MODE");
   node1.wait_until("SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                    "AND query LIKE 'INSERT INTO pgha_workload%'");
+  std::size_t before = completed(w);
   node1.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
                 "wait_event_type = 'Lock' AND query LIKE 'INSERT INTO pgha_workload%'");
-  eventually("a failed op", [&] { return w.history().count(pgha::Outcome::Fail) >= 1; });
+  eventually("the terminated insert's outcome", [&] { return completed(w) > before; });
   locker.execute("COMMIT");
   auto failed = ops_with(w.history(), pgha::Outcome::Fail, "before COMMIT was sent");
   REQUIRE(failed.size() == 1);
@@ -126,17 +146,18 @@ TEST_CASE("workload: a cancelled or terminated sync wait is unknown and never ok
   cut_and_wait(node1, node2, w);
 
   // Cancelled wait: a WARNING, the COMMIT reports success, the row is local only.
-  node1.execute("SELECT pg_cancel_backend(" + sync_waiter(node1) + ")");
-  eventually("a second unknown op", [&] { return w.history().count(pgha::Outcome::Unknown) >= 2; });
+  cancel_and_wait(node1, w);
   auto cancelled = ops_with(w.history(), pgha::Outcome::Unknown, "canceling wait for synchronous replication");
+  INFO(not_ok(w));
   REQUIRE(cancelled.size() == 2);  // the first one was in flight at the cut
   CHECK_THAT(cancelled[1].note, Contains("already committed locally"));
   CHECK(rows_with_value(node1, w.table(), cancelled[1].value) == 1);
   CHECK(rows_with_value(node2, w.table(), cancelled[1].value) == 0);
 
   // Terminated during the wait: the session ends with 57P01 after COMMIT was sent.
+  std::size_t before = completed(w);
   node1.execute("SELECT pg_terminate_backend(" + sync_waiter(node1) + ")");
-  eventually("a third unknown op", [&] { return w.history().count(pgha::Outcome::Unknown) >= 3; });
+  eventually("the terminated commit's outcome", [&] { return completed(w) > before; });
   auto terminated = ops_with(w.history(), pgha::Outcome::Unknown, "during COMMIT");
   REQUIRE(terminated.size() == 1);
   CHECK_THAT(terminated[0].note, Contains("57P01"));
@@ -227,9 +248,9 @@ TEST_CASE("workload: a cancelled sync wait and a crash failover lose a row the p
   w.start();
   w.wait_for_acknowledged(10);
   cut_and_wait(node1, node2, w);
-  node1.execute("SELECT pg_cancel_backend(" + sync_waiter(node1) + ")");
-  eventually("a second unknown op", [&] { return w.history().count(pgha::Outcome::Unknown) >= 2; });
+  cancel_and_wait(node1, w);
   auto cancelled = ops_with(w.history(), pgha::Outcome::Unknown, "canceling wait for synchronous replication");
+  INFO(not_ok(w));
   REQUIRE(cancelled.size() == 2);
   const std::string shown = cancelled[1].value;
   CHECK(rows_with_value(node1, w.table(), shown) == 1);  // every reader of node1 sees it
