@@ -59,9 +59,12 @@ std::size_t completed(const pgha::Workload& w) {
 }
 
 // Cancels the commit waiting for the sync standby and waits until its outcome is recorded.
+// `before` is read once the commit waits: the client recorded its previous op before it
+// started this one, so the count cannot include a late completion of an earlier op.
 void cancel_and_wait(pgha::Node& primary, pgha::Workload& w) {
+  std::string pid = sync_waiter(primary);
   std::size_t before = completed(w);
-  primary.execute("SELECT pg_cancel_backend(" + sync_waiter(primary) + ")");
+  primary.execute("SELECT pg_cancel_backend(" + pid + ")");
   eventually("the cancelled commit's outcome", [&] { return completed(w) > before; });
 }
 
@@ -155,8 +158,9 @@ TEST_CASE("workload: a cancelled or terminated sync wait is unknown and never ok
   CHECK(rows_with_value(node2, w.table(), cancelled[1].value) == 0);
 
   // Terminated during the wait: the session ends with 57P01 after COMMIT was sent.
+  std::string pid = sync_waiter(node1);
   std::size_t before = completed(w);
-  node1.execute("SELECT pg_terminate_backend(" + sync_waiter(node1) + ")");
+  node1.execute("SELECT pg_terminate_backend(" + pid + ")");
   eventually("the terminated commit's outcome", [&] { return completed(w) > before; });
   auto terminated = ops_with(w.history(), pgha::Outcome::Unknown, "during COMMIT");
   REQUIRE(terminated.size() == 1);
