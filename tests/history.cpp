@@ -14,7 +14,7 @@
 #include "support.hpp"
 
 using namespace std::chrono_literals;
-using Catch::Matchers::Contains;
+using Catch::Matchers::ContainsSubstring;
 
 namespace {
 
@@ -105,7 +105,7 @@ TEST_CASE("workload: an error before COMMIT is a failure and its row is absent")
   w.stop();
   auto failed = ops_with(w.history(), pgha::Outcome::Fail, "before COMMIT was sent");
   REQUIRE(failed.size() >= 10);
-  CHECK_THAT(failed.front().note, Contains("refuse"));
+  CHECK_THAT(failed.front().note, ContainsSubstring("refuse"));
   pgha::Verdict v = w.check(node1);
   INFO(v.summary());
   CHECK(v.ok());  // no failed row is present
@@ -130,7 +130,7 @@ TEST_CASE("workload: a connection lost before COMMIT is a failure") {
   locker.execute("COMMIT");
   auto failed = ops_with(w.history(), pgha::Outcome::Fail, "before COMMIT was sent");
   REQUIRE(failed.size() == 1);
-  CHECK_THAT(failed[0].note, Contains("57P01"));
+  CHECK_THAT(failed[0].note, ContainsSubstring("57P01"));
   std::size_t acked = w.acknowledged();
   w.wait_for_acknowledged(acked + 5);  // the client reconnected
   w.stop();
@@ -153,7 +153,7 @@ TEST_CASE("workload: a cancelled or terminated sync wait is unknown and never ok
   auto cancelled = ops_with(w.history(), pgha::Outcome::Unknown, "canceling wait for synchronous replication");
   INFO(not_ok(w));
   REQUIRE(cancelled.size() == 2);  // the first one was in flight at the cut
-  CHECK_THAT(cancelled[1].note, Contains("already committed locally"));
+  CHECK_THAT(cancelled[1].note, ContainsSubstring("already committed locally"));
   CHECK(rows_with_value(node1, w.table(), cancelled[1].value) == 1);
   CHECK(rows_with_value(node2, w.table(), cancelled[1].value) == 0);
 
@@ -164,7 +164,7 @@ TEST_CASE("workload: a cancelled or terminated sync wait is unknown and never ok
   eventually("the terminated commit's outcome", [&] { return completed(w) > before; });
   auto terminated = ops_with(w.history(), pgha::Outcome::Unknown, "during COMMIT");
   REQUIRE(terminated.size() == 1);
-  CHECK_THAT(terminated[0].note, Contains("57P01"));
+  CHECK_THAT(terminated[0].note, ContainsSubstring("57P01"));
   CHECK(rows_with_value(node1, w.table(), terminated[0].value) == 1);
 
   std::size_t acked = w.acknowledged();
@@ -241,7 +241,7 @@ TEST_CASE("workload: Async and a crash failover with a frozen walsender lose ack
     CHECK(op.outcome == pgha::Outcome::Ok);
     CHECK(rows_with_value(node2, w.table(), op.value) == 0);
   }
-  CHECK_THAT(v.summary(), Contains("LOST " + std::to_string(v.lost().size()) + " acknowledged: " +
+  CHECK_THAT(v.summary(), ContainsSubstring("LOST " + std::to_string(v.lost().size()) + " acknowledged: " +
                                    v.lost()[0].key + "=" + v.lost()[0].value));
 }
 

@@ -73,7 +73,7 @@ public:
   }
   Workload(const Workload&) = delete;
   Workload& operator=(const Workload&) = delete;
-  /// Stops the clients if they run; bounded by about connect_timeout + stop_grace.
+  /// Stops the clients if they run; bounded by about stop_grace (see stop()).
   ~Workload() { stop(); }
 
   /// Creates the table (if it does not exist) through the conninfo, then starts the
@@ -102,8 +102,9 @@ public:
   }
 
   /// Stops the clients and joins them: open operations are cancelled and, unless their
-  /// answer arrives within stop_grace, recorded as unknown. Never throws; bounded even when
-  /// clients are blocked on a frozen or unreachable server.
+  /// answer arrives within stop_grace, recorded as unknown. Never throws; bounded by about
+  /// stop_grace even when clients are blocked on a frozen or unreachable server (every
+  /// client wait, connecting included, also watches a stop pipe).
   void stop() noexcept {
     if (!running_.exchange(false)) return;
     if (stop_write_) {
