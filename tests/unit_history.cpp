@@ -5,6 +5,7 @@
 #include <pgha/history.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <map>
