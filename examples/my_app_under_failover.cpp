@@ -108,11 +108,14 @@ int main() try {
         }
       }
     });
-  auto wait_for_ok = [&](std::size_t n) {
-    pgha::detail::wait_until("orders acknowledged", 60s, "example", [&](std::string& seen) {
-      seen = std::to_string(history.count(pgha::Outcome::Ok));
-      return history.count(pgha::Outcome::Ok) >= n;
-    }, [] { return std::string(); });
+  auto wait_for_ok = [&](std::size_t n) {  // polls the history's count, 60 s at most
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (history.count(pgha::Outcome::Ok) < n) {
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("only " + std::to_string(history.count(pgha::Outcome::Ok)) +
+                                 " orders acknowledged after 60 s; expected " + std::to_string(n));
+      std::this_thread::sleep_for(1ms);
+    }
   };
   wait_for_ok(50);
   std::cout << "orders acknowledged before the failover: " << history.count(pgha::Outcome::Ok) << "\n";
