@@ -18,6 +18,7 @@
 #include "pgha/detail/node_dir.hpp"
 #include "pgha/detail/server.hpp"
 #include "pgha/detail/sessions.hpp"
+#include "pgha/detail/slots.hpp"
 #include "pgha/detail/topology.hpp"
 #include "pgha/detail/wait.hpp"
 #include "pgha/options.hpp"
@@ -248,6 +249,19 @@ public:
     lineage_ = up.lineage_;
     if (up.role() == Role::Primary) up.arm_sync(topo_.app_name());
     topo_.attach_to(up.dir_.port(), up.dir_.archive(), opts_.relay);
+    attach_slots(up);
+  }
+  /// Replication slots of a node that becomes a standby of `up` (detail/slots.hpp): its own
+  /// slots from a former life go; it streams through a physical slot on `up` when asked to.
+  void attach_slots(NodeState& up) {
+    if (!server_.running()) remove_slot_files(dir_.data());
+    topo_.clear_standby_slots();
+    topo_.set_slot("");
+    if (!uses_slot(opts_, bins().major)) return;
+    std::string slot = physical_slot_name(topo_.app_name());
+    ensure_physical_slot(up, slot);
+    topo_.set_slot(slot);
+    if (up.topo_.add_standby_slot(slot) && failover_slots(up.opts_, up.bins().major)) up.reconfigure();
   }
   /// After a promote: no upstream any more.
   void detach() {
@@ -305,6 +319,9 @@ private:
     in.primary_conninfo = topo_.replication_conninfo(creds_.replication_password);
     in.restore_dir = topo_.upstream_archive();
     in.settings = opts_.settings;
+    in.primary_slot_name = topo_.slot();
+    in.sync_slots = !topo_.slot().empty() && failover_slots(opts_, in.major);
+    if (failover_slots(opts_, in.major)) in.standby_slots = slot_list(topo_.standby_slots());
     return in;
   }
 
