@@ -115,7 +115,8 @@ TEST_CASE("slots: standbys stream through physical slots before and after promot
     CHECK(receiver_slot(node3) == "pgslave002");
     CHECK(slot_names(node1) == "pgslave001,pgslave002");
   }
-  // node3's slot stays on node1 until node1 itself becomes a standby (rejoin below).
+  // node3 is gone for good: its slot went with it, so node1 keeps no WAL for it.
+  CHECK(slot_names(node1) == "pgslave001");
 
   node1.stop();
   node2.promote();
@@ -245,8 +246,16 @@ TEST_CASE("slots: PG 17 failover slot configuration and sync") {
              Catch::Matchers::ContainsSubstring("dbname=postgres"));
   CHECK(node1.query("SHOW synchronized_standby_slots").value(0, 0) == "pgslave001");
 
+  // A standby that goes away for good leaves neither its slot nor its name in
+  // synchronized_standby_slots behind (a listed slot that is gone would hold every
+  // failover slot's consumer back).
+  {
+    pgha::TempStandby node3(node1);
+    CHECK(node1.query("SHOW synchronized_standby_slots").value(0, 0) == "pgslave001,pgslave002");
+  }
   node1.execute("CREATE TABLE t (id int PRIMARY KEY)");
   node1.create_logical_slot("cdc", "test_decoding", true);
+  CHECK(node1.query("SHOW synchronized_standby_slots").value(0, 0) == "pgslave001");
   node1.create_logical_slot("local", "test_decoding", false);
   node1.execute("INSERT INTO t VALUES (1)");
   CHECK(inserted_ids(node1.read_changes("cdc")) == std::vector<int>{1});

@@ -263,6 +263,12 @@ public:
     topo_.set_slot(slot);
     if (up.topo_.add_standby_slot(slot) && failover_slots(up.opts_, up.bins().major)) up.reconfigure();
   }
+  /// synchronized_standby_slots of this primary (17+) becomes `slots`.
+  void set_standby_slots(std::vector<std::string> slots) {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    topo_.set_standby_slots(std::move(slots));
+    reconfigure();
+  }
   /// After a promote: no upstream any more.
   void detach() {
     std::lock_guard<std::recursive_mutex> l(mu_);
@@ -292,6 +298,8 @@ public:
       server_.abandon();
       return;
     }
+    std::string slot = topo_.slot();  // detach() forgets it
+    int upstream = topo_.upstream_port();
     try {
       topo_.detach();  // the relay goes first: its connections are reset
     } catch (...) {
@@ -299,6 +307,7 @@ public:
     // The directory is about to go: no shutdown is owed to anyone. (An immediate shutdown
     // can take 5 s: the postmaster waits that long for a child that ignores SIGQUIT.)
     if (server_.running()) server_.kill_tree(std::chrono::seconds(5));
+    release_upstream_slot(upstream, creds_.superuser_password, slot);
     remove_postmaster_shm(dir_.data() + "/postmaster.pid");
     dir_.destroy();
   }

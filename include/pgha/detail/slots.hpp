@@ -71,6 +71,43 @@ inline void remove_slot_files(const std::string& data_dir) noexcept {
   for (; !ec && it != end; it.increment(ec)) boost::filesystem::remove_all(it->path(), ec);
 }
 
+/// A standby that goes away for good (destroyed) drops its physical slot on its upstream,
+/// which would otherwise keep WAL forever. Bounded (about 3 s at most), never throws: the
+/// upstream may be gone already, or busy.
+inline void release_upstream_slot(int upstream_port, const std::string& password,
+                                  const std::string& slot) noexcept {
+  if (slot.empty() || upstream_port == 0) return;
+  try {
+    Connection c("host=127.0.0.1 port=" + std::to_string(upstream_port) +
+                     " user=postgres dbname=postgres connect_timeout=1 " + conninfo_param("password", password),
+                 std::chrono::seconds(1), "upstream");
+    // The walsender notices the closed link a moment later; until then the slot is active.
+    wait_until("the slot to be released", std::chrono::seconds(2), "upstream",
+               [&](std::string&) {
+                 c.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                           "WHERE slot_name = $1 AND NOT active", {slot});
+                 return c.execute("SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name = $1",
+                                  {slot}).value(0, 0) == "t";
+               },
+               [] { return std::string(); });
+  } catch (...) {
+  }
+}
+
+/// A primary's synchronized_standby_slots must name existing slots only: a missing one
+/// holds every failover slot's consumer back for good. Forgets the slots of standbys that
+/// went away (their slot was dropped) and reloads the configuration.
+template <class N>
+void prune_standby_slots(N& n) {
+  if (!failover_slots(n.opts(), n.bins().major) || n.topo().standby_slots().empty()) return;
+  Result r = n.admin_query("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'");
+  std::vector<std::string> keep;
+  for (auto& s : n.topo().standby_slots())
+    for (int i = 0; i < r.rows(); ++i)
+      if (r.value(i, 0) == s) keep.push_back(s);
+  if (keep.size() != n.topo().standby_slots().size()) n.set_standby_slots(keep);
+}
+
 /// The node's slots, "name (type), ...", or "none", for messages.
 template <class N>
 std::string describe_slots(N& n) {
@@ -89,9 +126,11 @@ void create_logical_slot(N& n, const std::string& name, const std::string& plugi
                        "lives on one node only and does not exist on a promoted standby. Use "
                        "failover = false (and expect the slot to be gone after a failover), or "
                        "PostgreSQL 17+ binaries", 17, major, n.label());
-  if (n.role() != Role::Primary)
+  Role role = n.role();
+  if (role == Role::Primary) prune_standby_slots(n);
+  if (role != Role::Primary)
     throw StateError("create_logical_slot() needs a running primary; this node is " +
-                     std::string(to_string(n.role())), n.label());
+                     std::string(to_string(role)), n.label());
   std::string level = n.admin_query("SHOW wal_level").value(0, 0);
   if (level != "logical")
     throw StateError("create_logical_slot() needs wal_level = logical; this node runs with "
@@ -175,6 +214,7 @@ std::vector<Change> read_changes(N& n, const std::string& name,
   // past it. Decoding stops at the flushed end of WAL, and the record is flushed by the WAL
   // writer (nudged, not waited for), so wait until it is.
   if (info.failover && n.role() == Role::Primary) {
+    prune_standby_slots(n);
     std::string at = c.execute("SELECT pg_log_standby_snapshot()").value(0, 0);
     wait_until("the WAL writer to flush the running-xacts record at " + at, n.opts().timeout,
                n.label(),

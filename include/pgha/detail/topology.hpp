@@ -111,6 +111,7 @@ public:
     standby_slots_.push_back(s);
     return true;
   }
+  void set_standby_slots(std::vector<std::string> s) { standby_slots_ = std::move(s); }
   void clear_standby_slots() noexcept { standby_slots_.clear(); }
 
 private:
