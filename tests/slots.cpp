@@ -135,6 +135,25 @@ TEST_CASE("slots: standbys stream through physical slots before and after promot
   CHECK(ids_of(node2) == ids_of(node1));
 }
 
+TEST_CASE("slots: a cascading standby streams through a slot on its standby upstream") {
+  pgha::Options o;
+  o.replication_slots = true;
+  pgha::TempPrimary node1(o);
+  pgha::TempStandby node2(node1);
+  pgha::TempStandby node3(pgha::Upstream{node2});
+  std::string app3 = node3.application_name();
+  auto on2 = slots_of(node2);
+  REQUIRE(on2.size() == 1);
+  CHECK(on2[0].name == app3);
+  CHECK(on2[0].active == "true");
+  CHECK(receiver_slot(node3) == app3);
+  CHECK(slot_names(node1) == "pgslave001");
+  node1.execute("CREATE TABLE t (id int PRIMARY KEY)");
+  check_slot_follows(node1, node2, "pgslave001");
+  node1.wait_for_catchup(node3);
+  CHECK(ids_of(node3) == ids_of(node1));
+}
+
 TEST_CASE("slots: without replication_slots standbys stream without a slot") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
@@ -305,4 +324,51 @@ TEST_CASE("slots: a logical subscriber follows its publisher through a failover"
   sub.wait_until("SELECT count(*) = 5 FROM t");
   CHECK(ids_of(sub) == ids_of(node2));
   CHECK(ids_of(sub) == std::vector<int>{1, 2, 3, 4, 5});
+}
+
+// The configuration dialects of slots, no server: what each version is given.
+TEST_CASE("slots: configuration per version (no server)") {
+  using namespace pgha::detail;
+  auto input = [](int major, bool standby) {
+    ConfigInput in;
+    in.major = major;
+    in.port = 5432;
+    in.socket_dir = "/tmp/s";
+    in.cluster_name = "n";
+    in.standby = standby;
+    in.primary_conninfo = "host=127.0.0.1 port=6432 user=replicauser";
+    in.primary_slot_name = standby ? "pgslave001" : "";
+    return in;
+  };
+  // 11: primary_slot_name goes into recovery.conf; postgresql.conf would stop the server.
+  CHECK(server_settings(input(11, true)).count("primary_slot_name") == 0);
+  CHECK_THAT(render_recovery_conf(input(11, true)),
+             Catch::Matchers::ContainsSubstring("primary_slot_name = 'pgslave001'"));
+  CHECK(server_settings(input(15, true)).at("primary_slot_name") == "pgslave001");
+  // 17+ with slot sync: the standby's settings; none of them without it (16 has none).
+  auto sync = input(17, true);
+  sync.sync_slots = true;
+  auto s = server_settings(sync);
+  CHECK(s.at("sync_replication_slots") == "on");
+  CHECK(s.at("hot_standby_feedback") == "on");
+  CHECK_THAT(s.at("primary_conninfo"), Catch::Matchers::ContainsSubstring("dbname=postgres"));
+  CHECK(server_settings(input(16, true)).count("sync_replication_slots") == 0);
+  CHECK(server_settings(input(17, true)).count("sync_replication_slots") == 0);
+  // The primary's synchronized_standby_slots; a user's value still wins.
+  auto p = input(17, false);
+  p.standby_slots = slot_list({"pgslave001", "pgslave002"});
+  CHECK(server_settings(p).at("synchronized_standby_slots") == "pgslave001,pgslave002");
+  p.settings["synchronized_standby_slots"] = "";
+  CHECK(server_settings(p).at("synchronized_standby_slots").empty());
+  // Which nodes use slots, and their names.
+  pgha::Options o;
+  CHECK_FALSE(uses_slot(o, 18));
+  o.settings["wal_level"] = "logical";
+  CHECK_FALSE(uses_slot(o, 16));
+  CHECK(uses_slot(o, 17));
+  o.settings.clear();
+  o.replication_slots = true;
+  CHECK(uses_slot(o, 11));
+  CHECK(physical_slot_name("Standby 1") == "standby_1");
+  CHECK(physical_slot_name(std::string(70, 'a')).size() == 63);
 }
