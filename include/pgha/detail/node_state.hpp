@@ -251,10 +251,13 @@ public:
     topo_.attach_to(up.dir_.port(), up.dir_.archive(), opts_.relay);
     attach_slots(up);
   }
-  /// Replication slots of a node that becomes a standby of `up` (detail/slots.hpp): its own
-  /// slots from a former life go; it streams through a physical slot on `up` when asked to.
+  /// Replication slots of a node that becomes a standby of `up` (detail/slots.hpp): when it
+  /// uses slots or logical WAL, its own slots from a former life go (slots a user made by
+  /// hand on a node without either are left to the user); it streams through a physical
+  /// slot on `up` when asked to.
   void attach_slots(NodeState& up) {
-    if (!server_.running()) remove_slot_files(dir_.data());
+    if (!server_.running() && (uses_slot(opts_, bins().major) || logical_wal(opts_)))
+      remove_slot_files(dir_.data());
     topo_.clear_standby_slots();
     topo_.set_slot("");
     if (!uses_slot(opts_, bins().major)) return;
