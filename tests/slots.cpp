@@ -286,6 +286,24 @@ TEST_CASE("slots: PG 17 failover slot configuration and sync") {
   CHECK_THROWS_AS(node1.wait_for_slot_sync("cdc"), pgha::StateError);  // a primary
 }
 
+TEST_CASE("slots: a failover slot consumer waits for a stopped standby") {
+  pgha::Options o = logical_options();
+  o.timeout = std::chrono::seconds(5);  // the bound on the read that is expected to wait
+  pgha::TempPrimary node1(o);
+  if (major_of(node1) < 17)
+    PGHA_SKIP("failover slots need PostgreSQL 17+; this is " << major_of(node1));
+  pgha::TempStandby node2(node1);
+  node1.execute("CREATE TABLE t (id int PRIMARY KEY)");
+  node1.create_logical_slot("cdc", "test_decoding", true);
+  node1.set_sync_mode(pgha::SyncMode::Async);  // commits go on without node2
+  node2.stop();
+  node1.execute("INSERT INTO t VALUES (1)");
+  CHECK_THROWS_WITH(node1.read_changes("cdc"),
+                    Catch::Matchers::ContainsSubstring("synchronized_standby_slots (pgslave001)"));
+  node2.start();
+  CHECK(inserted_ids(node1.read_changes("cdc")) == std::vector<int>{1});  // nothing lost
+}
+
 // A subscriber cluster subscribed to a publication on the HA pair; the publisher fails over
 // and the subscription is pointed at the new primary.
 TEST_CASE("slots: a logical subscriber follows its publisher through a failover") {

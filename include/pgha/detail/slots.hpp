@@ -225,10 +225,22 @@ std::vector<Change> read_changes(N& n, const std::string& name,
                },
                [&] { return n.log_tail(); });
   }
-  Result r = c.execute(std::string("SELECT lsn, xid, data FROM ") +
-                           (binary ? "pg_logical_slot_get_binary_changes" : "pg_logical_slot_get_changes") +
-                           "($1, NULL, NULL, VARIADIC " + opts + ")",
-                       params);
+  std::string sql = std::string("SELECT lsn, xid, data FROM ") +
+                    (binary ? "pg_logical_slot_get_binary_changes" : "pg_logical_slot_get_changes") +
+                    "($1, NULL, NULL, VARIADIC " + opts + ")";
+  Result r;
+  try {
+    r = c.execute(sql, params);
+  } catch (const TimeoutError& e) {
+    if (!info.failover) throw;
+    // 17+: a failover slot hands out only WAL that every slot in synchronized_standby_slots
+    // confirmed, so a stopped or cut-off standby holds the consumer back.
+    throw TimeoutError(e.message() + "; slot \"" + name + "\" is a failover slot, whose changes "
+                       "wait until every standby in synchronized_standby_slots (" +
+                       n.admin_query("SHOW synchronized_standby_slots").value(0, 0) +
+                       ") confirmed them: is one of them stopped, frozen or cut off?",
+                       n.label(), n.log_tail());
+  }
   std::vector<Change> out;
   for (int i = 0; i < r.rows(); ++i)
     out.push_back({r.value(i, 0), r.value(i, 1), binary ? bytea_bytes(r.value(i, 2)) : r.value(i, 2)});
