@@ -10,6 +10,7 @@
 #include <cctype>
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,7 @@ inline void release_upstream_slot(int upstream_port, const std::string& password
 /// went away (their slot was dropped) and reloads the configuration.
 template <class N>
 void prune_standby_slots(N& n) {
+  std::lock_guard<std::recursive_mutex> l(n.mutex());
   if (!failover_slots(n.opts(), n.bins().major) || n.topo().standby_slots().empty()) return;
   Result r = n.admin_query("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'");
   std::vector<std::string> keep;
@@ -127,10 +129,10 @@ void create_logical_slot(N& n, const std::string& name, const std::string& plugi
                        "failover = false (and expect the slot to be gone after a failover), or "
                        "PostgreSQL 17+ binaries", 17, major, n.label());
   Role role = n.role();
-  if (role == Role::Primary) prune_standby_slots(n);
   if (role != Role::Primary)
     throw StateError("create_logical_slot() needs a running primary; this node is " +
                      std::string(to_string(role)), n.label());
+  prune_standby_slots(n);
   std::string level = n.admin_query("SHOW wal_level").value(0, 0);
   if (level != "logical")
     throw StateError("create_logical_slot() needs wal_level = logical; this node runs with "
