@@ -135,6 +135,22 @@ TEST_CASE("slots: standbys stream through physical slots before and after promot
   CHECK(ids_of(node2) == ids_of(node1));
 }
 
+TEST_CASE("slots: physical slots after a crash failover and a repaired rejoin") {
+  pgha::Options o;
+  o.replication_slots = true;
+  pgha::TempPrimary node1(o);
+  pgha::TempStandby node2(node1);
+  node1.execute("CREATE TABLE t (id int PRIMARY KEY)");
+  pgha::RejoinMethod how;
+  {
+    pgha::FailoverGuard g(node1, node2, pgha::StopMode::Crash);
+    how = g.rejoin();
+  }
+  INFO("rejoined: " << pgha::to_string(how));
+  check_pair(node2, node1, "pgslave001");
+  check_slot_follows(node2, node1, "pgslave001");
+}
+
 TEST_CASE("slots: a cascading standby streams through a slot on its standby upstream") {
   pgha::Options o;
   o.replication_slots = true;
