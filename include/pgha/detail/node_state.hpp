@@ -301,9 +301,10 @@ public:
       server_.abandon();
       return;
     }
-    std::string slot = topo_.slot();  // detach() forgets it
+    std::string slot;  // detach() forgets it
     int upstream = topo_.upstream_port();
     try {
+      slot = topo_.slot();
       topo_.detach();  // the relay goes first: its connections are reset
     } catch (...) {
     }
