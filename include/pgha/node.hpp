@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "pgha/detail/template.hpp"
 #include "pgha/options.hpp"
 #include "pgha/pending_query.hpp"
+#include "pgha/slots.hpp"
 
 namespace pgha {
 
@@ -210,6 +212,23 @@ public:
                        },
                        [&] { return n.log_tail(); });
   }
+
+  // --- replication slots (pgha/slots.hpp: what each version does through a failover) ---
+  /// Creates logical slot `name` with `plugin` (test_decoding, pgoutput) on this primary
+  /// (needs settings["wal_level"] = "logical"). `failover` = true (PG 17+; VersionError
+  /// before) makes pgha-configured standbys keep a synced copy that survives a promote.
+  void create_logical_slot(const std::string& name, const std::string& plugin = "test_decoding",
+                           bool failover = false) { detail::create_logical_slot(s(), name, plugin, failover); }
+  /// Reads and confirms every change available in logical slot `name`; StateError when this
+  /// node has no such slot (e.g. the new primary after a failover before PG 17).
+  std::vector<Change> read_changes(const std::string& name) { return detail::read_changes(s(), name, {}); }
+  /// Same, with plugin options (pgoutput needs publication_names; data is then raw bytes).
+  std::vector<Change> read_changes(const std::string& name, const std::map<std::string, std::string>& plugin_options) {
+    return detail::read_changes(s(), name, plugin_options);
+  }
+  /// PG 17+ (VersionError before): waits until this standby's synced copy of failover slot
+  /// `name` caught up with the slot on its upstream as it is now.
+  void wait_for_slot_sync(const std::string& name) { detail::wait_for_slot_sync(s(), name); }
 
   /// Internal state (for pgha's own classes).
   detail::NodeState& state() { return s(); }

@@ -11,6 +11,7 @@
 #include "pgha/options.hpp"
 #include "pgha/pending_query.hpp"
 #include "pgha/primary.hpp"
+#include "pgha/slots.hpp"
 #include "pgha/standby.hpp"
 #include "pgha/version.hpp"
 #include "pgha/workload.hpp"

@@ -87,6 +87,7 @@ private:
       throw StateError("cannot create a standby of a stopped node; expected a running upstream",
                        up.label());
     if (opts.bin_dir.empty()) opts.bin_dir = up.bins().bin_dir;
+    opts.replication_slots = opts.replication_slots || up.opts().replication_slots;  // inherited
     auto st = make_state(opts);
     if (st->bins().major != up.bins().major)
       throw SetupError("standby binaries are PostgreSQL " + st->bins().version + " but upstream " +
