@@ -69,7 +69,7 @@ using LogSink = std::function<void(const Event&)>;
 
 namespace detail {
 
-/// Readable duration: "850 us", "51 ms", "1.25 s".
+/// Readable duration: "850 us", "51 ms" (below 10 s), "12.5 s".
 inline std::string format_duration(std::chrono::microseconds d) {
   long long us = d.count();
   char buf[48];
