@@ -5,6 +5,7 @@
 # clone method (pg_basebackup where a version-matched one exists, else the backup API).
 #   scripts/check-walkthrough-timeline.sh <walkthrough binary>            # check
 #   scripts/check-walkthrough-timeline.sh <walkthrough binary> --update   # rewrite both copies
+# With PGHA_LOG=1 on the same run it also checks that stderr shows every step, with durations.
 # Exits non-zero (with a diff) when a copy is stale. ctest runs it (docs.walkthrough_timeline).
 set -euo pipefail
 src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,10 +15,22 @@ readme="$src/README.md"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/pgha-timeline.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-if ! PGHA_TIMELINE="$tmp/timeline.md" "$walkthrough" >"$tmp/walkthrough.log" 2>&1; then
-  echo "the walkthrough failed; its output:"; cat "$tmp/walkthrough.log"; exit 1
+if ! PGHA_LOG=1 PGHA_TIMELINE="$tmp/timeline.md" "$walkthrough" >"$tmp/walkthrough.log" 2>"$tmp/events.log"; then
+  echo "the walkthrough failed; its output:"; cat "$tmp/walkthrough.log" "$tmp/events.log"; exit 1
 fi
 [ -s "$tmp/timeline.md" ] || { echo "the walkthrough wrote no $tmp/timeline.md (PGHA_TIMELINE)"; exit 1; }
+# PGHA_LOG=1 shows every step on stderr, the timed ones with their durations.
+missing=0
+for step in "node1 create: .*\([0-9]+ ms\)" "node2 clone: .*\([0-9]+ ms\)" "node1 start: .*\([0-9]+ ms\)" \
+            "node2 ready: streaming" "node1 stop: stopped \(fast\) \([0-9]+ ms\)" \
+            "node2 promote: .*\([0-9]+ ms\)" "node2 timeline: timeline 1 -> 2" "node2 blocked: " \
+            "node1 rejoin: .*\([0-9]+ ms\)" "node2 released: .*\([0-9]+ ms\)" \
+            "node1 timeline: timeline 2 -> 3" "node2 rejoin: " "node1 destroy: "; do
+  if ! grep -Eq "^pgha: \+[0-9]+\.[0-9]{3}s $step" "$tmp/events.log"; then
+    echo "PGHA_LOG=1 printed no line matching '$step'"; missing=1
+  fi
+done
+if [ "$missing" = 1 ]; then echo "stderr of the walkthrough with PGHA_LOG=1:"; cat "$tmp/events.log"; exit 1; fi
 
 # The first ```mermaid block of a file.
 mermaid_block() { awk '/^```mermaid$/ {on=1} on {print} on && /^```$/ {exit}' "$1"; }
