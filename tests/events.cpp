@@ -159,3 +159,16 @@ TEST_CASE("events: a Timeline draws a failover as a Mermaid sequence diagram") {
   CHECK(d.find("  tl_b->>tl_a: rejoined as standby of tl_b") != std::string::npos);
   CHECK(d.find("  tl_a->>tl_b: failover from tl_a") != std::string::npos);
 }
+
+TEST_CASE("events: a wait past 2 s reports progress before it times out") {
+  pgha::TempPrimary p;
+  Sink sink;
+  CHECK_THROWS_AS(p.wait_until("SELECT false", 2500ms), pgha::TimeoutError);
+  INFO(sink.dump());
+  const pgha::Event* e = sink.find(p.name(), "progress");
+  REQUIRE(e);
+  CHECK(e->message.find("still waiting after ") == 0);
+  CHECK(e->message.find("'SELECT false' to be true; last seen: f") != std::string::npos);
+  CHECK(e->duration >= 2s);
+  CHECK(e->fact("repeat") == "0");
+}
