@@ -16,8 +16,9 @@
 //
 // This header sits low: pgha/detail/ emits into it and it depends on nothing of pgha.
 // Events are delivered on the thread that took the step, one at a time (deliveries are
-// serialized, so a sink need not be thread-safe); a sink must not throw (what it throws is
-// dropped) and must not call set_log_sink.
+// serialized, so a sink need not be thread-safe), often while pgha holds the node's lock:
+// a sink should record or print and return. It must not call back into pgha (a Node, or
+// set_log_sink), and what it throws is dropped.
 #pragma once
 
 #include <unistd.h>
@@ -310,7 +311,7 @@ private:
 }  // namespace detail
 
 /// Sends every event of this process to `sink` (replacing the previous sink); nullptr
-/// removes it. The sink is called on the thread that took the step, one event at a time.
+/// removes it. Called on the thread that took the step, one event at a time; see the top.
 inline void set_log_sink(LogSink sink) { detail::event_bus().set_user(std::move(sink)); }
 
 }  // namespace pgha
