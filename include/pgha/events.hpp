@@ -172,7 +172,6 @@ private:
   // on one line that the next overwrites.
   void print(const Event& e) {
     if (log_level_ > 0) {
-      if (e.kind == "progress" && log_level_ < 2 && e.fact("repeat") == "1") return;
       std::string line = "pgha: " + format_event(e, origin_, log_level_ >= 2) + "\n";
       std::fflush(stdout);
       std::fputs(line.c_str(), stderr);
