@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -295,7 +296,7 @@ public:
     // can take 5 s: the postmaster waits that long for a child that ignores SIGQUIT.)
     if (server_.running()) server_.kill_tree(std::chrono::seconds(5));
     remove_postmaster_shm(dir_.data() + "/postmaster.pid");
-    if (events_on()) emit(dir_.name(), "destroy", "server stopped, directory removed");
+    if (events_on()) emit(dir_.name(), "destroy", std::getenv("PGHA_KEEP") && std::string(std::getenv("PGHA_KEEP")) == "1" ? "server stopped, directory kept (PGHA_KEEP=1)" : "server stopped, directory removed");
     dir_.destroy();
   }
 
