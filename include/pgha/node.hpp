@@ -172,8 +172,6 @@ public:
                    {{"timeline", std::to_string(now)}, {"lsn", fact_or_empty("SELECT pg_current_wal_lsn()")}});
     }
   }
-
-
   /// Makes this node a synchronous standby of `new_primary` (a running primary): stops it
   /// if running, resumes it on the new timeline after a clean stop, or rewinds/re-clones it
   /// when its WAL diverged (after a crash, a promote it did not see, or when it belongs to
