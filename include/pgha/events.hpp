@@ -160,6 +160,18 @@ public:
     }
   }
 
+  /// Clears a progress line left on the terminal (a slow step ended without an event).
+  void end_progress() noexcept {
+    try {
+      std::lock_guard<std::recursive_mutex> d(deliver_mu_);
+      if (!progress_shown_) return;
+      std::fputs("\r\033[K", stderr);
+      std::fflush(stderr);
+      progress_shown_ = false;
+    } catch (...) {
+    }
+  }
+
 private:
   void update() {
     std::lock_guard<std::mutex> l(mu_);
@@ -285,6 +297,12 @@ private:
 class WaitProgress {
 public:
   explicit WaitProgress(std::string node) : node_(std::move(node)), started_(std::chrono::steady_clock::now()) {}
+  WaitProgress(const WaitProgress&) = delete;
+  WaitProgress& operator=(const WaitProgress&) = delete;
+  /// A wait that reported progress leaves no progress line behind on a terminal.
+  ~WaitProgress() {
+    if (reports_ > 0) event_bus().end_progress();
+  }
   /// Call on each poll; `what` and `seen` are read only when a report is due.
   template <class Describe>
   void poll(Describe describe) noexcept {
