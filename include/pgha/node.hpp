@@ -121,7 +121,11 @@ public:
 
   /// Switches synchronous_commit at run time (Async clears synchronous_standby_names);
   /// takes effect for new transactions once the server reloaded its configuration.
-  void set_sync_mode(SyncMode mode) { s().set_sync_mode(mode); }
+  void set_sync_mode(SyncMode mode) {
+    s().set_sync_mode(mode);
+    fault("sync_mode", std::string("synchronous_commit = ") + synchronous_commit_setting(mode) +
+                           (mode == SyncMode::Async ? ", no synchronous standby" : ""));
+  }
 
   // --- faults ---
   /// Freezes the whole server: SIGSTOP to the postmaster and all its children (stopping
