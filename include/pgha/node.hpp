@@ -123,42 +123,42 @@ public:
   /// takes effect for new transactions once the server reloaded its configuration.
   void set_sync_mode(SyncMode mode) {
     s().set_sync_mode(mode);
-    fault("sync_mode", std::string("synchronous_commit = ") + synchronous_commit_setting(mode) +
+    note_event("sync_mode", std::string("synchronous_commit = ") + synchronous_commit_setting(mode) +
                            (mode == SyncMode::Async ? ", no synchronous standby" : ""));
   }
 
   // --- faults ---
   /// Freezes the whole server: SIGSTOP to the postmaster and all its children (stopping
   /// the postmaster alone would leave backends, walsender and walreceiver running).
-  void freeze() { locked([](detail::NodeState& n) { n.server().freeze(); }); fault("fault", "frozen (SIGSTOP to every server process)"); }
+  void freeze() { locked([](detail::NodeState& n) { n.server().freeze(); }); note_event("fault", "frozen (SIGSTOP to every server process)"); }
   /// Resumes a frozen server (SIGCONT to the postmaster and all its children).
-  void thaw() { locked([](detail::NodeState& n) { n.server().thaw(); }); fault("heal", "thawed (SIGCONT)"); }
+  void thaw() { locked([](detail::NodeState& n) { n.server().thaw(); }); note_event("heal", "thawed (SIGCONT)"); }
   /// Freezes this primary's walsender process(es): WAL stops flowing to its standbys.
-  void freeze_walsender() { signal_required("walsender", SIGSTOP); fault("fault", "walsender frozen"); }
+  void freeze_walsender() { signal_required("walsender", SIGSTOP); note_event("fault", "walsender frozen"); }
   /// Resumes this primary's walsender process(es).
-  void thaw_walsender() { locked([](detail::NodeState& n) { n.server().signal_children(SIGCONT, "walsender"); }); fault("heal", "walsender thawed"); }
+  void thaw_walsender() { locked([](detail::NodeState& n) { n.server().signal_children(SIGCONT, "walsender"); }); note_event("heal", "walsender thawed"); }
   /// Freezes this standby's walreceiver: it stops receiving and confirming WAL.
-  void freeze_walreceiver() { signal_required("walreceiver", SIGSTOP); fault("fault", "walreceiver frozen"); }
+  void freeze_walreceiver() { signal_required("walreceiver", SIGSTOP); note_event("fault", "walreceiver frozen"); }
   /// Resumes this standby's walreceiver.
-  void thaw_walreceiver() { locked([](detail::NodeState& n) { n.server().signal_children(SIGCONT, "walreceiver"); }); fault("heal", "walreceiver thawed"); }
+  void thaw_walreceiver() { locked([](detail::NodeState& n) { n.server().signal_children(SIGCONT, "walreceiver"); }); note_event("heal", "walreceiver thawed"); }
   /// Pauses WAL replay on a standby (pg_wal_replay_pause): it still receives WAL.
-  void pause_replay() { s().admin_query("SELECT pg_wal_replay_pause()"); fault("fault", "replay paused"); }
+  void pause_replay() { s().admin_query("SELECT pg_wal_replay_pause()"); note_event("fault", "replay paused"); }
   /// Resumes WAL replay on a standby.
-  void resume_replay() { s().admin_query("SELECT pg_wal_replay_resume()"); fault("heal", "replay resumed"); }
+  void resume_replay() { s().admin_query("SELECT pg_wal_replay_resume()"); note_event("heal", "replay resumed"); }
 
   /// Cuts this standby's replication link without stopping either server: Reset refuses
   /// and resets connections at once, Blackhole silently stops all bytes (the ends notice
   /// only through wal_receiver_timeout / wal_sender_timeout). Needs Options::relay.
   void cut_link(LinkCut how = LinkCut::Reset) {
     s().link().set_state(how == LinkCut::Reset ? detail::LinkState::Reset : detail::LinkState::Blackhole);
-    fault("fault", how == LinkCut::Reset ? "replication link cut (reset)" : "replication link cut (blackhole)");
+    note_event("fault", how == LinkCut::Reset ? "replication link cut (reset)" : "replication link cut (blackhole)");
   }
   /// Restores the link; after a Blackhole, held connections resume where they stopped.
-  void heal_link() { s().link().set_state(detail::LinkState::Pass); fault("heal", "replication link healed"); }
+  void heal_link() { s().link().set_state(detail::LinkState::Pass); note_event("heal", "replication link healed"); }
   /// Adds latency to each chunk on the link, in each direction (0 = none).
   void set_link_delay(std::chrono::milliseconds d) {
     s().link().set_delay(d);
-    fault(d.count() ? "fault" : "heal", "replication link delay " + std::to_string(d.count()) + " ms");
+    note_event(d.count() ? "fault" : "heal", "replication link delay " + std::to_string(d.count()) + " ms");
   }
 
   // --- failover ---
@@ -271,8 +271,9 @@ private:
       throw;
     }
   }
-  // Emits a fault set or healed on this node (cheap when nobody listens).
-  void fault(const char* kind, const std::string& what) {
+  // Emits an event of this node: a fault set or healed, a setting changed (cheap when
+  // nobody listens).
+  void note_event(const char* kind, const std::string& what) {
     if (detail::events_on()) detail::emit(name(), kind, what);
   }
   // The current timeline, or 0 if the node cannot say (events only: never throws).
