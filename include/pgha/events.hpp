@@ -44,8 +44,8 @@ struct Event {
   /// (binaries found, the initdb template).
   std::string node;
   /// What happened: "create", "clone", "start", "ready", "stop", "promote", "timeline",
-  /// "rejoin", "failover", "fault", "heal", "blocked", "released", "binaries", "template",
-  /// "endpoint", "progress", ...
+  /// "rejoin", "failover", "fault", "heal", "sync_mode", "blocked", "released", "destroy",
+  /// "binaries", "template", "endpoint", "progress", ...
   std::string kind;
   /// One readable sentence ("promoted to primary on timeline 2").
   std::string message;
