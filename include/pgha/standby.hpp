@@ -80,6 +80,19 @@ private:
     while (taken(name)) name = next_name(name);
     return name;
   }
+  // "ready": streaming from `up`, with the sync_state `up` reports (events only).
+  static void emit_ready(detail::NodeState& st, detail::NodeState& up) {
+    std::string sync, tli;
+    try {
+      Result r = up.admin_query("SELECT sync_state FROM pg_stat_replication WHERE application_name = " +
+                                detail::sql_literal(st.topo().app_name()));
+      sync = r.rows() ? r.value(0, 0) : "unknown";
+      tli = std::to_string(st.current_timeline());
+    } catch (...) {
+    }
+    detail::emit(st.dir().name(), "ready", "streaming on timeline " + tli + " as " + st.topo().app_name() + ", " + sync, {},
+                 {{"peer", up.dir().name()}, {"sync_state", sync}, {"timeline", tli}, {"application_name", st.topo().app_name()}});
+  }
   static std::unique_ptr<detail::NodeState> create(Node& upstream, Options opts) {
     auto& up = upstream.state();
     std::lock_guard<std::recursive_mutex> l(up.mutex());
@@ -93,10 +106,14 @@ private:
       throw SetupError("standby binaries are PostgreSQL " + st->bins().version + " but upstream " +
                        up.label() + " runs " + up.bins().version + "; streaming replication "
                        "needs the same major version");
+    if (detail::events_on())
+      detail::emit(st->dir().name(), "create", "created as a standby of " + up.dir().name() + ", port " + std::to_string(st->dir().port()),
+                   {}, {{"port", std::to_string(st->dir().port())}});
     st->init_member(choose_name(up, opts));
     st->attach_to(up);
     detail::clone_from(*st, up);
     detail::start_and_wait(*st, up);
+    if (detail::events_on()) emit_ready(*st, up);
     return st;
   }
 };

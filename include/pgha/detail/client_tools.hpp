@@ -48,6 +48,7 @@ inline void basebackup(NodeState& target, NodeState& source) {
 // Replaces target.data with a clone of `source`, with the configured method.
 inline void clone_from(NodeState& target, NodeState& source) {
   CloneMethod m = target.opts().clone_method;
+  StepEvent ev(target.dir().name(), "clone", [&](Event& e) { bool bb = m == CloneMethod::BaseBackup || (m == CloneMethod::Auto && !target.bins().pg_basebackup.empty()); e.message = std::string("cloned from ") + source.dir().name() + (bb ? " with pg_basebackup" : " with the backup API"); e.facts = {{"peer", source.dir().name()}, {"method", bb ? "pg_basebackup" : "backup API"}}; });
   // A server that died on its own leaves its SysV segment: remove it (when provably that
   // server's) before its postmaster.pid goes with the old data.
   remove_postmaster_shm(target.dir().data() + "/postmaster.pid");

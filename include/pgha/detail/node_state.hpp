@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -21,6 +22,7 @@
 #include "pgha/detail/slots.hpp"
 #include "pgha/detail/topology.hpp"
 #include "pgha/detail/wait.hpp"
+#include "pgha/events.hpp"
 #include "pgha/options.hpp"
 
 namespace pgha::detail {
@@ -180,6 +182,10 @@ public:
     if (server_.running())
       throw StateError("start() called but the server is already running; expected a stopped node",
                        label());
+    StepEvent ev(dir_.name(), "start", [this](Event& e) {
+      e.message = std::string("started as ") + (topo_.standby() ? "standby" : "primary") + " on port " + std::to_string(dir_.port());
+      e.facts = {{"port", std::to_string(dir_.port())}};
+    });
     for (int attempt = 0;; ++attempt) {
       dir_.write_config(config_input());
       auto log_offset = file_size(dir_.log());
@@ -202,6 +208,10 @@ public:
   /// new connections (one opened in between by another thread would hold up a smart stop).
   void stop(StopMode mode) {
     std::lock_guard<std::recursive_mutex> l(mu_);
+    StepEvent ev(dir_.name(), "stop", [&, was = server_.running()](Event& e) {  // no event if it was stopped
+      const char* m = mode == StopMode::Smart ? "smart" : mode == StopMode::Fast ? "fast" : mode == StopMode::Immediate ? "immediate" : "crash";
+      if (was) e.message = std::string("stopped (") + m + ")", e.facts = {{"mode", m}};
+    });
     close_sessions();
     server_.stop(mode, opts_.timeout, [this] { close_sessions(); });
   }
@@ -313,6 +323,7 @@ public:
     if (server_.running()) server_.kill_tree(std::chrono::seconds(5));
     release_upstream_slot(upstream, creds_.superuser_password, slot);
     remove_postmaster_shm(dir_.data() + "/postmaster.pid");
+    if (events_on()) emit(dir_.name(), "destroy", std::getenv("PGHA_KEEP") && std::string(std::getenv("PGHA_KEEP")) == "1" ? "server stopped, directory kept (PGHA_KEEP=1)" : "server stopped, directory removed");
     dir_.destroy();
   }
 
