@@ -143,13 +143,16 @@ public:
   /// Cuts this standby's replication link without stopping either server: Reset refuses
   /// and resets connections at once, Blackhole silently stops all bytes (the ends notice
   /// only through wal_receiver_timeout / wal_sender_timeout). Needs Options::relay.
-  void cut_link(LinkCut how = LinkCut::Reset) {
-    s().link().set_state(how == LinkCut::Reset ? detail::LinkState::Reset : detail::LinkState::Blackhole);
-  }
+  /// Shorthand for replication_link().cut(how).
+  void cut_link(LinkCut how = LinkCut::Reset) { s().link().cut(how); }
   /// Restores the link; after a Blackhole, held connections resume where they stopped.
-  void heal_link() { s().link().set_state(detail::LinkState::Pass); }
+  void heal_link() { s().link().heal(); }
   /// Adds latency to each chunk on the link, in each direction (0 = none).
-  void set_link_delay(std::chrono::milliseconds d) { s().link().set_delay(d); }
+  void set_link_delay(std::chrono::milliseconds d) { s().link().delay(d); }
+  /// This standby's replication link (see pgha::Link): per-direction cuts, delay, bandwidth,
+  /// counters. StateError on a primary or without Options::relay. The reference stays valid
+  /// while the node is a standby; promote() (and the node's destruction) ends the link.
+  Link& replication_link() { return s().link(); }
 
   // --- failover ---
   /// Turns a running standby into a primary; returns once it accepts writes.
