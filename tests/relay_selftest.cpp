@@ -538,7 +538,9 @@ void test_directions() {
   Relay r("127.0.0.1", g_echo->port());
   TFd c = connect_to(r.port());
   CHECK(send_all(c.fd, "warm") && recv_exact(c.fd, 4, milliseconds(2000)) == "warm");
-  CHECK(r.bytes(pgha::Direction::Upstream) == 4 && r.bytes(pgha::Direction::Downstream) == 4);
+  // The counter is bumped after send() returns, which may be just after our recv() saw the data.
+  CHECK(wait_until([&] { return r.bytes(pgha::Direction::Downstream) == 4; }, milliseconds(2000)));
+  CHECK(r.bytes(pgha::Direction::Upstream) == 4);
   // Downstream blackholed: the request reaches the echo server, the echo stays away.
   r.set_state(LinkState::Blackhole, pgha::Direction::Downstream);
   CHECK(r.state(pgha::Direction::Upstream) == LinkState::Pass && r.state() == LinkState::Blackhole);

@@ -8,13 +8,11 @@
 #pragma once
 
 #include <fcntl.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
-#include <climits>
 #include <condition_variable>
 #include <functional>
 #include <list>
@@ -25,7 +23,6 @@
 #include <utility>
 #include <vector>
 
-#include "pgha/detail/fd.hpp"
 #include "pgha/detail/relay_toxics.hpp"
 #include "pgha/link_types.hpp"
 
@@ -129,18 +126,6 @@ private:
     bool dead = false;        // closed; erased by sweep()
   };
 
-  [[noreturn]] static void fail(const std::string& what, int err) {
-    throw PGHA_DETAIL_RELAY_ERROR("pgha relay: " + what + ": " + std::generic_category().message(err));
-  }
-  static void set_nodelay(int fd) noexcept {
-    int one = 1;  // Nagle + delayed ACK would add ~40 ms stalls no real link has
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  static int ms_until(Clock::time_point t, Clock::time_point now) {
-    if (t <= now) return 0;
-    auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - now).count();  // ceil: no 0 ms spin
-    return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
-  }
   static void close_pair(Pair& p, bool abortive) noexcept {
     for (Fd& f : p.fd) abortive ? f.abort() : f.reset();
     p.dead = true;
@@ -399,24 +384,13 @@ private:
 
 // On any throw the fds created so far are closed by their members' destructors.
 inline void Relay::start() {
-  listen_ = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!listen_) fail("cannot create the listening socket", errno);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
-    fail("bind(127.0.0.1:0) failed, expected a free loopback port", errno);
-  if (::listen(listen_.get(), 128) < 0) fail("listen() on the relay socket failed", errno);
-  if (::getsockname(listen_.get(), reinterpret_cast<sockaddr*>(&a), &len) < 0)
-    fail("getsockname() on the relay socket failed", errno);
-  port_ = ntohs(a.sin_port);
+  listen_ = listen_loopback(port_);
   int p[2];
-  if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) fail("cannot create the relay's wake-up pipe", errno);
+  if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) relay_fail("cannot create the relay's wake-up pipe", errno);
   wake_r_ = Fd(p[0]);
   wake_w_ = Fd(p[1]);
   try { thread_ = std::thread([this] { run(); }); }
-  catch (const std::system_error& e) { fail("cannot start the relay thread", e.code().value()); }
+  catch (const std::system_error& e) { relay_fail("cannot start the relay thread", e.code().value()); }
 }
 
 }  // namespace pgha::detail

@@ -1,5 +1,5 @@
 // pgha/detail/relay_toxics.hpp: what the relay does to the bytes it forwards, kept apart from
-// its poll() loop: where a connection goes (RelayTarget), and the per-direction queue that
+// its poll() loop: the socket helpers, where a connection goes (RelayTarget), and the per-direction queue that
 // applies latency + jitter, a bandwidth cap and a byte limit (Toxics). Nothing here touches
 // a socket except through the callback the loop passes in; nothing here costs anything when
 // no toxic is set (a chunk is due at once and every write may take all it wants).
@@ -12,21 +12,57 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <deque>
 #include <random>
 #include <string>
 
+#include <system_error>
+
+#include "pgha/detail/fd.hpp"
 #include "pgha/error.hpp"
 
 namespace pgha::detail {
 
 using RelayClock = std::chrono::steady_clock;
+
+[[noreturn]] inline void relay_fail(const std::string& what, int err) {
+  throw PGHA_DETAIL_RELAY_ERROR("pgha relay: " + what + ": " + std::generic_category().message(err));
+}
+inline void set_nodelay(int fd) noexcept {
+  int one = 1;  // Nagle + delayed ACK would add ~40 ms stalls no real link has
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+/// Milliseconds from `now` until `t`, rounded up (no 0 ms spin), 0 if past.
+inline int ms_until(RelayClock::time_point t, RelayClock::time_point now) {
+  if (t <= now) return 0;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - now).count();
+  return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
+/// A non-blocking, close-on-exec socket listening on 127.0.0.1:<free port>; sets `port`.
+inline Fd listen_loopback(int& port) {
+  Fd l(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!l) relay_fail("cannot create the listening socket", errno);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
+    relay_fail("bind(127.0.0.1:0) failed, expected a free loopback port", errno);
+  if (::listen(l.get(), 128) < 0) relay_fail("listen() on the relay socket failed", errno);
+  if (::getsockname(l.get(), reinterpret_cast<sockaddr*>(&a), &len) < 0)
+    relay_fail("getsockname() on the relay socket failed", errno);
+  port = ntohs(a.sin_port);
+  return l;
+}
 
 /// Where the relay connects a client: an address ready for connect().
 struct RelayTarget {
