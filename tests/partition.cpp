@@ -87,7 +87,9 @@ TEST_CASE("a Partition and a promote give two primaries - rejoin discards the ol
   node1.execute("CREATE TABLE t (who text)");
   node1.execute("INSERT INTO t VALUES ('before')");
   node1.wait_for_catchup(node2);
-  pgha::Endpoint rw({&node1, &node2}, pgha::Route::Primary);
+  // node2 listed first: during the split it is a primary too, and only the Partition keeps
+  // the endpoint away from it.
+  pgha::Endpoint rw({&node2, &node1}, pgha::Route::Primary);
   // Both sides commit locally: with the link cut no sync standby can confirm anything.
   node1.execute("SET synchronous_commit = local");
   {
@@ -108,8 +110,12 @@ TEST_CASE("a Partition and a promote give two primaries - rejoin discards the ol
     CHECK(node1.query("SELECT count(*) FROM t").value(0, 0) == "3");
     CHECK(node2.query("SELECT count(*) FROM t").value(0, 0) == "2");
   }
-  // Healed, but both are still primaries: the first listed one keeps the endpoint.
+  // Healed, but both are still primaries: the first listed one gets new connections.
   CHECK(node1.role() == pgha::Role::Primary);
+  {
+    pgha::Connection healed(rw.conninfo(), std::chrono::seconds(10));
+    CHECK(std::stoi(healed.execute("SELECT inet_server_port()").value(0, 0)) == node2.port());
+  }
   const pgha::RejoinMethod m = node1.rejoin(node2);
   CHECK(m != pgha::RejoinMethod::Resumed);  // diverged: rewound or re-cloned
   CHECK(node1.query("SELECT string_agg(who, ',' ORDER BY who) FROM t").value(0, 0) == "before,node2 split");
