@@ -77,15 +77,19 @@ TEST_CASE("point_to with Switch::Blackhole: the open client hangs until its own 
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   pgha::Endpoint db(node1);
-  Client c(db.conninfo());
+  // Aggressive TCP-level timeouts, which would end the wait on a real VIP move (the
+  // segments vanish there). Through the relay they never fire: its kernel still
+  // acknowledges every segment and keepalive probe on loopback.
+  Client c(db.conninfo() + " tcp_user_timeout=300 keepalives=1 keepalives_idle=1"
+                           " keepalives_interval=1 keepalives_count=1");
   REQUIRE(c.ok());
   REQUIRE(c.exec("SELECT 1").ok);
   db.point_to(node2, pgha::Switch::Blackhole);
   REQUIRE(c.send("SELECT 1"));
   // The query goes nowhere and no error comes back: only the application's own deadline
-  // ends the wait. (TCP keepalives and tcp_user_timeout do not fire here: the relay's
-  // kernel still acknowledges every segment on loopback. They do on a real VIP move.)
-  CHECK_FALSE(c.wait_reply(1500ms));
+  // (here 2.5 s, past the keepalive and tcp_user_timeout) ends the wait.
+  CHECK_FALSE(c.wait_reply(2500ms));
+  CHECK(c.ok());  // libpq still thinks the connection is fine
   CHECK(db.connections() == 1);
   Client d(db.conninfo());  // new connections go to the new node meanwhile
   REQUIRE(d.ok());
