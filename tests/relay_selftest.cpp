@@ -531,6 +531,141 @@ void test_destructor() {
   }
 }
 
+
+// --- toxics and the per-direction / per-connection features ---
+
+void test_directions() {
+  Relay r("127.0.0.1", g_echo->port());
+  TFd c = connect_to(r.port());
+  CHECK(send_all(c.fd, "warm") && recv_exact(c.fd, 4, milliseconds(2000)) == "warm");
+  // The counter is bumped after send() returns, which may be just after our recv() saw the data.
+  CHECK(wait_until([&] { return r.bytes(pgha::Direction::Downstream) == 4; }, milliseconds(2000)));
+  CHECK(r.bytes(pgha::Direction::Upstream) == 4);
+  // Downstream blackholed: the request reaches the echo server, the echo stays away.
+  r.set_state(LinkState::Blackhole, pgha::Direction::Downstream);
+  CHECK(r.state(pgha::Direction::Upstream) == LinkState::Pass && r.state() == LinkState::Blackhole);
+  CHECK(send_all(c.fd, "down"));
+  CHECK(wait_until([&] { return r.bytes(pgha::Direction::Upstream) == 8; }, milliseconds(2000)));
+  CHECK(recv_some(c.fd, milliseconds(300)).empty());
+  r.set_state(LinkState::Pass);
+  CHECK(recv_exact(c.fd, 4, milliseconds(2000)) == "down");
+  // Upstream blackholed: the request never leaves; nothing is lost on heal.
+  r.set_state(LinkState::Blackhole, pgha::Direction::Upstream);
+  CHECK(send_all(c.fd, "up"));
+  CHECK(recv_some(c.fd, milliseconds(300)).empty());
+  CHECK(r.bytes(pgha::Direction::Upstream) == 8);
+  r.set_state(LinkState::Pass, pgha::Direction::Upstream);
+  CHECK(recv_exact(c.fd, 2, milliseconds(2000)) == "up");
+  // Reset one way: the idle pair survives; the first byte that would cross is an RST.
+  r.set_state(LinkState::Reset, pgha::Direction::Upstream);
+  CHECK(r.open_pairs() == 1);
+  CHECK(send_all(c.fd, "x"));
+  bool eof = false;
+  int err = 0;
+  recv_some(c.fd, milliseconds(2000), &eof, &err);
+  CHECK_MSG(err == ECONNRESET, "one-way Reset did not reset on the first byte");
+  r.set_state(LinkState::Pass);
+  CHECK(echoes(r.port(), "after"));
+}
+
+void test_jitter_keeps_order() {
+  Relay r("127.0.0.1", g_echo->port());
+  r.set_delay(milliseconds(30), milliseconds(25));
+  TFd c = connect_to(r.port());
+  std::string sent;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 20; ++i) {  // separate chunks, each with its own random delay
+    const std::string m = std::to_string(i) + ",";
+    CHECK(send_all(c.fd, m));
+    sent += m;
+    ::poll(nullptr, 0, 3);  // gives the relay separate reads (does not stand in for a wait)
+  }
+  CHECK(recv_exact(c.fd, sent.size(), milliseconds(5000)) == sent);
+  CHECK(ms_since(t0) >= 10);  // at least 5 ms each way
+  bool threw = false;
+  try { r.set_delay(milliseconds(1), milliseconds(-1)); } catch (const std::runtime_error&) { threw = true; }
+  CHECK(threw);
+}
+
+void test_bandwidth_changed_midstream() {
+  Relay r("127.0.0.1", g_echo->port());
+  r.set_bandwidth(128 * 1024);
+  r.set_delay(milliseconds(20));  // composes with the bandwidth
+  TFd c = connect_to(r.port());
+  const std::string out = pattern(1u << 20, 3);  // 8 s each way at 128 KiB/s
+  const auto t0 = Clock::now();
+  bool changed = false;
+  std::uint64_t at_change = 0;
+  const std::string in = duplex(c.fd, out, milliseconds(30000), [&](std::size_t got) {
+    if (changed || got < 256 * 1024) return;
+    changed = true;
+    at_change = r.bytes(pgha::Direction::Downstream);
+    CHECK(ms_since(t0) >= 1500);  // 256 KiB at 128 KiB/s cannot arrive sooner
+    r.set_bandwidth(0);
+    r.set_delay(milliseconds(0));
+  });
+  CHECK(changed && at_change < out.size());
+  CHECK_MSG(in == out, "received " + std::to_string(in.size()));
+  const double cpu0 = cpu_seconds();  // a capped stream waits in poll(), it does not spin
+  r.set_bandwidth(1024);
+  CHECK(send_all(c.fd, std::string(100, 'b')) && recv_exact(c.fd, 100, milliseconds(3000)).size() == 100);
+  CHECK(cpu_seconds() - cpu0 < 0.05);
+}
+
+void test_limit_data() {
+  Relay r("127.0.0.1", g_echo->port());
+  r.set_limit(1000);
+  TFd c = connect_to(r.port());
+  CHECK(send_all(c.fd, std::string(600, 'a')));
+  std::string got;
+  bool eof = false;
+  int err = 0;
+  const auto t0 = Clock::now();
+  while (!eof && !err && ms_since(t0) < 3000) got += recv_some(c.fd, milliseconds(3000), &eof, &err);
+  CHECK_MSG(got.size() == 400 && eof, "got " + std::to_string(got.size()) + " bytes, want 600 up + 400 down, then FIN");
+  CHECK(wait_until([&] { return r.open_pairs() == 0; }, milliseconds(2000)));
+  r.set_limit(0);
+  CHECK(echoes(r.port(), std::string(5000, 'z')));
+}
+
+void test_switch_modes_and_chooser() {
+  Relay r("127.0.0.1", g_echo->port());
+  TFd kept = connect_to(r.port());
+  CHECK(send_all(kept.fd, "k") && recv_exact(kept.fd, 1, milliseconds(2000)) == "k");
+  const int a0 = g_echo->accepted();
+  r.retarget("127.0.0.1", g_echo2->port(), pgha::Switch::Keep);
+  CHECK(send_all(kept.fd, "still") && recv_exact(kept.fd, 5, milliseconds(2000)) == "still");
+  CHECK(g_echo->accepted() == a0);
+  TFd frozen = connect_to(r.port());
+  CHECK(send_all(frozen.fd, "f") && recv_exact(frozen.fd, 1, milliseconds(2000)) == "f");
+  r.switch_existing(pgha::Switch::Blackhole);
+  CHECK(send_all(kept.fd, "gone") && recv_some(kept.fd, milliseconds(300)).empty());
+  CHECK(r.open_pairs() == 2);
+  frozen.close();  // the client leaving is the only thing a frozen pair reacts to
+  CHECK(wait_until([&] { return r.open_pairs() == 1; }, milliseconds(2000)));
+  kept.close();
+  CHECK(wait_until([&] { return r.open_pairs() == 0; }, milliseconds(2000)));
+  CHECK(echoes(r.port(), "new ones pass"));
+
+  std::atomic<int> calls{0};
+  std::atomic<bool> allow{false};
+  Relay ch([&](pgha::detail::RelayTarget& t) {
+    ++calls;
+    if (!allow) return false;
+    t = pgha::detail::loopback_target(g_echo2->port());
+    return true;
+  });
+  TFd no = connect_to(ch.port());
+  bool eof = false;
+  int err = 0;
+  recv_some(no.fd, milliseconds(2000), &eof, &err);
+  CHECK(err == ECONNRESET && ch.refused() == 1);
+  allow = true;
+  const int b0 = g_echo2->accepted();
+  CHECK(echoes(ch.port(), "chosen"));
+  CHECK(g_echo2->accepted() == b0 + 1 && calls == 2);
+}
+
 }  // namespace
 
 int main() {
@@ -549,6 +684,11 @@ int main() {
   run_test("sigpipe", test_sigpipe);
   run_test("concurrent commands", test_concurrent_commands);
   run_test("destructor", test_destructor);
+  run_test("directions", test_directions);
+  run_test("jitter keeps order", test_jitter_keeps_order);
+  run_test("bandwidth changed mid-stream", test_bandwidth_changed_midstream);
+  run_test("limit_data", test_limit_data);
+  run_test("switch modes, chooser", test_switch_modes_and_chooser);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

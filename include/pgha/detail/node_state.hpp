@@ -289,9 +289,9 @@ public:
     write_config();
   }
   /// The relay of the replication link; StateError if there is none.
-  Relay& link() {
+  Link& link() {
     std::lock_guard<std::recursive_mutex> l(mu_);
-    if (Relay* r = topo_.link()) return *r;
+    if (Link* r = topo_.link()) return *r;
     throw StateError(topo_.standby() ? "this standby streams directly (Options::relay = false); "
                                        "expected a relayed replication link"
                                      : "link faults act on a standby's replication link; this "

@@ -1,54 +1,52 @@
-// pgha/detail/relay.hpp: a TCP relay on 127.0.0.1 between a standby and its upstream, so a
-// test can reset, black-hole, delay or re-point that one link without touching either server.
+// pgha/detail/relay.hpp: a TCP relay on 127.0.0.1, the one mechanism behind every link fault:
+// a standby's replication link and an Endpoint's client path are both a Relay. Clients
+// connect to 127.0.0.1:port() and are forwarded to a fixed target, or to whatever a chooser
+// picks per new connection (Endpoint routes). Each direction can be cut on its own (Reset or
+// Blackhole); the toxics (relay_toxics.hpp) add latency, jitter, a bandwidth cap, a byte limit.
 // One background thread runs a poll() loop over non-blocking sockets; callers only talk to it
 // through a mutex-protected command block plus a self-pipe, and wait for it to acknowledge.
 #pragma once
 
-#ifndef PGHA_DETAIL_RELAY_ERROR
-#define PGHA_DETAIL_RELAY_ERROR ::pgha::SetupError
-#endif
-
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
-#include <chrono>
-#include <climits>
 #include <condition_variable>
-#include <cstdint>
-#include <cstring>
-#include <deque>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <stdexcept>
-#include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "pgha/detail/fd.hpp"
-#include "pgha/error.hpp"
+#include "pgha/detail/relay_toxics.hpp"
+#include "pgha/link_types.hpp"
 
 namespace pgha::detail {
 
-/// What the relayed link does. Pass = healthy; Reset = every connection is torn down with an
-/// RST at once; Blackhole = connections stay open but no byte moves (a silent partition).
+/// What one direction of a relayed link does. Pass = healthy; Reset = connections are torn
+/// down with an RST (at once for both directions; for one direction, as soon as a byte would
+/// cross it); Blackhole = nothing moves that way, bytes wait (in the kernel) until a heal.
 enum class LinkState { Pass, Reset, Blackhole };
 
 /// A TCP relay: clients connect to 127.0.0.1:port() and are forwarded to the target. All fds
 /// are close-on-exec, so servers spawned while a relay lives never inherit (and pin) its sockets.
 class Relay {
 public:
+  /// Picks the target of each new connection on the relay's thread; false = refuse (RST).
+  /// Must be quick and must not call back into the relay.
+  using Chooser = std::function<bool(RelayTarget&)>;
   /// Resolves the target (throws if it cannot), binds 127.0.0.1:0 and starts the thread.
-  Relay(std::string target_host, int target_port);
+  Relay(const std::string& target_host, int target_port) {
+    target_ = want_target_ = resolve_target(target_host, target_port);
+    start();
+  }
+  /// A relay whose new connections go where `choose` says.
+  explicit Relay(Chooser choose) : chooser_(std::move(choose)) { start(); }
   /// Bounded: the thread only ever blocks in poll(), which the wake-up pipe interrupts.
   /// Every open pair is reset, so peers see the link drop at once.
   ~Relay() noexcept {
@@ -60,63 +58,81 @@ public:
   Relay& operator=(const Relay&) = delete;
 
   int port() const noexcept { return port_; }
-  /// Returns once the thread has applied the state: after set_state(Reset) every pair that
-  /// existed has already been sent its RST; after set_state(Blackhole) no further byte moves.
-  void set_state(LinkState s) { command([&] { want_state_ = s; }); }
-  LinkState state() const noexcept { return state_.load(); }
-  /// One-way latency: each chunk read from either side is forwarded only `d` after it was read,
-  /// so a round trip grows by 2*d. Applies to chunks read after the call. Negative throws.
-  void set_delay(std::chrono::milliseconds d) {
-    if (d.count() < 0)
-      throw PGHA_DETAIL_RELAY_ERROR("pgha relay: delay of " + std::to_string(d.count()) +
-                                    " ms is invalid; expected >= 0");
-    command([&] { want_delay_ = d; });
+  /// Both directions. Returns once the thread has applied it: after Reset every pair that
+  /// existed has already been sent its RST; after Blackhole no further byte moves.
+  void set_state(LinkState s) { set_state(s, Direction::Both); }
+  /// One direction (Upstream = client -> server) or both.
+  void set_state(LinkState s, Direction d) {
+    command([&] {
+      if (d != Direction::Downstream) want_dir_[0] = s;
+      if (d != Direction::Upstream) want_dir_[1] = s;
+    });
   }
-  /// New clients go to the new target; every existing pair (held ones too) is reset, since
-  /// its upstream session cannot move. If `host` does not resolve, throws and keeps the old target.
-  void retarget(std::string host, int port) {
-    Target t = resolve(host, port);  // before locking: DNS may be slow
-    command([&] { want_target_ = t; ++target_gen_; });
+  /// The worse of the two directions (Reset before Blackhole before Pass).
+  LinkState state() const noexcept {
+    const LinkState a = dir_state_[0].load(), b = dir_state_[1].load();
+    if (a == LinkState::Reset || b == LinkState::Reset) return LinkState::Reset;
+    return a == LinkState::Blackhole || b == LinkState::Blackhole ? LinkState::Blackhole : LinkState::Pass;
   }
-  /// Accepted clients not yet closed, including ones held without upstream during Blackhole.
+  /// The state of one direction (Both: as state()).
+  LinkState state(Direction d) const noexcept {
+    return d == Direction::Both ? state() : dir_state_[d == Direction::Upstream ? 0 : 1].load();
+  }
+  /// One-way latency `d` (+- `jitter`) per chunk read after the call; a round trip grows by
+  /// about 2*d. Negative values throw.
+  void set_delay(std::chrono::milliseconds d, std::chrono::milliseconds jitter = std::chrono::milliseconds(0)) {
+    if (d.count() < 0 || jitter.count() < 0)
+      throw PGHA_DETAIL_RELAY_ERROR("pgha relay: delay of " + std::to_string(d.count()) + " ms (jitter " +
+                                    std::to_string(jitter.count()) + " ms) is invalid; expected >= 0");
+    command([&] { want_tox_.delay = d; want_tox_.jitter = jitter; });
+  }
+  /// Bytes per second per connection and direction; 0 = unlimited.
+  void set_bandwidth(std::uint64_t bytes_per_second) { command([&] { want_tox_.bandwidth = bytes_per_second; }); }
+  /// Each connection is closed (FIN) once `bytes` moved through it, both directions counted; 0 = off.
+  void set_limit(std::uint64_t bytes) { command([&] { want_tox_.limit = bytes; }); }
+  /// New clients go to the new target; existing pairs are reset (default), frozen or kept.
+  /// If `host` does not resolve, throws and keeps the old target.
+  void retarget(const std::string& host, int port, Switch existing = Switch::Reset) {
+    RelayTarget t = resolve_target(host, port);  // before locking: DNS may be slow
+    command([&] { want_target_ = t; ++target_gen_; want_switch_ = existing; ++switch_gen_; });
+  }
+  /// Applies `existing` to the pairs open now (Reset: RST both ends; Blackhole: freeze them
+  /// until their client leaves; Keep: nothing). New connections are unaffected.
+  void switch_existing(Switch existing) { command([&] { want_switch_ = existing; ++switch_gen_; }); }
+  /// Accepted clients not yet closed, including held and frozen ones.
   std::size_t open_pairs() const { return pairs_count_.load(); }
   /// Bytes written to either side, both directions together.
-  std::uint64_t bytes_forwarded() const { return bytes_.load(); }
+  std::uint64_t bytes_forwarded() const { return bytes_[0].load() + bytes_[1].load(); }
+  /// Bytes written in one direction (Upstream: to the server).
+  std::uint64_t bytes(Direction d) const {
+    return d == Direction::Both ? bytes_forwarded() : bytes_[d == Direction::Upstream ? 0 : 1].load();
+  }
+  /// New connections the chooser refused (no eligible target).
+  std::uint64_t refused() const { return refused_.load(); }
 
 private:
-  using Clock = std::chrono::steady_clock;
   static constexpr std::size_t kMaxQueued = 4u << 20;  // stop reading a side past this backlog
+  using Clock = RelayClock;
 
-  struct Target { sockaddr_storage addr{}; socklen_t len = 0; };
-  struct Chunk { Clock::time_point due; std::string data; std::size_t off = 0; };
-  struct Queue { std::deque<Chunk> chunks; std::size_t bytes = 0; };
   struct Pair {
-    Fd fd[2];                  // [0] client, [1] upstream (none: held in Blackhole, connects on heal)
-    Queue q[2];                // q[i]: read from side i, not yet written to the other; kept in Blackhole
-    int pi[2] = {-1, -1};      // this round's pollfd index per side, -1 = not polled
-    bool connecting = false;   // non-blocking connect() still in progress
-    bool closing = false;      // one side sent EOF: flush what it sent, then close both
-    bool dead = false;         // closed; erased by sweep()
+    Fd fd[2];                 // [0] client, [1] upstream (none: held while Upstream is blackholed)
+    RelayQueue q[2];          // q[i]: read from side i, not yet written to the other
+    int pi[2] = {-1, -1};     // this round's pollfd index per side, -1 = not polled
+    RelayTarget target;       // where fd[1] goes
+    std::uint64_t moved = 0;  // bytes written either way (limit)
+    bool connecting = false;  // non-blocking connect() still in progress
+    bool closing = false;     // one side sent EOF: flush what it sent, then close both
+    bool frozen = false;      // Switch::Blackhole: no byte moves until the client leaves
+    bool dead = false;        // closed; erased by sweep()
   };
 
-  [[noreturn]] static void fail(const std::string& what, int err) {
-    throw PGHA_DETAIL_RELAY_ERROR("pgha relay: " + what + ": " + std::generic_category().message(err));
-  }
-  static Target resolve(const std::string& host, int port);
-  static void set_nodelay(int fd) noexcept {
-    int one = 1;  // Nagle + delayed ACK would add ~40 ms stalls no real link has
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  static int ms_until(Clock::time_point t, Clock::time_point now) {
-    if (t <= now) return 0;
-    auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - now).count();  // ceil: no 0 ms spin
-    return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
-  }
   static void close_pair(Pair& p, bool abortive) noexcept {
     for (Fd& f : p.fd) abortive ? f.abort() : f.reset();
     p.dead = true;
-    p.q[0] = p.q[1] = Queue{};
+    p.q[0].clear();
+    p.q[1].clear();
   }
+  void start();
   void wake() noexcept {  // EAGAIN = pipe full = a wake-up is already pending: good enough
     for (char b = 1; ::write(wake_w_.get(), &b, 1) < 0 && errno == EINTR;) {}
   }
@@ -146,6 +162,10 @@ private:
     if (!why.empty()) { std::lock_guard<std::mutex> lk(mu_); dead_ = true; dead_why_ = why; }
     cv_.notify_all();  // a caller waiting in command() now throws instead of hanging
   }
+  void add_poll(Pair& p, int side, short ev, std::vector<pollfd>& pfds) {
+    p.pi[side] = static_cast<int>(pfds.size());
+    pfds.push_back({p.fd[side].get(), ev, 0});
+  }
   void loop() {
     std::vector<pollfd> pfds;
     std::vector<char> buf(64u << 10);
@@ -158,57 +178,76 @@ private:
       pfds.push_back({accepting ? listen_.get() : -1, POLLIN, 0});
       for (auto& p : pairs_) {
         p.pi[0] = p.pi[1] = -1;
-        // Outside Pass no pair fd is polled at all: even events=0 would report POLLHUP and spin.
-        if (cur_ != LinkState::Pass) continue;
+        if (p.frozen) {  // only a peer leaving wakes us; data does not (POLLIN is not asked for)
+          for (int i = 0; i < 2; ++i) if (p.fd[i]) add_poll(p, i, POLLRDHUP, pfds);
+          continue;
+        }
+        // A side is polled only for what may happen now: even events=0 would report POLLHUP
+        // and spin, so a fully blackholed pair is not polled at all.
         for (int i = 0; i < 2; ++i) {
-          short ev = (i == 1 && p.connecting) ? POLLOUT : 0;
-          if (i == 0 || !p.connecting) {  // a connecting upstream can neither be read nor written
-            if (!p.closing && p.q[i].bytes < kMaxQueued) ev |= POLLIN;
-            const Queue& out = p.q[1 - i];  // front due now: POLLOUT; due later: poll timeout
-            const int t = out.chunks.empty() ? -1 : ms_until(out.chunks.front().due, now);
-            if (t == 0) ev |= POLLOUT;
-            else if (t > 0 && (timeout < 0 || t < timeout)) timeout = t;
+          if (!p.fd[i]) continue;
+          short ev = 0;
+          if (i == 1 && p.connecting) {
+            ev = POLLOUT;  // a connecting upstream can neither be read nor written
+          } else {
+            if (dir_[i] != LinkState::Blackhole && !p.closing && p.q[i].bytes() < kMaxQueued) ev |= POLLIN;
+            if (dir_[1 - i] == LinkState::Pass) {  // q[1-i] is written to side i
+              const auto ready = p.q[1 - i].ready_at();
+              const int t = ready == Clock::time_point::max() ? -1 : ms_until(ready, now);
+              if (t == 0) ev |= POLLOUT;
+              else if (t > 0 && (timeout < 0 || t < timeout)) timeout = t;
+            }
           }
-          if (ev) { p.pi[i] = static_cast<int>(pfds.size()); pfds.push_back({p.fd[i].get(), ev, 0}); }
+          if (ev) add_poll(p, i, ev, pfds);
         }
       }
       if (::poll(pfds.data(), pfds.size(), timeout) < 0) {
         if (errno == EINTR) continue;
         throw std::runtime_error(std::string("poll() failed: ") + std::generic_category().message(errno));
       }
-      // A command invalidates this round's view (pairs may be gone, Blackhole forbids I/O):
+      // A command invalidates this round's view (pairs may be gone, a cut forbids I/O):
       // apply it and poll afresh; level-triggered poll reports everything skipped again.
       if (pfds[0].revents) {
         if (apply_commands()) return;
         continue;
       }
       if (pfds[1].revents) accept_clients();
-      if (cur_ == LinkState::Pass)
-        for (auto& p : pairs_) service(p, pfds, buf);
+      for (auto& p : pairs_) service(p, pfds, buf);
       sweep();
     }
   }
   bool apply_commands() {
     char drain[64];
     while (::read(wake_r_.get(), drain, sizeof drain) > 0) {}
-    LinkState s;
-    Target t;
-    std::uint64_t gen, seq;
+    LinkState s[2];
+    RelayTarget t;
+    Switch sw;
+    std::uint64_t gen, sgen, seq;
     {  // snapshot, so the lock is never held across socket calls
       std::lock_guard<std::mutex> lk(mu_);
       if (stop_) return true;
-      s = want_state_;
-      delay_ = want_delay_;
+      s[0] = want_dir_[0];
+      s[1] = want_dir_[1];
+      tox_ = want_tox_;
       t = want_target_;
       gen = target_gen_;
+      sw = want_switch_;
+      sgen = switch_gen_;
       seq = req_seq_;
     }
-    if (gen != cur_gen_) { cur_gen_ = gen; target_ = t; abort_all(); }
-    if (s == LinkState::Reset) abort_all();
-    if (s == LinkState::Pass && cur_ != LinkState::Pass)
-      for (auto& p : pairs_) if (!p.dead && !p.fd[1]) start_connect(p);  // held clients, healed
-    cur_ = s;
-    state_.store(s);
+    if (gen != cur_gen_) { cur_gen_ = gen; target_ = t; }
+    if (sgen != cur_sgen_) {
+      cur_sgen_ = sgen;
+      if (sw == Switch::Reset) abort_all();
+      if (sw == Switch::Blackhole)
+        for (auto& p : pairs_) { p.frozen = true; p.q[0].clear(); p.q[1].clear(); }
+    }
+    if (s[0] == LinkState::Reset && s[1] == LinkState::Reset) abort_all();
+    for (int i = 0; i < 2; ++i) { dir_[i] = s[i]; dir_state_[i].store(s[i]); }
+    if (dir_[0] != LinkState::Blackhole)  // clients held during an upstream blackhole, healed
+      for (auto& p : pairs_) if (!p.dead && !p.frozen && !p.fd[1]) start_connect(p);
+    if (tox_.limit)
+      for (auto& p : pairs_) if (!p.dead && p.moved >= tox_.limit) close_pair(p, false);
     sweep();
     { std::lock_guard<std::mutex> lk(mu_); done_seq_ = seq; }
     cv_.notify_all();
@@ -225,20 +264,27 @@ private:
           accept_pause_until_ = Clock::now() + std::chrono::milliseconds(100);
         return;
       }
-      if (cur_ == LinkState::Reset) { c.abort(); continue; }
+      if (dir_[0] == LinkState::Reset && dir_[1] == LinkState::Reset) { c.abort(); continue; }
+      RelayTarget t = target_;
+      if (chooser_) {
+        bool ok = false;
+        try { ok = chooser_(t); } catch (...) {}
+        if (!ok) { refused_.fetch_add(1); c.abort(); continue; }
+      }
       set_nodelay(c.get());
       pairs_.emplace_back();
       pairs_.back().fd[0] = std::move(c);
-      if (cur_ == LinkState::Pass) start_connect(pairs_.back());
+      pairs_.back().target = t;
+      if (dir_[0] != LinkState::Blackhole) start_connect(pairs_.back());
     }
   }
   // Any failure here is reported to the client as an RST: the nearest thing to "refused".
   void start_connect(Pair& p) {
     Fd& up = p.fd[1];
-    up = Fd(::socket(target_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    up = Fd(::socket(p.target.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!up) return close_pair(p, true);
     set_nodelay(up.get());
-    if (::connect(up.get(), reinterpret_cast<const sockaddr*>(&target_.addr), target_.len) == 0)
+    if (::connect(up.get(), reinterpret_cast<const sockaddr*>(&p.target.addr), p.target.len) == 0)
       return;
     // EINTR on a non-blocking connect: the attempt continues in the background, like EINPROGRESS.
     if (errno == EINPROGRESS || errno == EINTR) p.connecting = true;
@@ -251,6 +297,11 @@ private:
       return (f.events & ev) && (f.revents & (ev | POLLHUP | POLLERR));
     };
     if (p.dead) return;
+    if (p.frozen) {  // the client left: close; the old server left: keep the client hanging
+      if (fired(0, POLLRDHUP)) return close_pair(p, false);
+      if (fired(1, POLLRDHUP)) p.fd[1].reset();
+      return;
+    }
     if (p.connecting && fired(1, POLLOUT)) {
       int err = 0;
       socklen_t len = sizeof err;
@@ -260,22 +311,21 @@ private:
     }
     for (int i = 0; i < 2; ++i) if (!p.dead && fired(i, POLLIN)) read_side(p, i, buf);
     // Flushing unconditionally also covers chunks whose delay expired on the poll timeout.
-    if (!p.dead && !p.connecting) flush(p, 0);
+    if (!p.dead && !p.connecting && p.fd[1]) flush(p, 0);
     if (!p.dead) flush(p, 1);
-    if (!p.dead && p.closing && p.q[0].bytes == 0 && p.q[1].bytes == 0) close_pair(p, false);
+    if (!p.dead && p.closing && p.q[0].empty() && p.q[1].empty()) close_pair(p, false);
   }
   // EOF from one side: the pair closes (FIN both ways) once what that side sent is delivered;
   // data towards it is dropped. A read error (RST) is passed on to the other side as an RST.
   void read_side(Pair& p, int i, std::vector<char>& buf) {
-    Queue& q = p.q[i];
+    if (dir_[i] == LinkState::Reset) return close_pair(p, true);  // a byte would cross a reset direction
     for (;;) {
       const ssize_t n = ::recv(p.fd[i].get(), buf.data(), buf.size(), 0);
       if (n > 0) {
-        q.chunks.push_back({Clock::now() + delay_, std::string(buf.data(), static_cast<std::size_t>(n)), 0});
-        q.bytes += static_cast<std::size_t>(n);
+        p.q[i].push(buf.data(), static_cast<std::size_t>(n), tox_, Clock::now(), rng_);
       } else if (n == 0) {
         p.closing = true;
-        p.q[1 - i] = Queue{};
+        p.q[1 - i].clear();
       } else if (errno == EINTR) {
         continue;
       } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -284,93 +334,63 @@ private:
       return;
     }
   }
-  // Writes q[i] to the other side, as far as the clock (delay) and the socket buffer allow.
+  // Writes q[i] to the other side, as far as the cut, the toxics and the socket buffer allow.
   void flush(Pair& p, int i) {
-    Queue& q = p.q[i];
+    if (dir_[i] != LinkState::Pass) return;
+    const std::uint64_t allow = tox_.limit ? tox_.limit - std::min(tox_.limit, p.moved) : UINT64_MAX;
     const int to = p.fd[1 - i].get();
-    const auto now = Clock::now();
-    while (!q.chunks.empty() && q.chunks.front().due <= now) {
-      Chunk& c = q.chunks.front();
-      // MSG_NOSIGNAL: a peer that vanished yields EPIPE here instead of killing the process.
-      const ssize_t n = ::send(to, c.data.data() + c.off, c.data.size() - c.off, MSG_NOSIGNAL);
-      if (n < 0) {
+    const bool ok = p.q[i].drain(tox_, allow, [&](const char* data, std::size_t n) -> long long {
+      for (;;) {  // MSG_NOSIGNAL: a peer that vanished yields EPIPE here instead of killing the process
+        const ssize_t w = ::send(to, data, n, MSG_NOSIGNAL);
+        if (w >= 0) {
+          bytes_[i].fetch_add(static_cast<std::uint64_t>(w));
+          p.moved += static_cast<std::uint64_t>(w);
+          return w;
+        }
         if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) close_pair(p, true);
-        return;  // EAGAIN: the next round polls POLLOUT for us
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;  // EAGAIN: next round polls POLLOUT
       }
-      c.off += static_cast<std::size_t>(n);
-      q.bytes -= static_cast<std::size_t>(n);
-      bytes_.fetch_add(static_cast<std::uint64_t>(n));
-      if (c.off == c.data.size()) q.chunks.pop_front();
-    }
+    });
+    if (!ok) return close_pair(p, true);
+    if (tox_.limit && p.moved >= tox_.limit) close_pair(p, false);
   }
 
   int port_ = 0;
   Fd listen_, wake_r_, wake_w_;
   mutable std::mutex mu_;  // guards the block down to dead_why_
   std::condition_variable cv_;
-  LinkState want_state_ = LinkState::Pass;
-  std::chrono::milliseconds want_delay_{0};
-  Target want_target_;
-  std::uint64_t target_gen_ = 0, req_seq_ = 0, done_seq_ = 0;
+  LinkState want_dir_[2] = {LinkState::Pass, LinkState::Pass};
+  Toxics want_tox_;
+  RelayTarget want_target_;
+  Switch want_switch_ = Switch::Keep;
+  std::uint64_t target_gen_ = 0, switch_gen_ = 0, req_seq_ = 0, done_seq_ = 0;
   bool stop_ = false, dead_ = false;
   std::string dead_why_;
-  std::atomic<LinkState> state_{LinkState::Pass};
+  std::atomic<LinkState> dir_state_[2] = {{LinkState::Pass}, {LinkState::Pass}};
   std::atomic<std::size_t> pairs_count_{0};
-  std::atomic<std::uint64_t> bytes_{0};
-  // Touched by the I/O thread only.
+  std::atomic<std::uint64_t> bytes_[2] = {{0}, {0}};
+  std::atomic<std::uint64_t> refused_{0};
+  // Touched by the I/O thread only (chooser_ is set before it starts).
+  Chooser chooser_;
   std::list<Pair> pairs_;
-  LinkState cur_ = LinkState::Pass;
-  std::chrono::milliseconds delay_{0};
-  Target target_;
-  std::uint64_t cur_gen_ = 0;
+  LinkState dir_[2] = {LinkState::Pass, LinkState::Pass};
+  Toxics tox_;
+  RelayTarget target_;
+  std::uint64_t cur_gen_ = 0, cur_sgen_ = 0;
+  std::minstd_rand rng_{0x9e3779b9u};
   Clock::time_point accept_pause_until_{};
   std::thread thread_;  // last: started once everything above exists
 };
 
-inline Relay::Target Relay::resolve(const std::string& host, int port) {
-  if (port < 1 || port > 65535)
-    throw PGHA_DETAIL_RELAY_ERROR("pgha relay: upstream port " + std::to_string(port) +
-                                  " is invalid; expected 1..65535");
-  addrinfo hints{}, *res = nullptr;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
-  if (rc != 0 || res == nullptr)
-    throw PGHA_DETAIL_RELAY_ERROR("pgha relay: cannot resolve upstream host '" + host + "' (" +
-                                  ::gai_strerror(rc) + "); expected a host name or IP address");
-  // Prefer IPv4: test servers listen on 127.0.0.1 while "localhost" may list ::1 first.
-  const addrinfo* pick = res;
-  for (const addrinfo* a = res; a; a = a->ai_next)
-    if (a->ai_family == AF_INET) { pick = a; break; }
-  Target t;
-  std::memcpy(&t.addr, pick->ai_addr, pick->ai_addrlen);
-  t.len = pick->ai_addrlen;
-  ::freeaddrinfo(res);
-  return t;
-}
-
 // On any throw the fds created so far are closed by their members' destructors.
-inline Relay::Relay(std::string target_host, int target_port) {
-  target_ = want_target_ = resolve(target_host, target_port);
-  listen_ = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!listen_) fail("cannot create the listening socket", errno);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
-    fail("bind(127.0.0.1:0) failed, expected a free loopback port", errno);
-  if (::listen(listen_.get(), 128) < 0) fail("listen() on the relay socket failed", errno);
-  if (::getsockname(listen_.get(), reinterpret_cast<sockaddr*>(&a), &len) < 0)
-    fail("getsockname() on the relay socket failed", errno);
-  port_ = ntohs(a.sin_port);
+inline void Relay::start() {
+  listen_ = listen_loopback(port_);
   int p[2];
-  if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) fail("cannot create the relay's wake-up pipe", errno);
+  if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) relay_fail("cannot create the relay's wake-up pipe", errno);
   wake_r_ = Fd(p[0]);
   wake_w_ = Fd(p[1]);
   try { thread_ = std::thread([this] { run(); }); }
-  catch (const std::system_error& e) { fail("cannot start the relay thread", e.code().value()); }
+  catch (const std::system_error& e) { relay_fail("cannot start the relay thread", e.code().value()); }
 }
 
 }  // namespace pgha::detail

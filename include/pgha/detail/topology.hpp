@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "pgha/detail/quote.hpp"
-#include "pgha/detail/relay.hpp"
+#include "pgha/link.hpp"
 
 namespace pgha::detail {
 
@@ -31,16 +31,16 @@ public:
   bool sync_armed() const noexcept { return sync_armed_; }
   int upstream_port() const noexcept { return upstream_port_; }
   const std::string& upstream_archive() const noexcept { return upstream_archive_; }
-  /// The relay on the replication link, or nullptr (a primary, or Options::relay = false).
-  Relay* link() const noexcept { return link_.get(); }
+  /// The replication link (a relay), or nullptr (a primary, or Options::relay = false).
+  Link* link() const noexcept { return link_.get(); }
   const std::vector<std::string>& sync_list() const noexcept { return sync_list_; }
 
   /// Streams from the server on 127.0.0.1:`port` (through a relay when `relay`), restoring
   /// from `archive` when not empty. Re-points an existing relay and heals it.
   void attach_to(int port, const std::string& archive, bool relay) {
     if (relay) {
-      if (!link_) link_ = std::make_unique<Relay>("127.0.0.1", port);
-      else { link_->retarget("127.0.0.1", port); link_->set_state(LinkState::Pass); }
+      if (!link_) link_ = std::make_unique<Link>("127.0.0.1", port);
+      else { link_->relay().retarget("127.0.0.1", port); link_->heal(); }
     } else {
       link_.reset();
     }
@@ -95,7 +95,7 @@ public:
   /// In a fork()ed child: the relay's thread does not exist here; leak the object (kept
   /// reachable) instead of joining a thread of the parent.
   void abandon() noexcept {
-    static std::vector<std::unique_ptr<Relay>>* kept = new std::vector<std::unique_ptr<Relay>>;
+    static std::vector<std::unique_ptr<Link>>* kept = new std::vector<std::unique_ptr<Link>>;
     try { if (link_) kept->push_back(std::move(link_)); } catch (...) { (void)link_.release(); }
   }
 
@@ -123,7 +123,7 @@ private:
   std::vector<std::string> sync_list_;
   int upstream_port_ = 0;
   std::string upstream_archive_;
-  std::unique_ptr<Relay> link_;
+  std::unique_ptr<Link> link_;
 };
 
 }  // namespace pgha::detail

@@ -1,0 +1,180 @@
+// pgha/detail/relay_toxics.hpp: what the relay does to the bytes it forwards, kept apart from
+// its poll() loop: the socket helpers, where a connection goes (RelayTarget), and the per-direction queue that
+// applies latency + jitter, a bandwidth cap and a byte limit (Toxics). Nothing here touches
+// a socket except through the callback the loop passes in; nothing here costs anything when
+// no toxic is set (a chunk is due at once and every write may take all it wants).
+#pragma once
+
+#ifndef PGHA_DETAIL_RELAY_ERROR
+#define PGHA_DETAIL_RELAY_ERROR ::pgha::SetupError
+#endif
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <random>
+#include <string>
+
+#include <system_error>
+
+#include "pgha/detail/fd.hpp"
+#include "pgha/error.hpp"
+
+namespace pgha::detail {
+
+using RelayClock = std::chrono::steady_clock;
+
+[[noreturn]] inline void relay_fail(const std::string& what, int err) {
+  throw PGHA_DETAIL_RELAY_ERROR("pgha relay: " + what + ": " + std::generic_category().message(err));
+}
+inline void set_nodelay(int fd) noexcept {
+  int one = 1;  // Nagle + delayed ACK would add ~40 ms stalls no real link has
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+/// Milliseconds from `now` until `t`, rounded up (no 0 ms spin), 0 if past.
+inline int ms_until(RelayClock::time_point t, RelayClock::time_point now) {
+  if (t <= now) return 0;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - now).count();
+  return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
+/// A non-blocking, close-on-exec socket listening on 127.0.0.1:<free port>; sets `port`.
+inline Fd listen_loopback(int& port) {
+  Fd l(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!l) relay_fail("cannot create the listening socket", errno);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
+    relay_fail("bind(127.0.0.1:0) failed, expected a free loopback port", errno);
+  if (::listen(l.get(), 128) < 0) relay_fail("listen() on the relay socket failed", errno);
+  if (::getsockname(l.get(), reinterpret_cast<sockaddr*>(&a), &len) < 0)
+    relay_fail("getsockname() on the relay socket failed", errno);
+  port = ntohs(a.sin_port);
+  return l;
+}
+
+/// Where the relay connects a client: an address ready for connect().
+struct RelayTarget {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+};
+
+/// 127.0.0.1:`port` without any name lookup (what every pgha node listens on).
+inline RelayTarget loopback_target(int port) {
+  RelayTarget t;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  std::memcpy(&t.addr, &a, sizeof a);
+  t.len = sizeof a;
+  return t;
+}
+
+/// Resolves `host`:`port`, preferring IPv4 (test servers listen on 127.0.0.1 while
+/// "localhost" may list ::1 first). Throws when the port is invalid or the name unknown.
+inline RelayTarget resolve_target(const std::string& host, int port) {
+  if (port < 1 || port > 65535)
+    throw PGHA_DETAIL_RELAY_ERROR("pgha relay: upstream port " + std::to_string(port) +
+                                  " is invalid; expected 1..65535");
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
+  if (rc != 0 || res == nullptr)
+    throw PGHA_DETAIL_RELAY_ERROR("pgha relay: cannot resolve upstream host '" + host + "' (" +
+                                  ::gai_strerror(rc) + "); expected a host name or IP address");
+  const addrinfo* pick = res;
+  for (const addrinfo* a = res; a; a = a->ai_next)
+    if (a->ai_family == AF_INET) { pick = a; break; }
+  RelayTarget t;
+  std::memcpy(&t.addr, pick->ai_addr, pick->ai_addrlen);
+  t.len = pick->ai_addrlen;
+  ::freeaddrinfo(res);
+  return t;
+}
+
+/// The toxics of one link; every field 0 = off. They apply to each connection and each
+/// direction separately, as on a real path (a slow WAN link slows each TCP stream).
+struct Toxics {
+  std::chrono::milliseconds delay{0};   // added to every chunk, each direction
+  std::chrono::milliseconds jitter{0};  // +- uniformly, per chunk; chunks never overtake
+  std::uint64_t bandwidth = 0;          // bytes per second per connection and direction
+  std::uint64_t limit = 0;              // a connection is closed once this many bytes moved (both ways)
+};
+
+/// Bytes read from one side and not yet written to the other, with their due times.
+class RelayQueue {
+public:
+  /// Queues `n` bytes read at `now`, due after the delay (+ jitter, never before the chunk
+  /// ahead of it: TCP keeps order).
+  void push(const char* p, std::size_t n, const Toxics& t, RelayClock::time_point now,
+            std::minstd_rand& rng) {
+    auto due = now + t.delay;
+    if (t.jitter.count() > 0) {
+      std::uniform_int_distribution<long long> d(-t.jitter.count(), t.jitter.count());
+      due += std::chrono::milliseconds(d(rng));
+      if (due < now) due = now;
+    }
+    if (!chunks_.empty() && due < chunks_.back().due) due = chunks_.back().due;
+    chunks_.push_back({due, std::string(p, n), 0});
+    bytes_ += n;
+  }
+  bool empty() const noexcept { return chunks_.empty(); }
+  std::size_t bytes() const noexcept { return bytes_; }
+  void clear() noexcept { chunks_.clear(); bytes_ = 0; }
+  /// When the next write may happen: the front chunk is due and the bandwidth allows it;
+  /// time_point::max() when nothing is queued.
+  RelayClock::time_point ready_at() const noexcept {
+    if (chunks_.empty()) return RelayClock::time_point::max();
+    return std::max(chunks_.front().due, free_at_);
+  }
+  /// Writes what is due now through `send(data, n)` (returns bytes written, 0 when the
+  /// socket is full, < 0 on error), within the bandwidth and `allow` (bytes this connection
+  /// may still move). Returns false when `send` failed.
+  template <class Send>
+  bool drain(const Toxics& t, std::uint64_t allow, Send&& send) {
+    auto now = RelayClock::now();
+    while (!chunks_.empty() && ready_at() <= now && allow > 0) {
+      Chunk& c = chunks_.front();
+      std::size_t n = c.data.size() - c.off;
+      // Bandwidth: at most 1/50 s worth per write, then wait until the link is "free" again.
+      if (t.bandwidth) n = std::min<std::size_t>(n, std::max<std::uint64_t>(1, t.bandwidth / 50));
+      n = static_cast<std::size_t>(std::min<std::uint64_t>(n, allow));
+      const long long w = send(c.data.data() + c.off, n);
+      if (w < 0) return false;
+      if (w == 0) break;  // socket full: poll for POLLOUT
+      const auto wn = static_cast<std::size_t>(w);
+      c.off += wn;
+      bytes_ -= wn;
+      allow -= wn;
+      if (t.bandwidth) {
+        free_at_ = std::max(free_at_, now) +
+                   std::chrono::nanoseconds(static_cast<long long>(wn * 1000000000ull / t.bandwidth));
+        now = RelayClock::now();
+      }
+      if (c.off == c.data.size()) chunks_.pop_front();
+      if (wn < n) break;
+    }
+    return true;
+  }
+
+private:
+  struct Chunk { RelayClock::time_point due; std::string data; std::size_t off = 0; };
+  std::deque<Chunk> chunks_;
+  std::size_t bytes_ = 0;
+  RelayClock::time_point free_at_{};  // bandwidth: no write before this
+};
+
+}  // namespace pgha::detail
