@@ -6,7 +6,9 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "pgha/detail/client_tools.hpp"
 #include "pgha/detail/node_state.hpp"
@@ -21,10 +23,14 @@ inline void promote(NodeState& n) {
   if (!n.running())
     throw StateError("promote() needs a running standby; the node is stopped", n.label(),
                      n.log_tail());
-  if (n.role() != Role::Standby)
-    throw StateError("promote() called on a primary; expected a standby", n.label());
   if (n.server().frozen())
     throw StateError("promote() called on a frozen node; expected it thawed (thaw())", n.label());
+  // One round trip: the role, and the startup process to wake below.
+  Result sp = n.admin_query("SELECT pg_is_in_recovery(), (SELECT pid FROM pg_stat_activity "
+                            "WHERE backend_type = 'startup' LIMIT 1)");
+  if (sp.value(0, 0) != "t")
+    throw StateError("promote() called on a primary; expected a standby", n.label());
+  pid_t startup = sp.is_null(0, 1) ? 0 : static_cast<pid_t>(std::stol(sp.value(0, 1)));
   if (n.bins().major >= 12) {
     n.admin_query("SELECT pg_promote(false)");  // polled below at ms granularity
   } else {
@@ -32,12 +38,26 @@ inline void promote(NodeState& n) {
     write_file(n.dir().data() + "/promote", "", n.dir().run_as());
     n.server().signal_postmaster(SIGUSR1);
   }
-  wait_until("promotion to finish (pg_is_in_recovery() = false)", n.opts().timeout, n.label(),
-             [&](std::string& seen) {
-               seen = "pg_is_in_recovery() = " + n.admin_query("SELECT pg_is_in_recovery()").value(0, 0);
-               return seen.back() == 'f';
-             },
-             [&] { return n.log_tail(); });
+  // The startup process acts on the promote request only after its wait between two
+  // attempts to reach its upstream ends: up to wal_retrieve_retry_interval (50 ms) when the
+  // upstream is gone (the slow mode of a bimodal promote). The promote request stays set
+  // once seen, so waking the startup process again makes its next check promote: SIGUSR2,
+  // the signal the postmaster itself forwards on promote (PG 11 to 18), sent to the startup
+  // process again every millisecond while the promotion is pending. A wake-up that lands before
+  // the startup process begins that wait is used up by the wait it was in; hence repeated.
+  // Polled every millisecond (not with wait_until's backoff): each poll also wakes it.
+  auto deadline = std::chrono::steady_clock::now() + n.opts().timeout;
+  for (;;) {
+    std::string seen = n.admin_query("SELECT pg_is_in_recovery()").value(0, 0);
+    if (seen == "f") break;
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw TimeoutError("timed out after " + std::to_string(n.opts().timeout.count()) +
+                             " ms waiting for promotion to finish; last seen: "
+                             "pg_is_in_recovery() = " + seen,
+                         n.label(), n.log_tail());
+    if (startup > 0 && !n.server().signal_child(startup, SIGUSR2)) startup = 0;  // it exited
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   n.detach();
 }
 
