@@ -110,7 +110,7 @@ inline CloneOutcome clone_from(NodeState& target, NodeState& source, bool allow_
     std::string why = template_copy_blocker(target, source, t, out.catch_up_lsn);
     if (why.empty()) {
       make_owned_dir(d.data(), d.run_as());
-      copy_tree(t.data, d.data(), d.run_as(), [](const std::string&, bool) { return false; });
+      copy_template(t.data, d.data(), d.run_as());
       out.from_template = true;
       return out;
     }

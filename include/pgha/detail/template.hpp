@@ -8,13 +8,17 @@
 
 #include <dirent.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pgha/detail/binaries.hpp"
@@ -26,7 +30,7 @@
 
 namespace pgha::detail {
 
-inline const char* kTemplateFormat = "t2";  // bump when the template's contents change
+inline const char* kTemplateFormat = "t3";  // bump when the template's contents change
 
 // What a standby copied from a template needs to know about it: the shutdown checkpoint
 // every copy starts from, and the cluster's system identifier (all copies share it).
@@ -49,8 +53,9 @@ inline TemplateInfo template_info(const std::string& data) {
   return t;
 }
 
-// Removes the WAL segments initdb left before the shutdown checkpoint's segment: a
-// cleanly shut down cluster reads only its checkpoint record at the next start, and every
+// Removes every WAL segment but the shutdown checkpoint's: a cleanly shut down cluster
+// reads only its checkpoint record at the next start; older segments are dead, later ones
+// are recycled files the server would overwrite (it creates new ones as needed). Every
 // byte left out is one less to copy per node. Segment names are TTTTTTTTLLLLLLLLSSSSSSSS
 // (timeline, then the segment number split at 4 GB); with `seg_bytes` segments.
 inline void trim_template_wal(const std::string& data, std::uint64_t checkpoint,
@@ -66,10 +71,64 @@ inline void trim_template_wal(const std::string& data, std::uint64_t checkpoint,
     if (name.size() != 24 || name.find_first_not_of("0123456789ABCDEF") != std::string::npos) continue;
     std::uint64_t hi = std::strtoull(name.substr(8, 8).c_str(), nullptr, 16);
     std::uint64_t lo = std::strtoull(name.substr(16, 8).c_str(), nullptr, 16);
-    if (hi * per_id + lo < keep_from) drop.push_back(wal + "/" + name);
+    if (hi * per_id + lo != keep_from) drop.push_back(wal + "/" + name);
   }
   ::closedir(d);
   for (auto& f : drop) ::unlink(f.c_str());
+}
+
+// Copies a template's data directory (a stopped cluster: nothing changes under it) to
+// `to`, which must exist. Directories are made first; the files are then copied by two
+// threads, each taking every other file of a list sorted by size, so two cores copy at
+// once. Both threads are joined before it returns or throws.
+inline void copy_template(const std::string& from, const std::string& to, const RunAs& owner) {
+  struct Item { std::string rel; mode_t mode; off_t size; };
+  std::vector<Item> files;
+  std::vector<std::string> stack{""};
+  while (!stack.empty()) {
+    std::string rel = stack.back();
+    stack.pop_back();
+    std::string dir = rel.empty() ? from : from + "/" + rel;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) throw SetupError("cannot read directory '" + dir + "': " + std::strerror(errno));
+    std::vector<std::pair<std::string, struct stat>> entries;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat st{};
+      if (::lstat((dir + "/" + name).c_str(), &st) == 0) entries.emplace_back(name, st);
+    }
+    ::closedir(d);
+    for (auto& [name, st] : entries) {
+      std::string r = rel.empty() ? name : rel + "/" + name;
+      if (S_ISDIR(st.st_mode)) {
+        make_owned_dir(to + "/" + r, owner, st.st_mode & 07777);
+        stack.push_back(r);
+      } else if (S_ISREG(st.st_mode)) {
+        files.push_back({r, st.st_mode, st.st_size});
+      }
+    }
+  }
+  std::sort(files.begin(), files.end(), [](const Item& a, const Item& b) { return a.size > b.size; });
+  std::exception_ptr failed[2];
+  auto half = [&](int which) {
+    try {
+      for (std::size_t i = static_cast<std::size_t>(which); i < files.size(); i += 2)
+        copy_regular(from + "/" + files[i].rel, to + "/" + files[i].rel, files[i].mode, owner);
+    } catch (...) {
+      failed[which] = std::current_exception();
+    }
+  };
+  std::thread other;
+  try {
+    other = std::thread(half, 1);
+  } catch (...) {
+    half(1);  // no thread to be had: copy that half here
+  }
+  half(0);
+  if (other.joinable()) other.join();
+  for (auto& f : failed)
+    if (f) std::rethrow_exception(f);
 }
 
 // Returns the template's data directory, building it on first use.
