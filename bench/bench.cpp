@@ -2,7 +2,8 @@
 // walkthrough (initdb, pg_ctl, pg_basebackup as the postgres user). Prints Markdown tables
 // (median, p90, max in ms); it checks no thresholds.
 //
-//   pgha_bench [iterations] [processes]   defaults 7 and 32 (0 skips the N-process row)
+//   pgha_bench [iterations] [processes]   defaults 7 and 32 (0 iterations: only the
+//                                          N-process row; 0 processes: without it)
 // It also runs itself as a child: --first-pair (a pair in a fresh process with no template
 // yet) and --pair-guard (one of the N processes at once).
 #include <pgha/pgha.hpp>
@@ -228,28 +229,34 @@ long tree_rss_kb(int pid, int* nprocs, long* pss = nullptr) {
 
 // `pgha_bench --first-pair`: a pair in this fresh process (PGHA_TMPDIR has no template yet).
 // Prints the ms from main() to both nodes ready.
-int child_first_pair(Clock::time_point started) {
+int child_first_pair(Clock::time_point started) try {
   pgha::TempPrimary p;
   pgha::TempStandby s(p);
   std::cout << ms_since(started) << "\n";
   return 0;
+} catch (const std::exception& e) {
+  std::cerr << "pgha_bench --first-pair: " << e.what() << "\n";
+  return 1;
 }
 
 // `pgha_bench --pair-guard`: a pair, a row, a crash FailoverGuard, and the row on both
 // nodes afterwards. Prints the ms it took; exit 0 only if every check held.
-int child_pair_guard(Clock::time_point started) {
+int child_pair_guard(Clock::time_point started) try {
   pgha::TempPrimary p;
   pgha::TempStandby s(p);
   p.execute("create table t (x int); insert into t values (1)");
   {
     pgha::FailoverGuard g(p, s, pgha::StopMode::Crash);
-    s.execute("insert into t values (2)");
   }
+  s.execute("insert into t values (2)");  // waits for p, the rejoined sync standby
   bool ok = s.role() == pgha::Role::Primary && p.role() == pgha::Role::Standby &&
             s.query("select count(*) from t").value(0, 0) == "2" &&
             p.query("select count(*) from t").value(0, 0) == "2";
   std::cout << ms_since(started) << "\n";
   return ok ? 0 : 1;
+} catch (const std::exception& e) {
+  std::cerr << "pgha_bench --pair-guard: " << e.what() << "\n";
+  return 1;
 }
 
 // A fresh directory the server user can traverse, for a child's PGHA_TMPDIR.
@@ -340,8 +347,8 @@ int main(int argc, char** argv) {
   auto started = Clock::now();
   if (argc > 1 && std::string(argv[1]) == "--first-pair") return child_first_pair(started);
   if (argc > 1 && std::string(argv[1]) == "--pair-guard") return child_pair_guard(started);
-  int iters = argc > 1 ? std::atoi(argv[1]) : 7;
-  if (iters < 1) iters = 1;
+  int iters = argc > 1 ? std::atoi(argv[1]) : 7;  // 0: only the N-process row
+  if (iters < 0) iters = 0;
   int procs = argc > 2 ? std::atoi(argv[2]) : 32;
   std::string self = fs::canonical("/proc/self/exe").string();
 
@@ -524,12 +531,14 @@ int main(int argc, char** argv) {
     }
 
     // Compile time of the umbrella header.
-    std::string cmd = "echo '#include <pgha/pgha.hpp>' | g++ -std=c++17 -fsyntax-only -x c++ - -I" +
-                      std::string(PGHA_BENCH_INCLUDE_DIR) + " -isystem /usr/include/postgresql";
-    for (int i = 0; i < 5; ++i) {
-      auto t0 = Clock::now();
-      if (std::system(cmd.c_str()) != 0) throw std::runtime_error("compile failed: " + cmd);
-      pg[order[9]].add(ms_since(t0));
+    if (iters > 0) {
+      std::string cmd = "echo '#include <pgha/pgha.hpp>' | g++ -std=c++17 -fsyntax-only -x c++ - -I" +
+                        std::string(PGHA_BENCH_INCLUDE_DIR) + " -isystem /usr/include/postgresql";
+      for (int i = 0; i < 5; ++i) {
+        auto t0 = Clock::now();
+        if (std::system(cmd.c_str()) != 0) throw std::runtime_error("compile failed: " + cmd);
+        pg[order[9]].add(ms_since(t0));
+      }
     }
 
     // N processes at once, each a pair + a crash FailoverGuard, in a private temp base.
