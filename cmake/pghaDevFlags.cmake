@@ -3,6 +3,8 @@
 #   -DPGHA_WARNINGS=ON        -Wall -Wextra -Wpedantic -Wshadow (default: ON when top-level)
 #   -DPGHA_WERROR=ON          ... and -Werror (default OFF; .ci/run sets it where clean)
 #   -DPGHA_SANITIZE=address,undefined | thread | address | undefined   (default: none)
+#   -DPGHA_UNITY_BUILD=ON     each test program's own .cpp files compile as one translation
+#                             unit (default: ON; tests/CMakeLists.txt says why)
 #
 # The top-level CMakeLists.txt includes this right before it adds tests/, examples/ and
 # bench/: the flags are directory-scoped compile/link options there, so they reach only the
@@ -12,6 +14,7 @@
 option(PGHA_WARNINGS "Compile pgha's own targets with -Wall -Wextra -Wpedantic -Wshadow"
        ${PGHA_TOPLEVEL})
 option(PGHA_WERROR "Treat warnings as errors in pgha's own targets (needs PGHA_WARNINGS)" OFF)
+option(PGHA_UNITY_BUILD "Compile each of pgha's test programs as one translation unit" ON)
 set(PGHA_SANITIZE "" CACHE STRING
     "Sanitizers for pgha's own targets: address,undefined | thread | address | undefined")
 
@@ -44,6 +47,11 @@ if(PGHA_SANITIZE)
   set(_pgha_san_flags -fsanitize=${PGHA_SANITIZE} -fno-omit-frame-pointer
       -fno-sanitize-recover=all)
   add_compile_options(${_pgha_san_flags})
+  # GCC 12's -Wmaybe-uninitialized fires hundreds of times inside libstdc++'s <regex> when
+  # sanitizers instrument it (false positives; the unsanitized build keeps the warning).
+  if(PGHA_WARNINGS AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    add_compile_options(-Wno-maybe-uninitialized)
+  endif()
   add_link_options(${_pgha_san_flags})
   message(STATUS "pgha: sanitizers for pgha's own targets: ${PGHA_SANITIZE}")
 endif()

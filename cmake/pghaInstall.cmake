@@ -1,17 +1,22 @@
 # Install rules: headers, an exported target pgha::pgha, pghaConfig.cmake with its
-# version file, and a pkg-config file.
+# version file, and a pkg-config file. pgha is header-only, so its package is
+# architecture-independent and lives under the data directory: share/pgha/cmake (a
+# find_package search path on every platform) and share/pkgconfig.
 include(CMakePackageConfigHelpers)
+set(PGHA_CMAKE_DIR ${CMAKE_INSTALL_DATADIR}/pgha/cmake)
 install(DIRECTORY include/pgha DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The version header generated from project(VERSION) (equal to the committed copy).
+install(FILES ${PGHA_GENERATED_INCLUDE}/pgha/version.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/pgha)
 install(TARGETS pgha EXPORT pghaTargets)
-install(EXPORT pghaTargets NAMESPACE pgha:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/pgha)
+install(EXPORT pghaTargets NAMESPACE pgha:: DESTINATION ${PGHA_CMAKE_DIR})
 configure_package_config_file(cmake/pghaConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/pghaConfig.cmake
-  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/pgha)
+  INSTALL_DESTINATION ${PGHA_CMAKE_DIR})
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/pghaConfigVersion.cmake
   COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/pghaConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/pghaConfigVersion.cmake
               cmake/pghaDependencies.cmake
-        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/pgha)
+        DESTINATION ${PGHA_CMAKE_DIR})
 configure_file(cmake/pgha.pc.in ${CMAKE_CURRENT_BINARY_DIR}/pgha.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/pgha.pc DESTINATION ${CMAKE_INSTALL_DATADIR}/pkgconfig)

@@ -7,6 +7,7 @@
 #include "teaching.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -146,6 +147,8 @@ int main() try {
   failover_round("node1", node1, "node2", node2, 2);  // failover 1: node2 becomes primary
   failover_round("node2", node2, "node1", node1, 3);  // failover 2, the mirror round
 
+  if (!std::getenv("PGHA_TIMELINE"))
+    std::cout << "\n(PGHA_TIMELINE=run.md draws this run as a Mermaid diagram; PGHA_LOG=1 logs each step)\n";
   step("done: node1 is " + std::string(pgha::to_string(node1.role())) + ", node2 is " +
        pgha::to_string(node2.role()) + "; both nodes are removed on exit");
   if (!teaching::ok) std::cout << "\nwalkthrough: some expected behaviour did not happen (FAILED above)\n";

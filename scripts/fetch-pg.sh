@@ -169,9 +169,27 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# with_progress WHAT CMD...: runs CMD; on a terminal, one self-erasing line shows the seconds
+# spent (CI logs, not a terminal, get only the final "... in Ns" line).
+with_progress() {
+    local what=$1 start=$SECONDS pid rc=0; shift
+    "$@" & pid=$!
+    if [ -t 2 ]; then
+        while kill -0 "$pid" 2>/dev/null; do
+            printf '\r%s: %s ... %ds' "$prog" "$what" $((SECONDS - start)) >&2
+            sleep 1  # the ticker's period, not a wait for the download
+        done
+        printf '\r\033[K' >&2
+    fi
+    wait "$pid" || rc=$?
+    [ "$rc" = 0 ] && log "$what: done in $((SECONDS - start))s"
+    return "$rc"
+}
+
 log "downloading $PKG@$VERSION"
 mkdir -p "$WORK/dl"
-(cd "$WORK/dl" && npm pack "$PKG@$VERSION" "${NPM_FLAGS[@]}" >/dev/null) \
+with_progress "downloading $PKG@$VERSION" \
+    bash -c 'cd "$1" && shift && npm pack "$@" >/dev/null' _ "$WORK/dl" "$PKG@$VERSION" "${NPM_FLAGS[@]}" \
     || die "download of $PKG@$VERSION failed"
 tarballs=("$WORK"/dl/*.tgz)
 [ -f "${tarballs[0]}" ] || die "download of $PKG@$VERSION produced no tarball"

@@ -4,6 +4,7 @@
 #   add-subdirectory  add_subdirectory(<pgha source> pgha)
 #   fetch-content     FetchContent_Declare(pgha SOURCE_DIR <pgha source>) (no network)
 #   pkg-config        g++ $(pkg-config --cflags --libs pgha) against the installed tree
+#   missing-dependency  find_package(pgha QUIET) with Boost hidden: configures, pgha not found
 # Each consumer starts real PostgreSQL servers. Prints "consumer <name>: passed|FAILED"
 # per consumer and "<n> passed, <m> failed" at the end; exits non-zero if any failed.
 # Env: CXX, CMAKE_GENERATOR and the pgha variables (PGHA_PG_BINDIR, PGHA_RUN_AS, ...) are
@@ -76,17 +77,21 @@ pkg_config_consumer() {
   flags="$(PKG_CONFIG_PATH="$tmp/prefix/share/pkgconfig" pkg-config --cflags --libs pgha)"
   echo "pkg-config --cflags --libs pgha: $flags"
   # shellcheck disable=SC2086  # word splitting of the flags is intended
-  "${CXX:-g++}" "$consumers/readme_snippet.cpp" -o "$tmp/pkg-config-consumer" $flags
+  # The .pc file sets no -std (consumers choose theirs); pgha needs C++17 or later.
+  case " $flags " in *" -std="*) echo "pgha.pc forces a -std flag: $flags"; return 1 ;; esac
+  "${CXX:-g++}" -std=c++17 "$consumers/readme_snippet.cpp" -o "$tmp/pkg-config-consumer" $flags
   "$tmp/pkg-config-consumer"
 }
 
 if ( install_pgha ) >"$tmp/install.log" 2>&1; then
   run_consumer find-package cmake_consumer find-package -DCMAKE_PREFIX_PATH="$tmp/prefix"
   run_consumer pkg-config pkg_config_consumer
+  run_consumer missing-dependency cmake_consumer missing-dependency -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+    -DCMAKE_DISABLE_FIND_PACKAGE_Boost=TRUE
 else
   echo "install of pgha into $tmp/prefix FAILED (log follows)"
   sed 's/^/  | /' "$tmp/install.log" | tail -n 60
-  for name in find-package pkg-config; do
+  for name in find-package pkg-config missing-dependency; do
     echo "consumer $name: FAILED (install failed)"
     failed=$((failed + 1))
     failed_names+=("$name")

@@ -14,7 +14,7 @@ using namespace std::chrono_literals;
 using Catch::Matchers::ContainsSubstring;
 
 namespace {
-bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+bool path_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 }  // namespace
 
 // ---- data and topology safety ----
@@ -48,7 +48,7 @@ TEST_CASE("a fork()ed child that exits never tears down the parent's nodes") {
   int st = 0;
   REQUIRE(::waitpid(child, &st, 0) == child);
   REQUIRE(WIFEXITED(st));
-  CHECK(exists(data + "/PG_VERSION"));
+  CHECK(path_exists(data + "/PG_VERSION"));
   CHECK(n->pid() == pm);
   CHECK(n->is_running());
   n->execute("INSERT INTO t VALUES (1)");  // the parent's session was not terminated
@@ -270,7 +270,7 @@ TEST_CASE("a temp dir whose path holds a space and a quote works, archiving incl
     node1.execute("SELECT pg_switch_wal()");
     node1.wait_until("SELECT last_archived_wal = '" + seg + "' FROM pg_stat_archiver");
     CHECK(node1.query("SELECT failed_count FROM pg_stat_archiver").value(0, 0) == "0");
-    CHECK(exists(node1.data_dir() + "/../archive/" + seg));
+    CHECK(path_exists(node1.data_dir() + "/../archive/" + seg));
     CHECK(test::ids(node2) == std::vector<int>{1});
     CHECK(node1.connect().query("SELECT 1").value(0, 0) == "1");
   }
@@ -327,6 +327,8 @@ TEST_CASE("standbys that do not choose a name get distinct ones, and the first i
   for (int i = 0; i < 3; ++i) CHECK(r.value(i, 2) != "0");
   pgha::Options taken = node1.options();
   taken.application_name = "pgslave002";
+  CHECK_THROWS_WITH(pgha::TempStandby(node1, taken), ContainsSubstring("already used"));
+  taken.application_name = "PGSLAVE002";  // the server compares the names case-insensitively
   CHECK_THROWS_WITH(pgha::TempStandby(node1, taken), ContainsSubstring("already used"));
   // The first one goes: the next in line becomes sync.
   s1.stop();

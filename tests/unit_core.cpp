@@ -129,4 +129,8 @@ TEST_CASE("the names of a synchronous_standby_names value, as the server reads t
   CHECK(lists_standby("*", "anything"));
   CHECK_FALSE(lists_standby("FIRST 1 (standby10)", "standby1"));
   CHECK_FALSE(lists_standby("", "standby1"));
+  CHECK(sync_name_list("first 1 (s1)") == std::vector<std::string>{"s1"});
+  CHECK(sync_name("ANY") == "\"ANY\"");
+  CHECK(sync_name("S_1") == "S_1");
+  CHECK(pgha::detail::ascii_lower("Ab_Z9\xc3\x89") == "ab_z9\xc3\x89");
 }

@@ -12,7 +12,8 @@
 // Catch2's own report of the failure, the last PGHA_CATCH2_LOG_LINES (default 30) log lines
 // of every pgha node alive in the process (fixture or not: a TempPrimary made in a plain
 // TEST_CASE counts) and of every node destroyed during that test case, each named by its
-// server port. stdout (where a JUnit/XML reporter may write) gets none of it.
+// server port, after the test case's event timeline (pgha/events.hpp: every step pgha took
+// during it, with durations). stdout (where a JUnit/XML reporter may write) gets none of it.
 //
 // Catch2 v2 declares the listener API only in translation units that define
 // CATCH_CONFIG_EXTERNAL_INTERFACES (or CATCH_CONFIG_MAIN/RUNNER) before <catch2/catch.hpp>.

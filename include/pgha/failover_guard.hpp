@@ -54,6 +54,9 @@ public:
       }
       rethrow_with(e, "FailoverGuard: promoting " + standby.name() + " failed" + undo);
     }
+    if (detail::events_on())
+      detail::emit(standby.name(), "failover", "failover from " + old_primary.name() + " done: " + standby.name() + " is the primary",
+                   {}, {{"peer", old_primary.name()}});
   }
   FailoverGuard(const FailoverGuard&) = delete;
   FailoverGuard& operator=(const FailoverGuard&) = delete;

@@ -13,7 +13,8 @@
 // main runs). When a test fails, it prints on stderr the last PGHA_GTEST_LOG_LINES (default
 // 30) log lines of every pgha node alive in the process (fixture or not: a TempPrimary made
 // in a plain TEST counts) and of every node destroyed during that test, each named by its
-// server port: after gtest's failure messages, before its "[  FAILED  ]" line.
+// server port, after the test's event timeline (pgha/events.hpp: every step pgha took
+// during it, with durations): after gtest's failure messages, before its "[  FAILED  ]" line.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,8 +22,10 @@
 #include "pgha/detail/failover.hpp"
 #include "pgha/detail/node_state.hpp"
 #include "pgha/detail/template.hpp"
+#include "pgha/events.hpp"
 #include "pgha/options.hpp"
 #include "pgha/pending_query.hpp"
+#include "pgha/slots.hpp"
 
 namespace pgha {
 
@@ -119,49 +123,73 @@ public:
 
   /// Switches synchronous_commit at run time (Async clears synchronous_standby_names);
   /// takes effect for new transactions once the server reloaded its configuration.
-  void set_sync_mode(SyncMode mode) { s().set_sync_mode(mode); }
+  void set_sync_mode(SyncMode mode) {
+    s().set_sync_mode(mode);
+    note_event("sync_mode", std::string("synchronous_commit = ") + synchronous_commit_setting(mode) +
+                           (mode == SyncMode::Async ? ", no synchronous standby" : ""));
+  }
 
   // --- faults ---
   /// Freezes the whole server: SIGSTOP to the postmaster and all its children (stopping
   /// the postmaster alone would leave backends, walsender and walreceiver running).
-  void freeze() { locked([](detail::NodeState& n) { n.server().freeze(); }); }
+  void freeze() { locked([](detail::NodeState& n) { n.server().freeze(); }); note_event("fault", "frozen (SIGSTOP to every server process)"); }
   /// Resumes a frozen server (SIGCONT to the postmaster and all its children).
-  void thaw() { locked([](detail::NodeState& n) { n.server().thaw(); }); }
+  void thaw() { locked([](detail::NodeState& n) { n.server().thaw(); }); note_event("heal", "thawed (SIGCONT)"); }
   /// Freezes this primary's walsender process(es): WAL stops flowing to its standbys.
-  void freeze_walsender() { signal_required("walsender", SIGSTOP); }
+  void freeze_walsender() { signal_required("walsender", SIGSTOP); note_event("fault", "walsender frozen"); }
   /// Resumes this primary's walsender process(es).
-  void thaw_walsender() { locked([](detail::NodeState& n) { n.server().signal_children(SIGCONT, "walsender"); }); }
+  void thaw_walsender() { locked([](detail::NodeState& n) { n.server().signal_children(SIGCONT, "walsender"); }); note_event("heal", "walsender thawed"); }
   /// Freezes this standby's walreceiver: it stops receiving and confirming WAL.
-  void freeze_walreceiver() { signal_required("walreceiver", SIGSTOP); }
+  void freeze_walreceiver() { signal_required("walreceiver", SIGSTOP); note_event("fault", "walreceiver frozen"); }
   /// Resumes this standby's walreceiver.
-  void thaw_walreceiver() { locked([](detail::NodeState& n) { n.server().signal_children(SIGCONT, "walreceiver"); }); }
+  void thaw_walreceiver() { locked([](detail::NodeState& n) { n.server().signal_children(SIGCONT, "walreceiver"); }); note_event("heal", "walreceiver thawed"); }
   /// Pauses WAL replay on a standby (pg_wal_replay_pause): it still receives WAL.
-  void pause_replay() { s().admin_query("SELECT pg_wal_replay_pause()"); }
+  void pause_replay() { s().admin_query("SELECT pg_wal_replay_pause()"); note_event("fault", "replay paused"); }
   /// Resumes WAL replay on a standby.
-  void resume_replay() { s().admin_query("SELECT pg_wal_replay_resume()"); }
+  void resume_replay() { s().admin_query("SELECT pg_wal_replay_resume()"); note_event("heal", "replay resumed"); }
 
   /// Cuts this standby's replication link without stopping either server: Reset refuses
   /// and resets connections at once, Blackhole silently stops all bytes (the ends notice
   /// only through wal_receiver_timeout / wal_sender_timeout). Needs Options::relay.
   void cut_link(LinkCut how = LinkCut::Reset) {
     s().link().set_state(how == LinkCut::Reset ? detail::LinkState::Reset : detail::LinkState::Blackhole);
+    note_event("fault", how == LinkCut::Reset ? "replication link cut (reset)" : "replication link cut (blackhole)");
   }
   /// Restores the link; after a Blackhole, held connections resume where they stopped.
-  void heal_link() { s().link().set_state(detail::LinkState::Pass); }
+  void heal_link() { s().link().set_state(detail::LinkState::Pass); note_event("heal", "replication link healed"); }
   /// Adds latency to each chunk on the link, in each direction (0 = none).
-  void set_link_delay(std::chrono::milliseconds d) { s().link().set_delay(d); }
+  void set_link_delay(std::chrono::milliseconds d) {
+    s().link().set_delay(d);
+    note_event(d.count() ? "fault" : "heal", "replication link delay " + std::to_string(d.count()) + " ms");
+  }
 
   // --- failover ---
   /// Turns a running standby into a primary; returns once it accepts writes.
   /// Throws StateError on a primary, a stopped or a frozen node.
-  void promote() { detail::promote(s()); }
+  void promote() {
+    {
+      detail::StepEvent ev(name(), "promote", [&](Event& e) { e.message = "promoted to primary"; });
+      detail::promote(s());
+    }
+    if (detail::events_on()) {
+      std::uint32_t now = timeline_or_0();
+      std::string parent = parent_timeline(now);
+      detail::emit(name(), "timeline", "timeline " + (parent.empty() ? "?" : parent) + " -> " + std::to_string(now), {},
+                   {{"timeline", std::to_string(now)}, {"lsn", fact_or_empty("SELECT pg_current_wal_lsn()")}});
+    }
+  }
   /// Makes this node a synchronous standby of `new_primary` (a running primary): stops it
   /// if running, resumes it on the new timeline after a clean stop, or rewinds/re-clones it
   /// when its WAL diverged (after a crash, a promote it did not see, or when it belongs to
   /// another cluster), starts it and waits until it streams (and has a sync priority, when
   /// the primary lists it). Returns the method used.
   RejoinMethod rejoin(Node& new_primary) {
-    RejoinMethod m = detail::rejoin(s(), new_primary.s());
+    RejoinMethod m{};
+    detail::StepEvent ev(name(), "rejoin", [&](Event& e) {
+      e.message = std::string("rejoined as standby of ") + new_primary.name() + " (" + to_string(m) + ")";
+      e.facts = {{"peer", new_primary.name()}, {"method", to_string(m)}, {"timeline", std::to_string(timeline_or_0())}};
+    });
+    m = detail::rejoin(s(), new_primary.s());
     last_rejoin_ = m;
     return m;
   }
@@ -211,6 +239,23 @@ public:
                        [&] { return n.log_tail(); });
   }
 
+  // --- replication slots (pgha/slots.hpp: what each version does through a failover) ---
+  /// Creates logical slot `name` with `plugin` (test_decoding, pgoutput) on this primary
+  /// (needs settings["wal_level"] = "logical"). `failover` = true (PG 17+; VersionError
+  /// before) makes pgha-configured standbys keep a synced copy that survives a promote.
+  void create_logical_slot(const std::string& name, const std::string& plugin = "test_decoding",
+                           bool failover = false) { detail::create_logical_slot(s(), name, plugin, failover); }
+  /// Reads and confirms every change available in logical slot `name`; StateError when this
+  /// node has no such slot (e.g. the new primary after a failover before PG 17).
+  std::vector<Change> read_changes(const std::string& name) { return detail::read_changes(s(), name, {}); }
+  /// Same, with plugin options (pgoutput needs publication_names; data is then raw bytes).
+  std::vector<Change> read_changes(const std::string& name, const std::map<std::string, std::string>& plugin_options) {
+    return detail::read_changes(s(), name, plugin_options);
+  }
+  /// PG 17+ (VersionError before): waits until this standby's synced copy of failover slot
+  /// `name` caught up with the slot on its upstream as it is now.
+  void wait_for_slot_sync(const std::string& name) { detail::wait_for_slot_sync(s(), name); }
+
   /// Internal state (for pgha's own classes).
   detail::NodeState& state() { return s(); }
 
@@ -243,6 +288,40 @@ private:
     } catch (const ConnectionError&) {
       n.drop_user_session();
       throw;
+    }
+  }
+  // Emits an event of this node: a fault set or healed, a setting changed (cheap when
+  // nobody listens).
+  void note_event(const char* kind, const std::string& what) {
+    if (detail::events_on()) detail::emit(name(), kind, what);
+  }
+  // The current timeline, or 0 if the node cannot say (events only: never throws).
+  std::uint32_t timeline_or_0() noexcept {
+    try {
+      return s().current_timeline();
+    } catch (...) {
+      return 0;
+    }
+  }
+  // The timeline `tli` forked from: the first field of the last line of its history file
+  // ("" if unknown; events only: never throws).
+  std::string parent_timeline(std::uint32_t tli) const noexcept {
+    try {
+      std::string h = tli > 1 ? detail::read_file(data_dir() + "/pg_wal/" + detail::history_file_name(tli)) : "";
+      std::size_t last = h.find_last_not_of('\n');
+      if (last == std::string::npos) return {};
+      std::size_t line = h.rfind('\n', last);
+      return std::to_string(std::strtoul(h.c_str() + (line == std::string::npos ? 0 : line + 1), nullptr, 10));
+    } catch (...) {
+      return {};
+    }
+  }
+  // One value the server reports, or "" if it cannot say (events only: never throws).
+  std::string fact_or_empty(const std::string& sql) noexcept {
+    try {
+      return s().admin_query(sql).value(0, 0);
+    } catch (...) {
+      return {};
     }
   }
   template <class F>

@@ -80,6 +80,11 @@ struct Options {
   bool relay = true;
   /// Bound on every wait (start, streaming, promote, catch-up, stop).
   std::chrono::milliseconds timeout = std::chrono::seconds(30);
+  /// Standbys stream through a physical replication slot (primary_slot_name) that pgha
+  /// creates on their upstream, named after the standby's application_name; a standby
+  /// inherits this from its upstream. On PG 17+ with settings["wal_level"] = "logical",
+  /// standbys use a slot even when false, because failover slots need one. See slots.hpp.
+  bool replication_slots = false;
 };
 
 /// Text of a Role, for messages and printing.

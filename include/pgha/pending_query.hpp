@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pgha/connection.hpp"
+#include "pgha/events.hpp"
 
 namespace pgha {
 
@@ -42,12 +43,16 @@ public:
     if (done_) return true;
     try {
       Result r;
-      if (!conn_->collect(sql_, detail::Clock::now() + d, r)) return false;
+      if (!conn_->collect(sql_, detail::Clock::now() + d, r)) {
+        if (!blocked_ && d.count() > 0 && detail::events_on()) blocked_event();
+        return false;
+      }
       result_ = std::move(r);
     } catch (...) {
       error_ = std::current_exception();
     }
     done_ = true;
+    if (blocked_ && detail::events_on()) released_event();
     return true;
   }
   /// Whether the statement finished, without waiting.
@@ -73,6 +78,23 @@ public:
   int backend_pid() const noexcept { return conn_->backend_pid(); }
 
 private:
+  // Events: a statement that outlived a wait_for is "blocked" (a commit waiting for a sync
+  // standby, most often); when it finishes, "released" with how long it ran.
+  void blocked_event() {
+    blocked_ = true;
+    auto ran = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - sent_);
+    detail::emit(detail::node_of_label(conn_->label()), "blocked",
+                 "blocked after " + detail::format_duration(ran) + ": " + detail::sql_excerpt(sql_), {},
+                 {{"backend_pid", std::to_string(conn_->backend_pid())}});
+  }
+  void released_event() {
+    auto ran = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - sent_);
+    detail::emit(detail::node_of_label(conn_->label()), "released",
+                 std::string(error_ ? "failed" : "returned") + ": " + detail::sql_excerpt(sql_), ran,
+                 {{"backend_pid", std::to_string(conn_->backend_pid())}});
+  }
+  std::chrono::steady_clock::time_point sent_ = std::chrono::steady_clock::now();
+  bool blocked_ = false;
   std::optional<Connection> conn_;
   std::string sql_;
   bool done_ = false;

@@ -20,9 +20,15 @@ private:
   static std::unique_ptr<detail::NodeState> create(Options opts) {
     auto st = make_state(opts);
     const detail::NodeDir& dir = st->dir();
-    std::string tmpl = detail::ensure_template(dir.bins(), dir.run_as(),
-                                               detail::temp_base(opts.tmp_dir), opts.timeout);
-    detail::copy_template(tmpl, dir.data(), dir.run_as());
+    {
+      detail::StepEvent ev(dir.name(), "create", [&](Event& e) {
+        e.message = "created from the initdb template of PostgreSQL " + dir.bins().version + ", port " + std::to_string(dir.port());
+        e.facts = {{"port", std::to_string(dir.port())}, {"version", dir.bins().version}};
+      });
+      std::string tmpl = detail::ensure_template(dir.bins(), dir.run_as(),
+                                                 detail::temp_base(opts.tmp_dir), opts.timeout);
+      detail::copy_template(tmpl, dir.data(), dir.run_as());
+    }
     // A lone primary accepts writes: synchronous_standby_names is armed when the first
     // standby attaches.
     st->init_cluster(opts.application_name.empty() ? "pgslave001" : opts.application_name,
@@ -33,6 +39,7 @@ private:
                     "ALTER ROLE postgres PASSWORD " + detail::sql_literal(st->creds().superuser_password) +
                     "; CREATE ROLE replicauser WITH REPLICATION LOGIN PASSWORD " +
                     detail::sql_literal(st->creds().replication_password) + "; COMMIT");
+    if (detail::events_on()) detail::emit(dir.name(), "ready", "primary, accepts writes on timeline 1", {}, {{"timeline", "1"}});
     return st;
   }
 };

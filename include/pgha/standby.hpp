@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "pgha/detail/quote.hpp"
 #include "pgha/node.hpp"
 
 namespace pgha {
@@ -64,10 +65,7 @@ private:
     for (int i = 0; i < r.rows(); ++i) used.push_back(r.value(i, 0));
     auto taken = [&](const std::string& n) {
       for (auto& u : used)
-        if (u.size() == n.size() && std::equal(u.begin(), u.end(), n.begin(), [](char a, char b) {
-              return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-            }))
-          return true;
+        if (detail::ascii_lower(u) == detail::ascii_lower(n)) return true;
       return false;
     };
     const std::string& given = opts.application_name;
@@ -83,6 +81,19 @@ private:
     while (taken(name)) name = next_name(name);
     return name;
   }
+  // "ready": streaming from `up`, with the sync_state `up` reports (events only).
+  static void emit_ready(detail::NodeState& st, detail::NodeState& up) {
+    std::string sync, tli;
+    try {
+      Result r = up.admin_query("SELECT sync_state FROM pg_stat_replication WHERE application_name = " +
+                                detail::sql_literal(st.topo().app_name()));
+      sync = r.rows() ? r.value(0, 0) : "unknown";
+      tli = std::to_string(st.current_timeline());
+    } catch (...) {
+    }
+    detail::emit(st.dir().name(), "ready", "streaming on timeline " + tli + " as " + st.topo().app_name() + ", " + sync, {},
+                 {{"peer", up.dir().name()}, {"sync_state", sync}, {"timeline", tli}, {"application_name", st.topo().app_name()}});
+  }
   static std::unique_ptr<detail::NodeState> create(Node& upstream, Options opts) {
     auto& up = upstream.state();
     std::lock_guard<std::recursive_mutex> l(up.mutex());
@@ -90,14 +101,19 @@ private:
       throw StateError("cannot create a standby of a stopped node; expected a running upstream",
                        up.label());
     if (opts.bin_dir.empty()) opts.bin_dir = up.bins().bin_dir;
+    opts.replication_slots = opts.replication_slots || up.opts().replication_slots;  // inherited
     auto st = make_state(opts);
     if (st->bins().major != up.bins().major)
       throw SetupError("standby binaries are PostgreSQL " + st->bins().version + " but upstream " +
                        up.label() + " runs " + up.bins().version + "; streaming replication "
                        "needs the same major version");
+    if (detail::events_on())
+      detail::emit(st->dir().name(), "create", "created as a standby of " + up.dir().name() + ", port " + std::to_string(st->dir().port()),
+                   {}, {{"port", std::to_string(st->dir().port())}});
     st->init_member(choose_name(up, opts));
     st->attach_to(up);
     detail::start_and_wait(*st, up, detail::clone_from(*st, up));
+    if (detail::events_on()) emit_ready(*st, up);
     return st;
   }
 };

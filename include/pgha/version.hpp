@@ -1,4 +1,5 @@
-// pgha/version.hpp: the library's version.
+// pgha/version.hpp: the library's version. Generated from project(VERSION) in
+// CMakeLists.txt (cmake/version.hpp.in); the build checks that this copy is current.
 #pragma once
 
 #define PGHA_VERSION_MAJOR 0

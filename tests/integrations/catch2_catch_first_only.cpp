@@ -26,10 +26,13 @@ TEST_CASE("a program whose only pgha TU includes Catch2 first", "[catch2-fixture
 #if PGHA_DETAIL_CATCH2_V3
   CHECK(o.err.find("pgha: server logs of the nodes") != std::string::npos);
   CHECK(o.err.find("ready to accept connections") != std::string::npos);
+  CHECK(o.err.find("pgha: event timeline of the failed test") != std::string::npos);
+  CHECK(o.err.find(" start: started as primary") != std::string::npos);
   CHECK(o.err.find("pgha: note:") == std::string::npos);
 #else
   CHECK(o.err.find("pgha: note: failing test cases will not show server logs") !=
         std::string::npos);
   CHECK(o.err.find("pgha: server logs") == std::string::npos);
+  CHECK(o.err.find("pgha: event timeline") == std::string::npos);
 #endif
 }

@@ -211,5 +211,6 @@ TEST_CASE("passing test cases print no server log", "[catch2-fixtures]") {
   INFO(o.merged);
   CHECK(o.exit_code == 0);
   CHECK(o.merged.find("pgha: server logs") == std::string::npos);
+  CHECK(o.merged.find("pgha: event timeline") == std::string::npos);
   CHECK(o.merged.find("---- pgha: ") == std::string::npos);
 }

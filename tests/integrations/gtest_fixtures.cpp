@@ -128,6 +128,7 @@ TEST(FailureLogs, NotPrintedOnSuccess) {
       pgha_test::self_cmd({"--gtest_filter=PrimaryTest.IsAWritablePrimary"}));
   EXPECT_EQ(o.exit_code, 0) << o.merged;
   EXPECT_EQ(o.merged.find("pgha: server logs"), std::string::npos) << o.merged;
+  EXPECT_EQ(o.merged.find("pgha: event timeline"), std::string::npos) << o.merged;
   EXPECT_EQ(o.merged.find("---- pgha: "), std::string::npos) << o.merged;
 }
 

@@ -142,6 +142,29 @@ inline std::vector<std::string> check_demo_report(const Output& o) {
     if (sec.find(w.state) == std::string::npos)
       bad.push_back(std::string("the ") + w.what + "'s section does not say \"" + w.state + "\"");
   }
+  // The event timeline (pgha/events.hpp), on stderr only: each node's creation names its
+  // port; the standby was cloned and became ready; the timeline comes after the report.
+  const char* tl_head = "pgha: event timeline of the failed test";
+  if (o.out.find(tl_head) != std::string::npos || o.out.find(" create: created") != std::string::npos)
+    bad.push_back("stdout holds the event timeline");
+  std::size_t tl = o.err.find(tl_head);
+  if (tl == std::string::npos) {
+    bad.push_back("stderr has no event timeline");
+  } else {
+    std::size_t tl_end = o.err.find("---- pgha: end of event timeline ----", tl);
+    std::string timeline = o.err.substr(tl, tl_end == std::string::npos ? std::string::npos : tl_end - tl);
+    for (int port : {primary, standby, gone})
+      if (!std::regex_search(timeline, std::regex(" create: created .*port " + std::to_string(port) + "\\b")))
+        bad.push_back("the event timeline has no creation of the node on port " + std::to_string(port));
+    for (const char* step : {" start: started as primary", " clone: cloned from ", " ready: streaming on timeline 1"})
+      if (timeline.find(step) == std::string::npos)
+        bad.push_back(std::string("the event timeline lacks \"") + step + "\"");
+    if (!std::regex_search(timeline, std::regex("\\+[0-9]+\\.[0-9]{3}s node[0-9]+ start: .*\\([0-9]+ (ms|us)\\)")))
+      bad.push_back("the event timeline shows no start with its duration");
+    std::size_t report_at = o.merged.find("pgha-demo ports:"), tl_at = o.merged.find(tl_head);
+    if (report_at == std::string::npos || tl_at == std::string::npos || tl_at < report_at)
+      bad.push_back("in the merged output the event timeline does not come after the failure report");
+  }
   // Order, in one stream: the failure report first, then the logs.
   std::size_t report = o.merged.find("pgha-demo ports:"), logs = o.merged.find(header);
   if (report == std::string::npos || logs == std::string::npos || logs < report)

@@ -19,6 +19,7 @@
 
 #include "pgha/detail/process.hpp"
 #include "pgha/error.hpp"
+#include "pgha/events.hpp"
 
 namespace pgha::detail {
 
@@ -210,6 +211,7 @@ inline Binaries find_binaries(const std::string& explicit_dir) {
   b.pg_rewind = matched_tool(b.bin_dir, b.major, "pg_rewind");
   cache[dir] = b;
   located[inputs] = dir;
+  emit("", "binaries", "PostgreSQL " + b.version + " in " + b.bin_dir + " (from " + source + ")" + (b.pg_basebackup.empty() ? ", no pg_basebackup" : "") + (b.pg_rewind.empty() ? ", no pg_rewind" : ""));
   return b;
 }
 

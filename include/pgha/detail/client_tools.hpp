@@ -98,6 +98,13 @@ inline std::string template_copy_blocker(NodeState& target, NodeState& source,
 // false: a real backup even when Auto would copy the template).
 inline CloneOutcome clone_from(NodeState& target, NodeState& source, bool allow_template = true) {
   CloneMethod m = target.opts().clone_method;
+  std::string method;  // set by the branch taken, reported when the step ends
+  StepEvent ev(target.dir().name(), "clone", [&](Event& e) {
+    e.message = "cloned from " + source.dir().name() + " with " +
+                (method == "template copy" ? "a copy of its template" : "the " + method);
+    if (method == "pg_basebackup") e.message = "cloned from " + source.dir().name() + " with pg_basebackup";
+    e.facts = {{"peer", source.dir().name()}, {"method", method}};
+  });
   // A server that died on its own leaves its SysV segment: remove it (when provably that
   // server's) before its postmaster.pid goes with the old data.
   remove_postmaster_shm(target.dir().data() + "/postmaster.pid");
@@ -112,6 +119,7 @@ inline CloneOutcome clone_from(NodeState& target, NodeState& source, bool allow_
       make_owned_dir(d.data(), d.run_as());
       copy_template(t.data, d.data(), d.run_as());
       out.from_template = true;
+      method = "template copy";
       return out;
     }
     if (m == CloneMethod::TemplateCopy)
@@ -122,9 +130,11 @@ inline CloneOutcome clone_from(NodeState& target, NodeState& source, bool allow_
   }
   if (m == CloneMethod::BaseBackup) {
     basebackup(target, source);
+    method = "pg_basebackup";
   } else {
     make_owned_dir(target.dir().data(), target.dir().run_as());
     clone_data(target, source);
+    method = "backup API";
   }
   return out;
 }

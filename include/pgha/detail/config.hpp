@@ -23,6 +23,10 @@ struct ConfigInput {
   std::string primary_conninfo;  // standby only
   std::string restore_dir;       // standby only: upstream's archive, "" = no restore_command
   std::map<std::string, std::string> settings;  // user settings, written last (they win)
+  // Replication slots (detail/slots.hpp decides them):
+  std::string primary_slot_name;  // standby only: the physical slot it streams through
+  bool sync_slots = false;        // standby only, 17+: sync failover slots from upstream
+  std::string standby_slots;      // primary only, 17+: synchronized_standby_slots
 };
 
 // Quotes a configuration value: 'it''s'.
@@ -90,7 +94,17 @@ inline std::map<std::string, std::string> server_settings(const ConfigInput& in)
     s["primary_conninfo"] = in.primary_conninfo;
     s["recovery_target_timeline"] = "latest";
     if (!in.restore_dir.empty()) s["restore_command"] = restore_command(in.restore_dir);
+    if (!in.primary_slot_name.empty()) s["primary_slot_name"] = in.primary_slot_name;
   }
+  // PG 17+ failover slots: the standby copies the primary's failover slots (it needs
+  // hot_standby_feedback and a dbname in primary_conninfo); the primary holds logical
+  // consumers back until its standbys' physical slots confirmed the WAL they decoded.
+  if (in.standby && in.sync_slots) {
+    s["sync_replication_slots"] = "on";
+    s["hot_standby_feedback"] = "on";
+    s["primary_conninfo"] = in.primary_conninfo + " dbname=postgres";
+  }
+  if (!in.standby && !in.standby_slots.empty()) s["synchronized_standby_slots"] = in.standby_slots;
   for (auto& [k, v] : in.settings) s[k] = v;
   return s;
 }
@@ -108,6 +122,8 @@ inline std::string render_recovery_conf(const ConfigInput& in) {
   std::string out = "standby_mode = 'on'\n";
   out += "primary_conninfo = " + conf_quote(in.primary_conninfo) + "\n";
   out += "recovery_target_timeline = 'latest'\n";
+  if (!in.primary_slot_name.empty())
+    out += "primary_slot_name = " + conf_quote(in.primary_slot_name) + "\n";
   if (!in.restore_dir.empty())
     out += "restore_command = " + conf_quote(restore_command(in.restore_dir)) + "\n";
   return out;

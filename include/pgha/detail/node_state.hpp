@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -21,8 +22,10 @@
 #include "pgha/detail/node_dir.hpp"
 #include "pgha/detail/server.hpp"
 #include "pgha/detail/sessions.hpp"
+#include "pgha/detail/slots.hpp"
 #include "pgha/detail/topology.hpp"
 #include "pgha/detail/wait.hpp"
+#include "pgha/events.hpp"
 #include "pgha/options.hpp"
 
 namespace pgha::detail {
@@ -189,6 +192,10 @@ public:
     if (server_.running())
       throw StateError("start() called but the server is already running; expected a stopped node",
                        label());
+    StepEvent ev(dir_.name(), "start", [this](Event& e) {
+      e.message = std::string("started as ") + (topo_.standby() ? "standby" : "primary") + " on port " + std::to_string(dir_.port());
+      e.facts = {{"port", std::to_string(dir_.port())}};
+    });
     for (int attempt = 0;; ++attempt) {
       dir_.write_config(config_input());
       auto log_offset = file_size(dir_.log());
@@ -211,6 +218,10 @@ public:
   /// new connections (one opened in between by another thread would hold up a smart stop).
   void stop(StopMode mode) {
     std::lock_guard<std::recursive_mutex> l(mu_);
+    StepEvent ev(dir_.name(), "stop", [&, was = server_.running()](Event& e) {  // no event if it was stopped
+      const char* m = mode == StopMode::Smart ? "smart" : mode == StopMode::Fast ? "fast" : mode == StopMode::Immediate ? "immediate" : "crash";
+      if (was) e.message = std::string("stopped (") + m + ")", e.facts = {{"mode", m}};
+    });
     close_sessions();
     server_.stop(mode, opts_.timeout, [this] { close_sessions(); });
   }
@@ -258,6 +269,28 @@ public:
     lineage_ = up.lineage_;
     if (up.role() == Role::Primary) up.arm_sync(topo_.app_name());
     topo_.attach_to(up.dir_.port(), up.dir_.archive(), opts_.relay);
+    attach_slots(up);
+  }
+  /// Replication slots of a node that becomes a standby of `up` (detail/slots.hpp): when it
+  /// uses slots or logical WAL, its own slots from a former life go (slots a user made by
+  /// hand on a node without either are left to the user); it streams through a physical
+  /// slot on `up` when asked to.
+  void attach_slots(NodeState& up) {
+    if (!server_.running() && (uses_slot(opts_, bins().major) || logical_wal(opts_)))
+      remove_slot_files(dir_.data());
+    topo_.clear_standby_slots();
+    topo_.set_slot("");
+    if (!uses_slot(opts_, bins().major)) return;
+    std::string slot = physical_slot_name(topo_.app_name());
+    ensure_physical_slot(up, slot);
+    topo_.set_slot(slot);
+    if (up.topo_.add_standby_slot(slot) && failover_slots(up.opts_, up.bins().major)) up.reconfigure();
+  }
+  /// synchronized_standby_slots of this primary (17+) becomes `slots`.
+  void set_standby_slots(std::vector<std::string> slots) {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    topo_.set_standby_slots(std::move(slots));
+    reconfigure();
   }
   /// After a promote: no upstream any more.
   void detach() {
@@ -288,14 +321,19 @@ public:
       server_.abandon();
       return;
     }
+    std::string slot;  // detach() forgets it
+    int upstream = topo_.upstream_port();
     try {
+      slot = topo_.slot();
       topo_.detach();  // the relay goes first: its connections are reset
     } catch (...) {
     }
     // The directory is about to go: no shutdown is owed to anyone. (An immediate shutdown
     // can take 5 s: the postmaster waits that long for a child that ignores SIGQUIT.)
     if (server_.running()) server_.kill_tree(std::chrono::seconds(5));
+    release_upstream_slot(upstream, creds_.superuser_password, slot);
     remove_postmaster_shm(dir_.data() + "/postmaster.pid");
+    if (events_on()) emit(dir_.name(), "destroy", std::getenv("PGHA_KEEP") && std::string(std::getenv("PGHA_KEEP")) == "1" ? "server stopped, directory kept (PGHA_KEEP=1)" : "server stopped, directory removed");
     dir_.destroy();
   }
 
@@ -315,6 +353,9 @@ private:
     in.primary_conninfo = topo_.replication_conninfo(creds_.replication_password);
     in.restore_dir = topo_.upstream_archive();
     in.settings = opts_.settings;
+    in.primary_slot_name = topo_.slot();
+    in.sync_slots = !topo_.slot().empty() && failover_slots(opts_, in.major);
+    if (failover_slots(opts_, in.major)) in.standby_slots = slot_list(topo_.standby_slots());
     return in;
   }
 

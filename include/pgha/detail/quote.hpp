@@ -47,14 +47,21 @@ inline std::string sql_ident(const std::string& v) {
   return out + "\"";
 }
 
+// `v` with A-Z turned into a-z and every other byte kept: how the server folds the names in
+// synchronous_standby_names and application_name when it compares them.
+inline std::string ascii_lower(std::string v) {
+  for (char& c : v)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return v;
+}
+
 // A name in synchronous_standby_names: bare when it is a plain identifier (as the
 // walkthrough writes 'pgslave001'), else double-quoted. FIRST and ANY are keywords there.
 inline std::string sync_name(const std::string& v) {
   bool plain = !v.empty() && !(v[0] >= '0' && v[0] <= '9');
   for (char c : v)
     plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
-  std::string lower;
-  for (char c : v) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  const std::string lower = ascii_lower(v);
   if (lower == "first" || lower == "any") plain = false;
   return plain ? v : sql_ident(v);
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pgha/detail/node_state.hpp"
+#include "pgha/detail/quote.hpp"
 #include "pgha/detail/timeline.hpp"
 
 namespace pgha::detail {
@@ -104,8 +105,7 @@ inline std::vector<std::string> sync_name_list(const std::string& v) {
       std::size_t j = i;
       while (j < v.size() && (std::isalnum(static_cast<unsigned char>(v[j])) || v[j] == '_' || v[j] == '*')) ++j;
       std::string word = v.substr(i, j - i);
-      std::string lower;
-      for (char w : word) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(w)));
+      const std::string lower = ascii_lower(word);
       bool number = word.find_first_not_of("0123456789") == std::string::npos;
       if (!number && lower != "first" && lower != "any") out.push_back(word);
       i = j;
@@ -119,12 +119,9 @@ inline std::vector<std::string> sync_name_list(const std::string& v) {
 // Whether a primary with `names` as synchronous_standby_names lists `app` (or '*'); the
 // server compares names case-insensitively.
 inline bool lists_standby(const std::string& names, const std::string& app) {
-  auto lower = [](std::string x) {
-    for (auto& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return x;
-  };
+  const std::string app_lower = ascii_lower(app);
   for (auto& n : sync_name_list(names))
-    if (n == "*" || lower(n) == lower(app)) return true;
+    if (n == "*" || ascii_lower(n) == app_lower) return true;
   return false;
 }
 

@@ -26,6 +26,7 @@
 #include "pgha/detail/files.hpp"
 #include "pgha/detail/process.hpp"
 #include "pgha/detail/reaper.hpp"
+#include "pgha/events.hpp"
 #include "pgha/detail/timeline.hpp"
 
 namespace pgha::detail {
@@ -144,6 +145,8 @@ inline std::string ensure_template(const Binaries& b, const RunAs& ra, const std
   std::string final_dir = root + "/" + key;
   struct stat st{};
   if (::stat((final_dir + "/data/PG_VERSION").c_str(), &st) == 0) return final_dir + "/data";
+  StepEvent built("", "template", [&](Event& e) { e.message = "initdb template of PostgreSQL " + b.version + " built in " + final_dir; });
+  emit("", "progress", "building the initdb template of PostgreSQL " + b.version + " (once per version and user) ...");
 
   std::string tmp = make_private_dir(root, "build-", ra);
   // Owned and watched like a node directory: if this process is killed during initdb

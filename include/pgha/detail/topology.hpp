@@ -51,6 +51,7 @@ public:
   }
   /// No upstream any more (promoted): the relay goes, its connections are reset.
   void detach() {
+    slot_.clear();
     standby_ = false;
     link_.reset();
     upstream_port_ = 0;
@@ -98,7 +99,24 @@ public:
     try { if (link_) kept->push_back(std::move(link_)); } catch (...) { (void)link_.release(); }
   }
 
+  // --- replication slots (detail/slots.hpp) ---
+  /// The physical slot this standby streams through on its upstream ("" = none).
+  const std::string& slot() const noexcept { return slot_; }
+  void set_slot(std::string s) { slot_ = std::move(s); }
+  /// Physical slots of this node's own standbys (synchronized_standby_slots on 17+).
+  const std::vector<std::string>& standby_slots() const noexcept { return standby_slots_; }
+  /// Lists `s`; returns whether the list changed.
+  bool add_standby_slot(const std::string& s) {
+    if (std::find(standby_slots_.begin(), standby_slots_.end(), s) != standby_slots_.end()) return false;
+    standby_slots_.push_back(s);
+    return true;
+  }
+  void set_standby_slots(std::vector<std::string> s) { standby_slots_ = std::move(s); }
+  void clear_standby_slots() noexcept { standby_slots_.clear(); }
+
 private:
+  std::string slot_;
+  std::vector<std::string> standby_slots_;
   std::string app_name_;
   bool standby_ = false;
   bool sync_armed_ = true;

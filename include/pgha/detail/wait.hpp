@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "pgha/error.hpp"
+#include "pgha/events.hpp"
 
 namespace pgha::detail {
 
@@ -20,8 +21,10 @@ void wait_until(const std::string& what, std::chrono::milliseconds timeout,
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string seen = "nothing yet";
   auto pause = std::chrono::microseconds(500);
+  WaitProgress progress(node_of_label(node));  // a "progress" event at 2 s, 4 s, 8 s, ...
   for (;;) {
     if (check(seen)) return;
+    progress.poll([&] { return what + "; last seen: " + seen; });
     if (std::chrono::steady_clock::now() >= deadline)
       throw TimeoutError("timed out after " + std::to_string(timeout.count()) +
                              " ms waiting for " + what + "; last seen: " + seen,

@@ -1,0 +1,308 @@
+// pgha/detail/slots.hpp: replication slots. Physical slots that standbys stream through
+// (named after the standby, created on its upstream before the clone, so the upstream keeps
+// the WAL the clone needs); logical slots, read with the SQL functions; PG 17 failover slots
+// and the wait for their synced copy on a standby.
+//
+// The functions are templates over the node state type so that node_state.hpp can include
+// this file (it decides slot names and settings when a node attaches to an upstream).
+#pragma once
+
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/filesystem.hpp>
+
+#include "pgha/connection.hpp"
+#include "pgha/detail/quote.hpp"
+#include "pgha/detail/wait.hpp"
+#include "pgha/options.hpp"
+#include "pgha/slots.hpp"
+
+namespace pgha::detail {
+
+/// Whether the options ask for logical WAL (settings["wal_level"] = "logical").
+inline bool logical_wal(const Options& o) {
+  auto it = o.settings.find("wal_level");
+  return it != o.settings.end() && it->second == "logical";
+}
+/// PG 17+ with logical WAL: standbys sync the primary's failover slots.
+inline bool failover_slots(const Options& o, int major) { return major >= 17 && logical_wal(o); }
+/// Whether a standby with these options streams through a physical slot.
+inline bool uses_slot(const Options& o, int major) { return o.replication_slots || failover_slots(o, major); }
+
+/// The physical slot of a standby: its application_name in the characters slot names allow
+/// (lower-case letters, digits, underscore), at most 63 bytes.
+inline std::string physical_slot_name(const std::string& app_name) {
+  std::string out;
+  for (char c : app_name) {
+    unsigned char u = static_cast<unsigned char>(c);
+    out += std::isalnum(u) ? static_cast<char>(std::tolower(u)) : '_';
+  }
+  if (out.empty()) out = "standby";
+  return out.substr(0, 63);
+}
+
+/// synchronized_standby_slots: the names, comma-separated.
+inline std::string slot_list(const std::vector<std::string>& names) {
+  std::string out;
+  for (auto& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
+
+/// Creates the physical slot `slot` on the running node `up` unless it exists. The slot
+/// reserves WAL at once, so a standby cloned afterwards finds every segment it needs.
+template <class N>
+void ensure_physical_slot(N& up, const std::string& slot) {
+  std::string lit = sql_literal(slot);
+  up.admin_query("SELECT pg_create_physical_replication_slot(" + lit + ", true) WHERE NOT EXISTS "
+                 "(SELECT 1 FROM pg_replication_slots WHERE slot_name = " + lit + ")");
+}
+
+/// A stopped node that becomes a standby loses the slots of its former life: physical
+/// slots of standbys that now follow another node, logical slots a consumer must now read
+/// on the primary. Kept, they would hold WAL back forever (and on 17+ a slot of the same
+/// name stops the sync of the primary's failover slot). Synced slots come back by sync.
+inline void remove_slot_files(const std::string& data_dir) noexcept {
+  boost::system::error_code ec;
+  boost::filesystem::directory_iterator it(data_dir + "/pg_replslot", ec), end;
+  for (; !ec && it != end; it.increment(ec)) boost::filesystem::remove_all(it->path(), ec);
+}
+
+/// A standby that goes away for good (destroyed) drops its physical slot on its upstream,
+/// which would otherwise keep WAL forever. Bounded (about 3 s at most), never throws: the
+/// upstream may be gone already, or busy.
+inline void release_upstream_slot(int upstream_port, const std::string& password,
+                                  const std::string& slot) noexcept {
+  if (slot.empty() || upstream_port == 0) return;
+  try {
+    Connection c("host=127.0.0.1 port=" + std::to_string(upstream_port) +
+                     " user=postgres dbname=postgres connect_timeout=1 " + conninfo_param("password", password),
+                 std::chrono::seconds(1), "upstream");
+    // The walsender notices the closed link a moment later; until then the slot is active.
+    wait_until("the slot to be released", std::chrono::seconds(2), "upstream",
+               [&](std::string&) {
+                 c.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                           "WHERE slot_name = $1 AND NOT active", {slot});
+                 return c.execute("SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name = $1",
+                                  {slot}).value(0, 0) == "t";
+               },
+               [] { return std::string(); });
+  } catch (...) {
+  }
+}
+
+/// A primary's synchronized_standby_slots must name existing slots only: a missing one
+/// holds every failover slot's consumer back for good. Forgets the slots of standbys that
+/// went away (their slot was dropped) and reloads the configuration.
+template <class N>
+void prune_standby_slots(N& n) {
+  std::lock_guard<std::recursive_mutex> l(n.mutex());
+  if (!failover_slots(n.opts(), n.bins().major) || n.topo().standby_slots().empty()) return;
+  Result r = n.admin_query("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'");
+  std::vector<std::string> keep;
+  for (auto& s : n.topo().standby_slots())
+    for (int i = 0; i < r.rows(); ++i)
+      if (r.value(i, 0) == s) keep.push_back(s);
+  if (keep.size() != n.topo().standby_slots().size()) n.set_standby_slots(keep);
+}
+
+/// The node's slots, "name (type), ...", or "none", for messages.
+template <class N>
+std::string describe_slots(N& n) {
+  Result r = n.admin_query("SELECT coalesce(string_agg(slot_name || ' (' || slot_type || ')', ', '), "
+                           "'none') FROM pg_replication_slots");
+  return r.value(0, 0);
+}
+
+/// Creates a logical slot on the running primary `n`.
+template <class N>
+void create_logical_slot(N& n, const std::string& name, const std::string& plugin, bool failover) {
+  int major = n.bins().major;
+  if (failover && major < 17)
+    throw VersionError("create_logical_slot(\"" + name + "\", failover = true) needs PostgreSQL 17 "
+                       "or later; this node runs " + n.bins().version + ", where a logical slot "
+                       "lives on one node only and does not exist on a promoted standby. Use "
+                       "failover = false (and expect the slot to be gone after a failover), or "
+                       "PostgreSQL 17+ binaries", 17, major, n.label());
+  Role role = n.role();
+  if (role != Role::Primary)
+    throw StateError("create_logical_slot() needs a running primary; this node is " +
+                     std::string(to_string(role)), n.label());
+  prune_standby_slots(n);
+  std::string level = n.admin_query("SHOW wal_level").value(0, 0);
+  if (level != "logical")
+    throw StateError("create_logical_slot() needs wal_level = logical; this node runs with "
+                     "wal_level = " + level + ". Set Options::settings[\"wal_level\"] = "
+                     "\"logical\" on the primary (its standbys inherit it)", n.label());
+  std::string sql = "SELECT lsn FROM pg_create_logical_replication_slot(" + sql_literal(name) + ", " +
+                    sql_literal(plugin) + (major >= 17 ? std::string(", false, false, ") +
+                                                             (failover ? "true" : "false")
+                                                       : std::string()) + ")";
+  Connection c = n.new_local_connection();
+  c.execute(sql);
+}
+
+/// What `name` is on `n`: plugin, failover (17+), synced (17+); throws StateError when the
+/// node has no such slot.
+struct SlotInfo {
+  std::string type, plugin;
+  bool failover = false, synced = false;
+};
+template <class N>
+SlotInfo logical_slot_info(N& n, const std::string& name, const std::string& caller) {
+  int major = n.bins().major;
+  Result r = n.admin_query(std::string("SELECT slot_type, coalesce(plugin, ''), ") +
+                           (major >= 17 ? "failover, synced" : "false, false") +
+                           " FROM pg_replication_slots WHERE slot_name = " + sql_literal(name));
+  if (!r.rows())
+    throw StateError(caller + ": no replication slot \"" + name + "\" on this node (slots: " +
+                     describe_slots(n) + ")" +
+                     (major < 17 ? "; before PostgreSQL 17 a logical slot exists only on the node "
+                                   "that created it, so after a failover a consumer must create it "
+                                   "again on the new primary (changes in between are lost)"
+                                 : "; on 17+ a slot created with failover = true is synced to "
+                                   "standbys that pgha configured (wal_level = logical)"),
+                     n.label());
+  if (r.value(0, 0) != "logical")
+    throw StateError(caller + ": slot \"" + name + "\" is a physical slot; expected a logical one",
+                     n.label());
+  return {r.value(0, 0), r.value(0, 1), r.value(0, 2) == "t", r.value(0, 3) == "t"};
+}
+
+/// "\x0a1b..." (bytea as text, hex format) to raw bytes.
+inline std::string bytea_bytes(const std::string& hex) {
+  std::string out;
+  auto val = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::tolower(c) - 'a' + 10; };
+  for (std::size_t i = 2; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>(val(hex[i]) * 16 + val(hex[i + 1]));
+  return out;
+}
+
+/// Reads every change available in slot `name` and confirms them (the slot moves past
+/// them). pgoutput is read as binary and needs options["publication_names"].
+template <class N>
+std::vector<Change> read_changes(N& n, const std::string& name,
+                                 std::map<std::string, std::string> options) {
+  SlotInfo info = logical_slot_info(n, name, "read_changes(\"" + name + "\")");
+  if (info.synced && n.role() == Role::Standby)  // on a promoted node the flag is left over
+    throw StateError("read_changes(\"" + name + "\"): this is the synced copy of a failover slot on "
+                     "a standby; it can be read only after this node is promoted", n.label());
+  bool binary = info.plugin == "pgoutput";
+  if (binary) {
+    if (!options.count("publication_names"))
+      throw StateError("read_changes(\"" + name + "\"): a pgoutput slot needs "
+                       "options[\"publication_names\"] (the publications to decode)", n.label());
+    if (!options.count("proto_version")) options["proto_version"] = "1";
+  }
+  std::vector<std::string> params{name};
+  std::string opts = "ARRAY[]::text[]";
+  if (!options.empty()) {
+    opts = "ARRAY[";
+    for (auto& [k, v] : options) {
+      params.push_back(k);
+      params.push_back(v);
+      opts += (params.size() > 3 ? ", $" : "$") + std::to_string(params.size() - 1) + ", $" +
+              std::to_string(params.size());
+    }
+    opts += "]";
+  }
+  Connection c = n.new_local_connection();
+  // PG 17 syncs a failover slot only after the primary's slot decoded a running-xacts record
+  // written after the standby began to sync it: log one now, so this read moves the slot
+  // past it. Decoding stops at the flushed end of WAL, and the record is flushed by the WAL
+  // writer (nudged, not waited for), so wait until it is.
+  if (info.failover && n.role() == Role::Primary) {
+    prune_standby_slots(n);
+    std::string at = c.execute("SELECT pg_log_standby_snapshot()").value(0, 0);
+    wait_until("the WAL writer to flush the running-xacts record at " + at, n.opts().timeout,
+               n.label(),
+               [&](std::string& seen) {
+                 Result f = c.execute("SELECT pg_current_wal_flush_lsn(), pg_current_wal_flush_lsn() >= $1::pg_lsn", {at});
+                 seen = "flushed up to " + f.value(0, 0);
+                 return f.value(0, 1) == "t";
+               },
+               [&] { return n.log_tail(); });
+  }
+  std::string sql = std::string("SELECT lsn, xid, data FROM ") +
+                    (binary ? "pg_logical_slot_get_binary_changes" : "pg_logical_slot_get_changes") +
+                    "($1, NULL, NULL, VARIADIC " + opts + ")";
+  Result r;
+  try {
+    r = c.execute(sql, params);
+  } catch (const TimeoutError& e) {
+    if (!info.failover) throw;
+    // 17+: a failover slot hands out only WAL that every slot in synchronized_standby_slots
+    // confirmed, so a stopped or cut-off standby holds the consumer back.
+    throw TimeoutError(e.message() + "; slot \"" + name + "\" is a failover slot, whose changes "
+                       "wait until every standby in synchronized_standby_slots (" +
+                       n.admin_query("SHOW synchronized_standby_slots").value(0, 0) +
+                       ") confirmed them: is one of them stopped, frozen or cut off?",
+                       n.label(), n.log_tail());
+  }
+  std::vector<Change> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({r.value(i, 0), r.value(i, 1), binary ? bytea_bytes(r.value(i, 2)) : r.value(i, 2)});
+  return out;
+}
+
+/// Waits until standby `n` holds a synced copy of failover slot `name` that caught up with
+/// the upstream's slot as it is now (confirmed_flush_lsn).
+template <class N>
+void wait_for_slot_sync(N& n, const std::string& name) {
+  int major = n.bins().major;
+  if (major < 17)
+    throw VersionError("wait_for_slot_sync(\"" + name + "\") needs PostgreSQL 17 or later (failover "
+                       "slots); this node runs " + n.bins().version + ", where standbys never "
+                       "hold a copy of a logical slot", 17, major, n.label());
+  if (!n.topo().standby())
+    throw StateError("wait_for_slot_sync() needs a standby; this node is a primary", n.label());
+  if (!failover_slots(n.opts(), major) || n.topo().slot().empty())
+    throw StateError("wait_for_slot_sync(): this standby does not sync slots; expected "
+                     "Options::settings[\"wal_level\"] = \"logical\" (pgha then configures "
+                     "sync_replication_slots and a physical slot)", n.label());
+  Connection up("host=127.0.0.1 port=" + std::to_string(n.topo().upstream_port()) +
+                    " user=postgres dbname=postgres " +
+                    conninfo_param("password", n.creds().superuser_password),
+                n.opts().timeout, "upstream of " + n.label());
+  Result u = up.execute("SELECT failover, confirmed_flush_lsn FROM pg_replication_slots WHERE "
+                        "slot_name = $1 AND slot_type = 'logical'", {name});
+  if (!u.rows())
+    throw StateError("wait_for_slot_sync(\"" + name + "\"): the upstream has no logical slot of "
+                     "that name; expected one created with create_logical_slot(..., true)", n.label());
+  if (u.value(0, 0) != "t")
+    throw StateError("wait_for_slot_sync(\"" + name + "\"): the upstream's slot was created with "
+                     "failover = false and is never synced; expected failover = true", n.label());
+  std::string target = u.value(0, 1);
+  // The slot sync worker naps twice as long after each round that changed nothing, up to
+  // 30 s (a new slot's first rounds fail until it can be synced). A reload wakes it at once
+  // (its latch is set), so the wait nudges it every 200 ms instead of waiting out a nap.
+  auto nudged = std::chrono::steady_clock::now();
+  // A slot consumed by a walsender (a subscription) syncs once it decoded a running-xacts
+  // record written after its creation; on a quiet primary the next one could be 15 s away.
+  up.execute("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_log_standby_snapshot() END");
+  wait_until("the synced copy of slot \"" + name + "\" to reach the upstream's confirmed_flush_lsn " +
+                 target + " (PG 17 syncs a new failover slot only after the primary's slot was "
+                 "read once; read_changes() on the primary does that)",
+             n.opts().timeout, n.label(),
+             [&](std::string& seen) {
+               Result r = n.admin_query("SELECT synced, confirmed_flush_lsn, confirmed_flush_lsn >= " +
+                                        sql_literal(target) + "::pg_lsn FROM pg_replication_slots "
+                                        "WHERE slot_name = " + sql_literal(name));
+               bool done = r.rows() && r.value(0, 0) == "t" && r.value(0, 2) == "t";
+               if (!r.rows()) seen = "no slot of that name on the standby";
+               else seen = "synced = " + r.value(0, 0) + ", confirmed_flush_lsn = " +
+                           (r.is_null(0, 1) ? "NULL" : r.value(0, 1));
+               if (!done && std::chrono::steady_clock::now() - nudged > std::chrono::milliseconds(200)) {
+                 n.admin_query("SELECT pg_reload_conf()");
+                 nudged = std::chrono::steady_clock::now();
+               }
+               return done;
+             },
+             [&] { return n.log_tail(); });
+}
+
+}  // namespace pgha::detail

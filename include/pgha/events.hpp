@@ -1,0 +1,334 @@
+// pgha/events.hpp: the event stream. Every step pgha takes (binaries found, template built,
+// node created, clone, start, ready, stop, promote, rejoin, timeline switch, a fault set or
+// healed, a statement blocked and released, a wait past 2 s) is one pgha::Event: the node,
+// what happened, when, how long it took, and the facts (port, LSN, timeline, sync_state...).
+//
+// Who listens:
+//   pgha::set_log_sink(f)   your own logger (nullptr removes it);
+//   PGHA_LOG=1 | debug      readable lines on stderr with durations (debug: with the facts);
+//   a terminal              progress of slow steps (first template build, waits past 2 s)
+//                           when stderr is a terminal, so CI logs stay quiet (PGHA_PROGRESS=0
+//                           turns it off);
+//   pgha::Timeline          a Mermaid sequence diagram of a run (pgha/timeline.hpp);
+//   pgha/catch2.hpp, pgha/gtest.hpp   a failing test's events next to its server logs.
+// Cheap when nobody listens: every emission site checks one atomic flag before it builds a
+// string or asks the server for a fact.
+//
+// This header sits low: pgha/detail/ emits into it and it depends on nothing of pgha.
+// Events are delivered on the thread that took the step, one at a time (deliveries are
+// serialized, so a sink need not be thread-safe), often while pgha holds the node's lock:
+// a sink should record or print and return. It must not call back into pgha (a Node, or
+// set_log_sink), and what it throws is dropped.
+#pragma once
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pgha {
+
+/// One step pgha took, or one thing it saw happen.
+struct Event {
+  /// The node's name() ("node1"), an endpoint's name, or "" for process-wide steps
+  /// (binaries found, the initdb template).
+  std::string node;
+  /// What happened: "create", "clone", "start", "ready", "stop", "promote", "timeline",
+  /// "rejoin", "failover", "fault", "heal", "sync_mode", "blocked", "released", "destroy",
+  /// "binaries", "template", "endpoint", "progress", ...
+  std::string kind;
+  /// One readable sentence ("promoted to primary on timeline 2").
+  std::string message;
+  /// When the event was emitted, that is when the step ended (wall clock, for log lines).
+  std::chrono::system_clock::time_point time;
+  /// How long the step took; zero for instant events.
+  std::chrono::microseconds duration{0};
+  /// Facts, in the order they were added: "port", "lsn", "timeline", "sync_state",
+  /// "method", "mode", "peer" (the other node of a clone, rejoin or switch), ...
+  std::vector<std::pair<std::string, std::string>> facts;
+
+  /// The value of fact `key`, or "" if the event has none.
+  std::string fact(const std::string& key) const {
+    for (const auto& f : facts)
+      if (f.first == key) return f.second;
+    return {};
+  }
+};
+
+/// A user's event sink (see set_log_sink).
+using LogSink = std::function<void(const Event&)>;
+
+namespace detail {
+
+/// Readable duration: "850 us", "51 ms" (below 10 s), "12.5 s".
+inline std::string format_duration(std::chrono::microseconds d) {
+  long long us = d.count();
+  char buf[48];
+  if (us < 1000) std::snprintf(buf, sizeof buf, "%lld us", us);
+  else if (us < 10000000) std::snprintf(buf, sizeof buf, "%lld ms", (us + 500) / 1000);
+  else std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(us) / 1e6);
+  return buf;
+}
+
+/// One log line: "+1.234s node2 promote: promoted to primary (51 ms)", with
+/// " {port=5433, timeline=2}" when `facts`. `origin` is the run's start.
+inline std::string format_event(const Event& e, std::chrono::system_clock::time_point origin,
+                                 bool facts = false) {
+  auto rel = std::chrono::duration_cast<std::chrono::milliseconds>(e.time - origin).count();
+  char stamp[32];
+  std::snprintf(stamp, sizeof stamp, "+%lld.%03llds", static_cast<long long>(rel / 1000),
+                static_cast<long long>(rel % 1000 < 0 ? 0 : rel % 1000));
+  std::string line = std::string(stamp) + " " + (e.node.empty() ? "" : e.node + " ") + e.kind + ": " +
+                     e.message;
+  if (e.duration.count() > 0) line += " (" + format_duration(e.duration) + ")";
+  if (facts && !e.facts.empty()) {
+    line += " {";
+    for (std::size_t i = 0; i < e.facts.size(); ++i)
+      line += (i ? ", " : "") + e.facts[i].first + "=" + e.facts[i].second;
+    line += "}";
+  }
+  return line;
+}
+
+/// The process-wide event bus. Never destroyed (nodes in static storage emit late).
+class EventBus {
+public:
+  using Listener = std::function<void(const Event&)>;
+
+  EventBus() : origin_(std::chrono::system_clock::now()) {
+    const char* log = std::getenv("PGHA_LOG");
+    std::string v = log ? log : "";
+    log_level_ = v == "debug" ? 2 : (!v.empty() && v != "0") ? 1 : 0;
+    const char* prog = std::getenv("PGHA_PROGRESS");
+    progress_ = log_level_ == 0 && ::isatty(STDERR_FILENO) == 1 && !(prog && std::string(prog) == "0");
+    update();
+  }
+  /// Whether anyone listens: emission sites check this before building an event.
+  bool on() const noexcept { return on_.load(std::memory_order_relaxed); }
+  /// The time the bus started (the origin of PGHA_LOG's "+1.234s" stamps).
+  std::chrono::system_clock::time_point origin() const noexcept { return origin_; }
+
+  void set_user(LogSink sink) {
+    std::lock_guard<std::mutex> l(mu_);
+    user_ = sink ? std::make_shared<Listener>(std::move(sink)) : nullptr;
+    update_locked();
+  }
+  /// Adds an internal listener (a Timeline, a test integration); returns its id.
+  int add(Listener f) {
+    std::lock_guard<std::mutex> l(mu_);
+    listeners_.emplace_back(++next_id_, std::make_shared<Listener>(std::move(f)));
+    update_locked();
+    return next_id_;
+  }
+  /// Removes an internal listener; once this returns, it is not called any more.
+  void remove(int id) {
+    std::lock_guard<std::recursive_mutex> d(deliver_mu_);  // waits for a delivery under way
+    std::lock_guard<std::mutex> l(mu_);
+    listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(),
+                                    [&](const auto& p) { return p.first == id; }),
+                     listeners_.end());
+    update_locked();
+  }
+  /// Delivers `e` to every listener; never throws.
+  void emit(const Event& e) noexcept {
+    try {
+      std::lock_guard<std::recursive_mutex> d(deliver_mu_);
+      std::vector<std::shared_ptr<Listener>> to;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        for (auto& p : listeners_) to.push_back(p.second);
+        if (user_) to.push_back(user_);
+      }
+      print(e);
+      for (auto& f : to) {
+        try {
+          (*f)(e);
+        } catch (...) {
+        }
+      }
+    } catch (...) {
+    }
+  }
+
+  /// Clears a progress line left on the terminal (a slow step ended without an event).
+  void end_progress() noexcept {
+    try {
+      std::lock_guard<std::recursive_mutex> d(deliver_mu_);
+      if (!progress_shown_) return;
+      std::fputs("\r\033[K", stderr);
+      std::fflush(stderr);
+      progress_shown_ = false;
+    } catch (...) {
+    }
+  }
+
+private:
+  void update() {
+    std::lock_guard<std::mutex> l(mu_);
+    update_locked();
+  }
+  void update_locked() {
+    on_.store(log_level_ > 0 || progress_ || user_ || !listeners_.empty(), std::memory_order_relaxed);
+  }
+  // PGHA_LOG: every event; a terminal without PGHA_LOG: progress of slow steps only, each
+  // on one line that the next overwrites.
+  void print(const Event& e) {
+    if (log_level_ > 0) {
+      std::string line = "pgha: " + format_event(e, origin_, log_level_ >= 2) + "\n";
+      std::fflush(stdout);
+      std::fputs(line.c_str(), stderr);
+      std::fflush(stderr);
+    } else if (progress_) {
+      if (e.kind == "progress") {
+        std::string line = "\rpgha: " + (e.node.empty() ? std::string() : e.node + ": ") + e.message;
+        if (line.size() > 140) line = line.substr(0, 137) + "...";
+        std::fputs((line + "\033[K").c_str(), stderr);
+        progress_shown_ = true;
+      } else if (progress_shown_) {
+        std::fputs("\r\033[K", stderr);  // the slow step is over: clear its line
+        progress_shown_ = false;
+      }
+      std::fflush(stderr);
+    }
+  }
+
+  const std::chrono::system_clock::time_point origin_;
+  int log_level_ = 0;
+  bool progress_ = false;
+  bool progress_shown_ = false;  // guarded by deliver_mu_
+  std::atomic<bool> on_{false};
+  std::mutex mu_;
+  std::recursive_mutex deliver_mu_;
+  std::shared_ptr<Listener> user_;
+  std::vector<std::pair<int, std::shared_ptr<Listener>>> listeners_;
+  int next_id_ = 0;
+};
+
+inline EventBus& event_bus() {
+  static EventBus* bus = new EventBus;
+  return *bus;
+}
+
+/// Whether anyone listens; check it before building an event.
+inline bool events_on() noexcept { return event_bus().on(); }
+
+/// Emits one event (stamped now) if anyone listens. The API for pgha's own mechanisms, an
+/// Endpoint for instance: `detail::emit("ep", "endpoint", "switched to node2",
+/// std::chrono::microseconds(0), {{"peer", "node2"}, {"port", "5433"}});`. A "peer" fact
+/// that names another node or endpoint draws an arrow from it in the Mermaid timeline.
+inline void emit(std::string node, std::string kind, std::string message,
+                 std::chrono::microseconds duration = std::chrono::microseconds(0),
+                 std::vector<std::pair<std::string, std::string>> facts = {}) noexcept {
+  try {
+    EventBus& bus = event_bus();
+    if (!bus.on()) return;
+    Event e;
+    e.node = std::move(node);
+    e.kind = std::move(kind);
+    e.message = std::move(message);
+    e.time = std::chrono::system_clock::now();
+    e.duration = duration;
+    e.facts = std::move(facts);
+    bus.emit(e);
+  } catch (...) {
+  }
+}
+
+/// The node name inside a label "node1 (port 5432)" (what errors and waits carry).
+inline std::string node_of_label(const std::string& label) {
+  auto p = label.rfind(" (port ");
+  return p == std::string::npos ? label : label.substr(0, p);
+}
+
+/// Times a step and emits it when the scope ends without an exception:
+///   StepEvent ev("node1", "start", [&](Event& e) { e.message = "..."; });
+/// The callback runs only if someone listens; it fills message and facts (kind, node,
+/// time and duration are set); an empty message means "nothing to report". An exception
+/// it throws is dropped.
+class StepEvent {
+public:
+  using Fill = std::function<void(Event&)>;
+  StepEvent(std::string node, std::string kind, Fill fill)
+      : node_(std::move(node)), kind_(std::move(kind)), fill_(std::move(fill)),
+        started_(std::chrono::steady_clock::now()), exceptions_(std::uncaught_exceptions()) {}
+  StepEvent(const StepEvent&) = delete;
+  StepEvent& operator=(const StepEvent&) = delete;
+  ~StepEvent() {
+    if (std::uncaught_exceptions() > exceptions_ || !events_on()) return;
+    try {
+      Event e;
+      e.node = node_;
+      e.kind = kind_;
+      e.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - started_);
+      if (fill_) fill_(e);
+      if (e.message.empty()) return;  // the step turned out to be nothing to report
+      e.time = std::chrono::system_clock::now();
+      event_bus().emit(e);
+    } catch (...) {
+    }
+  }
+  /// Time since the step began.
+  std::chrono::microseconds elapsed() const {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                 started_);
+  }
+
+private:
+  std::string node_;
+  std::string kind_;
+  Fill fill_;
+  std::chrono::steady_clock::time_point started_;
+  int exceptions_;
+};
+
+/// Progress of a wait: emits a "progress" event at 2 s, 4 s, 8 s, ... (never more often),
+/// so a long wait shows it is alive without flooding a log.
+class WaitProgress {
+public:
+  explicit WaitProgress(std::string node) : node_(std::move(node)), started_(std::chrono::steady_clock::now()) {}
+  WaitProgress(const WaitProgress&) = delete;
+  WaitProgress& operator=(const WaitProgress&) = delete;
+  /// A wait that reported progress leaves no progress line behind on a terminal.
+  ~WaitProgress() {
+    if (reports_ > 0) event_bus().end_progress();
+  }
+  /// Call on each poll; `what` and `seen` are read only when a report is due.
+  template <class Describe>
+  void poll(Describe describe) noexcept {
+    auto now = std::chrono::steady_clock::now();
+    if (now - started_ < next_) return;
+    next_ *= 2;
+    if (!events_on()) return;
+    try {
+      auto d = std::chrono::duration_cast<std::chrono::microseconds>(now - started_);
+      emit(node_, "progress", "still waiting after " + format_duration(d) + " for " + describe(), d,
+           {{"repeat", reports_++ ? "1" : "0"}});
+    } catch (...) {
+    }
+  }
+
+private:
+  std::string node_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::duration next_ = std::chrono::seconds(2);
+  int reports_ = 0;
+};
+
+}  // namespace detail
+
+/// Sends every event of this process to `sink` (replacing the previous sink); nullptr
+/// removes it. Called on the thread that took the step, one event at a time; see the top.
+inline void set_log_sink(LogSink sink) { detail::event_bus().set_user(std::move(sink)); }
+
+}  // namespace pgha
