@@ -2,12 +2,18 @@
 // walkthrough (initdb, pg_ctl, pg_basebackup as the postgres user). Prints Markdown tables
 // (median, p90, max in ms); it checks no thresholds.
 //
-//   pgha_bench [iterations]      default 7
+//   pgha_bench [iterations] [processes]   defaults 7 and 32 (0 iterations: only the
+//                                          N-process row; 0 processes: without it)
+// It also runs itself as a child: --first-pair (a pair in a fresh process with no template
+// yet) and --pair-guard (one of the N processes at once).
 #include <pgha/pgha.hpp>
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -19,6 +25,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -218,47 +225,161 @@ long tree_rss_kb(int pid, int* nprocs, long* pss = nullptr) {
   return sum;
 }
 
+// --- child modes: a fresh process ------------------------------------------------------
+
+// `pgha_bench --first-pair`: a pair in this fresh process (PGHA_TMPDIR has no template yet).
+// Prints the ms from main() to both nodes ready.
+int child_first_pair(Clock::time_point started) try {
+  pgha::TempPrimary p;
+  pgha::TempStandby s(p);
+  std::cout << ms_since(started) << "\n";
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "pgha_bench --first-pair: " << e.what() << "\n";
+  return 1;
+}
+
+// `pgha_bench --pair-guard`: a pair, a row, a crash FailoverGuard, and the row on both
+// nodes afterwards. Prints the ms it took; exit 0 only if every check held.
+int child_pair_guard(Clock::time_point started) try {
+  pgha::TempPrimary p;
+  pgha::TempStandby s(p);
+  p.execute("create table t (x int); insert into t values (1)");
+  {
+    pgha::FailoverGuard g(p, s, pgha::StopMode::Crash);
+  }
+  s.execute("insert into t values (2)");  // waits for p, the rejoined sync standby
+  bool ok = s.role() == pgha::Role::Primary && p.role() == pgha::Role::Standby &&
+            s.query("select count(*) from t").value(0, 0) == "2" &&
+            p.query("select count(*) from t").value(0, 0) == "2";
+  std::cout << ms_since(started) << "\n";
+  return ok ? 0 : 1;
+} catch (const std::exception& e) {
+  std::cerr << "pgha_bench --pair-guard: " << e.what() << "\n";
+  return 1;
+}
+
+// A fresh directory the server user can traverse, for a child's PGHA_TMPDIR.
+std::string fresh_base(const std::string& tag) {
+  std::string t = "/dev/shm/pgha-bench-" + tag + "-XXXXXX";
+  std::vector<char> buf(t.begin(), t.end());
+  buf.push_back('\0');
+  if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  ::chmod(buf.data(), 0755);
+  return buf.data();
+}
+
+// Starts `self mode` with PGHA_TMPDIR=base; its stdout goes to `out`.
+pid_t spawn_child(const std::string& self, const std::string& mode, const std::string& base,
+                  const std::string& out) {
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::setenv("PGHA_TMPDIR", base.c_str(), 1);
+    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) { ::dup2(fd, 1); ::close(fd); }
+    ::execl(self.c_str(), self.c_str(), mode.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+double read_ms(const std::string& file) {
+  std::ifstream f(file);
+  double v = -1;
+  f >> v;
+  return v;
+}
+
+// Whether anything of a run is left under `base`: a node directory, or a live process
+// whose command line or working directory is in it.
+std::string leftovers(const std::string& base) {
+  std::string found;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(base, ec)) {
+    std::string n = e.path().filename().string();
+    if (n.rfind("pgha-node-", 0) == 0) found += " dir " + n;
+  }
+  for (auto& e : fs::directory_iterator("/proc", ec)) {
+    std::string pid = e.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream f(e.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::error_code ec2;
+    std::string cwd = fs::read_symlink(e.path() / "cwd", ec2).string();
+    if (cmd.find(base) != std::string::npos || cwd.rfind(base, 0) == 0) found += " process " + pid;
+  }
+  return found;
+}
+
+// The walkthrough scenario (examples/walkthrough.cpp) without its two 300 ms waits that
+// only demonstrate a blocked insert: a pair with archiving, a row, two failover rounds each
+// with an insert that waits for the rejoin, and all rows checked on both nodes.
+void walkthrough() {
+  pgha::Options o;
+  o.archive = true;
+  pgha::TempPrimary node1(o);
+  pgha::TempStandby node2(node1, o);
+  node1.execute("create table test (id int, name varchar(100)); insert into test values (1,'1')");
+  pgha::Node* a = &node1;
+  pgha::Node* b = &node2;
+  for (int id = 2; id <= 3; ++id) {
+    a->stop();
+    b->promote();
+    pgha::PendingQuery ins = b->execute_async("insert into test values (" + std::to_string(id) + ",'x')");
+    if (ins.wait_for(std::chrono::milliseconds(0))) throw std::runtime_error("insert did not block");
+    if (a->rejoin(*b) != pgha::RejoinMethod::Resumed) throw std::runtime_error("not resumed");
+    if (ins.get().command_status() != "INSERT 0 1") throw std::runtime_error("insert failed");
+    for (pgha::Node* n : {a, b})
+      if (n->query("select count(*) from test").value(0, 0) != std::to_string(id))
+        throw std::runtime_error("rows differ");
+    std::swap(a, b);
+  }
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
-  int iters = argc > 1 ? std::atoi(argv[1]) : 7;
-  if (iters < 1) iters = 1;
+#ifndef PGHA_BENCH_INCLUDE_DIR
+#define PGHA_BENCH_INCLUDE_DIR "include"
+#endif
 
-  // Steps in print order.
+int main(int argc, char** argv) {
+  auto started = Clock::now();
+  if (argc > 1 && std::string(argv[1]) == "--first-pair") return child_first_pair(started);
+  if (argc > 1 && std::string(argv[1]) == "--pair-guard") return child_pair_guard(started);
+  int iters = argc > 1 ? std::atoi(argv[1]) : 7;  // 0: only the N-process row
+  if (iters < 0) iters = 0;
+  int procs = argc > 2 ? std::atoi(argv[2]) : 32;
+  std::string self = fs::canonical("/proc/self/exe").string();
+
+  // Steps in print order (the rows of pgha issue 11's table first).
   const std::vector<std::string> order = {
-      "first primary, cold template",
-      "TempPrimary construction (warm template)",
-      "TempStandby construction (until streaming + sync)",
-      "primary + sync standby together (warm)",
+      "primary + sync standby together, warm, default options",
+      "TempPrimary, warm template",
+      "TempStandby of a running primary with data (until streaming + sync)",
       "promote() until writable",
-      "clean rejoin until sync (after fast stop + promote)",
-      "crash failover: FailoverGuard(Crash) incl. scope exit",
+      "clean rejoin until sync",
+      "crash failover, FailoverGuard(Crash) incl. scope exit, default options",
+      "destroying a pair",
+      "first pair in a fresh process, no template yet",
+      "the walkthrough scenario without its two 300 ms demonstration waits",
+      "`#include <pgha/pgha.hpp>`, `g++ -std=c++17 -fsyntax-only`",
       "fast stop (node.stop())",
-      "destroying a pair (servers gone, dirs removed)",
       "commit with remote_apply (1-row insert)",
-      "fast options: TempStandby with CloneMethod::BackupApi",
-      "fast options: primary + sync standby together (warm)",
-      "fast options: crash failover with RepairMethod::Reclone",
+      "TempStandby with CloneMethod::BackupApi (forced)",
+      "TempStandby with CloneMethod::BaseBackup (forced)",
+      "crash failover with RepairMethod::Rewind (forced)",
   };
   std::map<std::string, Samples> pg;
   std::map<std::string, Samples> naive;
   Samples rss_kb, pss_total_kb, rss_procs;
-  std::map<std::string, Samples> crash_parts;  // manual crash failover, step by step
+  std::map<std::string, Samples> crash_parts;
   int version = 0;
   std::map<std::string, int> rejoin_methods;
+  std::string procs_row;
 
   try {
-    // 1. Cold template: remove the cache once, then time the first construction.
-    {
-      const char* e = std::getenv("PGHA_TMPDIR");
-      std::string base = (e && *e) ? e : "/dev/shm";
-      std::error_code ec;
-      fs::remove_all(base + "/pgha-templates", ec);
-      auto t0 = Clock::now();
-      pgha::TempPrimary first;
-      pg[order[0]].add(ms_since(t0));
-      version = first.server_version_num();
-    }
+    { pgha::TempPrimary warm; version = warm.server_version_num(); }  // the template exists
 
     for (int i = 0; i < iters; ++i) {
       std::cerr << "iteration " << (i + 1) << "/" << iters << "\n";
@@ -286,89 +407,165 @@ int main(int argc, char** argv) {
       // non-const copy constructor, which clang 14 rejects in libstdc++'s optional.
       std::unique_ptr<pgha::TempPrimary> p;
       std::unique_ptr<pgha::TempStandby> s;
+      // A pair together, then destroyed.
       auto t0 = Clock::now();
       p = std::make_unique<pgha::TempPrimary>();
-      auto t1 = Clock::now();
       s = std::make_unique<pgha::TempStandby>(*p);
-      auto t2 = Clock::now();
-      pg[order[1]].add(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      pg[order[2]].add(std::chrono::duration<double, std::milli>(t2 - t1).count());
-      pg[order[3]].add(std::chrono::duration<double, std::milli>(t2 - t0).count());
-
-      // RSS of the pair's servers once both are up.
-      int procs = 0;
+      pg[order[0]].add(ms_since(t0));
+      int nprocs = 0;
       long pss = 0;
-      long kb = tree_rss_kb(p->pid(), &procs, &pss) + tree_rss_kb(s->pid(), &procs, &pss);
+      long kb = tree_rss_kb(p->pid(), &nprocs, &pss) + tree_rss_kb(s->pid(), &nprocs, &pss);
       rss_kb.add(static_cast<double>(kb));
       pss_total_kb.add(static_cast<double>(pss));
-      rss_procs.add(procs);
-
-      // 10. A remote_apply commit.
-      p->execute("CREATE TABLE IF NOT EXISTS bench (id int)");
-      t0 = Clock::now();
-      p->execute("INSERT INTO bench VALUES (1)");
-      pg[order[9]].add(ms_since(t0));
-
-      // 8. fast stop of the primary; 5. promote of the standby.
-      t0 = Clock::now();
-      p->stop();
-      pg[order[7]].add(ms_since(t0));
-      t0 = Clock::now();
-      s->promote();
-      pg[order[4]].add(ms_since(t0));
-
-      // 6. the stopped old primary rejoins cleanly.
-      t0 = Clock::now();
-      pgha::RejoinMethod m = p->rejoin(*s);
-      pg[order[5]].add(ms_since(t0));
-      rejoin_methods[std::string("clean: ") + pgha::to_string(m)]++;
-
-      // 7. crash failover and back (s is the primary now, p its standby).
-      t0 = Clock::now();
-      {
-        pgha::FailoverGuard g(*s, *p, pgha::StopMode::Crash);
-      }
-      pg[order[6]].add(ms_since(t0));
-      rejoin_methods[std::string("crash: ") + pgha::to_string(s->last_rejoin_method())]++;
-
-      // Breakdown of a crash failover done by hand (p is the primary again, s its standby).
-      t0 = Clock::now();
-      p->stop(pgha::StopMode::Crash);
-      crash_parts["a. stop(Crash) of the primary"].add(ms_since(t0));
-      t0 = Clock::now();
-      s->promote();
-      crash_parts["b. promote() of the standby"].add(ms_since(t0));
-      t0 = Clock::now();
-      m = p->rejoin(*s);
-      crash_parts["c. rejoin() of the crashed node until sync"].add(ms_since(t0));
-      rejoin_methods[std::string("crash (by hand): ") + pgha::to_string(m)]++;
-
-      // 9. destroy the pair.
+      rss_procs.add(nprocs);
       t0 = Clock::now();
       s.reset();
       p.reset();
-      pg[order[8]].add(ms_since(t0));
+      pg[order[6]].add(ms_since(t0));
 
-      // The floor paths: low-level backup API instead of pg_basebackup, re-clone instead
-      // of pg_rewind (the defaults use the tools when version-matched ones exist).
-      pgha::Options fast;
-      fast.clone_method = pgha::CloneMethod::BackupApi;
-      fast.repair = pgha::RepairMethod::Reclone;
+      // A primary, data, then its standby.
       t0 = Clock::now();
-      p = std::make_unique<pgha::TempPrimary>(fast);
-      t1 = Clock::now();
+      p = std::make_unique<pgha::TempPrimary>();
+      pg[order[1]].add(ms_since(t0));
+      p->execute("create table bench (id int); insert into bench select generate_series(1, 1000)");
+      t0 = Clock::now();
       s = std::make_unique<pgha::TempStandby>(*p);
-      t2 = Clock::now();
-      pg[order[10]].add(std::chrono::duration<double, std::milli>(t2 - t1).count());
-      pg[order[11]].add(std::chrono::duration<double, std::milli>(t2 - t0).count());
+      pg[order[2]].add(ms_since(t0));
+
+      t0 = Clock::now();
+      p->execute("INSERT INTO bench VALUES (1)");
+      pg[order[11]].add(ms_since(t0));
+
+      // Clean failovers back and forth: fast stop, promote, rejoin (4 promotes each).
+      pgha::Node* a = p.get();
+      pgha::Node* b = s.get();
+      for (int k = 0; k < 4; ++k) {
+        t0 = Clock::now();
+        a->stop();
+        pg[order[10]].add(ms_since(t0));
+        t0 = Clock::now();
+        b->promote();
+        pg[order[3]].add(ms_since(t0));
+        t0 = Clock::now();
+        pgha::RejoinMethod m = a->rejoin(*b);
+        pg[order[4]].add(ms_since(t0));
+        rejoin_methods[std::string("clean: ") + pgha::to_string(m)]++;
+        std::swap(a, b);
+      }
+      // a is the primary again (an even number of rounds): p.
+
+      // Crash failover and back.
       t0 = Clock::now();
       {
         pgha::FailoverGuard g(*p, *s, pgha::StopMode::Crash);
       }
-      pg[order[12]].add(ms_since(t0));
-      rejoin_methods[std::string("crash, fast options: ") + pgha::to_string(p->last_rejoin_method())]++;
+      pg[order[5]].add(ms_since(t0));
+      rejoin_methods[std::string("crash: ") + pgha::to_string(p->last_rejoin_method())]++;
+
+      // Breakdown of a crash failover done by hand (s is the primary now, p its standby).
+      t0 = Clock::now();
+      s->stop(pgha::StopMode::Crash);
+      crash_parts["a. stop(Crash) of the primary"].add(ms_since(t0));
+      t0 = Clock::now();
+      p->promote();
+      crash_parts["b. promote() of the standby"].add(ms_since(t0));
+      t0 = Clock::now();
+      pgha::RejoinMethod m = s->rejoin(*p);
+      crash_parts["c. rejoin() of the crashed node until sync"].add(ms_since(t0));
+      rejoin_methods[std::string("crash (by hand): ") + pgha::to_string(m)]++;
       s.reset();
       p.reset();
+
+      // The selectable methods, forced.
+      pgha::Options api;
+      api.clone_method = pgha::CloneMethod::BackupApi;
+      p = std::make_unique<pgha::TempPrimary>(api);
+      t0 = Clock::now();
+      s = std::make_unique<pgha::TempStandby>(*p);
+      pg[order[12]].add(ms_since(t0));
+      s.reset();
+      p.reset();
+      if (!pgha::detail::find_binaries("").pg_basebackup.empty()) {
+        pgha::Options bb;
+        bb.clone_method = pgha::CloneMethod::BaseBackup;
+        p = std::make_unique<pgha::TempPrimary>(bb);
+        t0 = Clock::now();
+        s = std::make_unique<pgha::TempStandby>(*p);
+        pg[order[13]].add(ms_since(t0));
+        s.reset();
+        p.reset();
+      }
+      if (!pgha::detail::find_binaries("").pg_rewind.empty()) {
+        pgha::Options rw;
+        rw.repair = pgha::RepairMethod::Rewind;
+        p = std::make_unique<pgha::TempPrimary>(rw);
+        s = std::make_unique<pgha::TempStandby>(*p);
+        t0 = Clock::now();
+        {
+          pgha::FailoverGuard g(*p, *s, pgha::StopMode::Crash);
+        }
+        pg[order[14]].add(ms_since(t0));
+        rejoin_methods[std::string("crash, Rewind forced: ") + pgha::to_string(p->last_rejoin_method())]++;
+        s.reset();
+        p.reset();
+      }
+
+      t0 = Clock::now();
+      walkthrough();
+      pg[order[8]].add(ms_since(t0));
+    }
+
+    // First pair in a fresh process with no template: a child of this program per sample.
+    for (int i = 0; i < std::min(iters, 3); ++i) {
+      std::string base = fresh_base("first");
+      std::string out = base + "/child.out";
+      pid_t pid = spawn_child(self, "--first-pair", base, out);
+      int st = 0;
+      ::waitpid(pid, &st, 0);
+      double ms = read_ms(out);
+      std::error_code ec;
+      fs::remove_all(base, ec);
+      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || ms < 0)
+        throw std::runtime_error("the --first-pair child failed");
+      pg[order[7]].add(ms);
+    }
+
+    // Compile time of the umbrella header.
+    if (iters > 0) {
+      std::string cmd = "echo '#include <pgha/pgha.hpp>' | g++ -std=c++17 -fsyntax-only -x c++ - -I" +
+                        std::string(PGHA_BENCH_INCLUDE_DIR) + " -isystem /usr/include/postgresql";
+      for (int i = 0; i < 5; ++i) {
+        auto t0 = Clock::now();
+        if (std::system(cmd.c_str()) != 0) throw std::runtime_error("compile failed: " + cmd);
+        pg[order[9]].add(ms_since(t0));
+      }
+    }
+
+    // N processes at once, each a pair + a crash FailoverGuard, in a private temp base.
+    if (procs > 0) {
+      std::string base = fresh_base("procs");
+      { pgha::Options o; o.tmp_dir = base; pgha::TempPrimary warm(o); }  // its template
+      std::vector<pid_t> pids;
+      auto t0 = Clock::now();
+      for (int i = 0; i < procs; ++i)
+        pids.push_back(spawn_child(self, "--pair-guard", base, base + "/child" + std::to_string(i) + ".out"));
+      int passed = 0;
+      Samples each;
+      for (int i = 0; i < procs; ++i) {
+        int st = 0;
+        ::waitpid(pids[i], &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) ++passed;
+        double ms = read_ms(base + "/child" + std::to_string(i) + ".out");
+        if (ms >= 0) each.add(ms);
+      }
+      double wall = ms_since(t0);
+      std::string left = leftovers(base);
+      std::error_code ec;
+      fs::remove_all(base, ec);
+      procs_row = "| " + std::to_string(procs) + " processes at once, each a pair + a FailoverGuard(Crash) | " +
+                  std::to_string(passed) + "/" + std::to_string(procs) + " passed | per process: median " +
+                  fmt(each.median()) + ", p90 " + fmt(each.p90()) + ", max " + fmt(each.max()) +
+                  " | all done in " + fmt(wall) + " | left behind: " + (left.empty() ? "nothing" : left) + " |";
     }
   } catch (const std::exception& e) {
     std::cerr << "pgha_bench: error: " << e.what() << "\n";
@@ -379,9 +576,11 @@ int main(int argc, char** argv) {
   std::cout << "| step | n | median | p90 | max |\n|---|---:|---:|---:|---:|\n";
   for (const auto& k : order) {
     const Samples& s = pg[k];
+    if (s.v.empty()) continue;
     std::cout << "| " << k << " | " << s.v.size() << " | " << fmt(s.median()) << " | "
               << fmt(s.p90()) << " | " << fmt(s.max()) << " |\n";
   }
+  if (!procs_row.empty()) std::cout << "\n" << procs_row << "\n";
 
   std::cout << "\n## crash failover by hand, step by step (ms)\n\n";
   std::cout << "| step | n | median | p90 | max |\n|---|---:|---:|---:|---:|\n";
@@ -393,16 +592,16 @@ int main(int argc, char** argv) {
   std::cout << "| step | naive | pgha | naive/pgha |\n|---|---:|---:|---:|\n";
   const std::vector<std::pair<std::string, std::string>> cmp = {
       {"primary up", order[1]}, {"standby up", order[2]},
-      {"promote", order[4]},    {"fast stop", order[7]}};
+      {"promote", order[3]},    {"fast stop", order[10]}};
   const std::map<std::string, std::string> label = {
       {"primary up", "primary up (initdb + pg_ctl start vs TempPrimary)"},
       {"standby up", "standby up (pg_basebackup + pg_ctl start vs TempStandby)"},
       {"promote", "promote (pg_ctl -w promote vs promote())"},
       {"fast stop", "fast stop (pg_ctl -w stop -m fast vs stop())"}};
   for (const auto& [nk, pk] : cmp) {
-    double a = naive[nk].median(), b = pg[pk].median();
-    std::cout << "| " << label.at(nk) << " | " << fmt(a) << " | " << fmt(b) << " | "
-              << (b > 0 ? fmt(a / b, 2) + "x" : "-") << " |\n";
+    double x = naive[nk].median(), y = pg[pk].median();
+    std::cout << "| " << label.at(nk) << " | " << fmt(x) << " | " << fmt(y) << " | "
+              << (y > 0 ? fmt(x / y, 2) + "x" : "-") << " |\n";
   }
 
   std::cout << "\nRSS of a pair's servers (primary + standby postmasters and children, after"
@@ -420,7 +619,9 @@ int main(int argc, char** argv) {
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
   utsname u{};
   ::uname(&u);
+  double load[3] = {0, 0, 0};
+  ::getloadavg(load, 3);
   std::cout << "\n" << date << ", " << u.machine << ", nproc " << ::sysconf(_SC_NPROCESSORS_ONLN)
-            << ", PostgreSQL " << version << "\n";
+            << ", load average at the end " << fmt(load[0], 2) << ", PostgreSQL " << version << "\n";
   return 0;
 }

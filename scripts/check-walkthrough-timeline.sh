@@ -2,7 +2,7 @@
 # Runs the walkthrough with PGHA_TIMELINE and checks that the Mermaid diagram it writes is
 # the one committed in docs/walkthrough-timeline.md and shown in README.md, modulo what
 # changes from run to run: durations, ports, LSNs, the PostgreSQL minor version and the
-# clone method (pg_basebackup where a version-matched one exists, else the backup API).
+# clone method (a copy of the template by default; pg_basebackup or the backup API).
 #   scripts/check-walkthrough-timeline.sh <walkthrough binary>            # check
 #   scripts/check-walkthrough-timeline.sh <walkthrough binary> --update   # rewrite both copies
 # With PGHA_LOG=1 on the same run it also checks that stderr shows every step, with durations.
@@ -39,7 +39,7 @@ normalize() {
          -e 's/port [0-9]+/port <port>/g' \
          -e 's#[0-9A-F]+/[0-9A-F]+#<lsn>#g' \
          -e 's/PostgreSQL [0-9]+\.[0-9]+/PostgreSQL <version>/g' \
-         -e 's/with pg_basebackup|with the backup API/with <clone method>/g'
+         -e 's/with pg_basebackup|with the backup API|with a copy of its template/with <clone method>/g'
 }
 
 if [ "${2:-}" = "--update" ]; then

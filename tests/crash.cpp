@@ -18,7 +18,7 @@ std::string xid_status(pgha::Node& n, const std::string& xid) {
 
 // The repair a crashed primary gets with `repair`, as Node::repair() chooses it.
 RejoinMethod expected_repair(pgha::RepairMethod repair) {
-  if (repair == pgha::RepairMethod::Reclone) return RejoinMethod::Recloned;
+  if (repair != pgha::RepairMethod::Rewind) return RejoinMethod::Recloned;  // Auto re-clones
   // pg_rewind before 13 refuses a target that was not shut down cleanly.
   bool rewind = !test::binaries().pg_rewind.empty() && test::binaries().major >= 13;
   return rewind ? RejoinMethod::Rewound : RejoinMethod::Recloned;
@@ -66,7 +66,15 @@ void crash_failover_both_ways(const pgha::Options& o) {
 }  // namespace
 
 TEST_CASE("crash failover with FailoverGuard: the crashed primary is repaired and rejoins") {
-  crash_failover_both_ways(pgha::Options{});  // pg_rewind where a usable one exists
+  crash_failover_both_ways(pgha::Options{});  // the defaults: a re-clone
+}
+
+TEST_CASE("crash failover with FailoverGuard, repaired with pg_rewind when asked for") {
+  if (test::binaries().pg_rewind.empty())
+    PGHA_SKIP("no pg_rewind " << test::binaries().major << " on this machine");
+  pgha::Options o;
+  o.repair = pgha::RepairMethod::Rewind;
+  crash_failover_both_ways(o);
 }
 
 TEST_CASE("crash failover with FailoverGuard, repaired by re-cloning with the backup API") {

@@ -17,7 +17,9 @@ int main() try {
   std::string standby_cfg = fs::exists(b.data_dir() + "/recovery.conf") ? "recovery.conf"
                             : fs::exists(b.data_dir() + "/standby.signal") ? "standby.signal"
                                                                            : "?";
-  std::string clone = fs::exists(root + "/pg_basebackup.log") ? "pg_basebackup" : "backup API";
+  std::string clone = fs::exists(root + "/pg_basebackup.log")       ? "pg_basebackup"
+                      : fs::exists(b.data_dir() + "/backup_label.old") ? "backup API"
+                                                                        : "template copy";
   std::string keep = a.server_version_num() >= 130000 ? "wal_keep_size = " + a.query("SHOW wal_keep_size").value(0, 0)
                                                       : "wal_keep_segments = " + a.query("SHOW wal_keep_segments").value(0, 0);
   std::string backup = a.server_version_num() >= 150000 ? "pg_backup_start/stop" : "pg_start/stop_backup";

@@ -33,14 +33,19 @@ enum class LinkCut {
 
 /// How a standby's data directory is copied from its upstream.
 enum class CloneMethod {
-  Auto,        ///< pg_basebackup when a version-matched one exists, else BackupApi
+  Auto,        ///< TemplateCopy when it applies, else BackupApi (the fastest correct way)
   BaseBackup,  ///< pg_basebackup (SetupError if no version-matched one exists)
-  BackupApi    ///< the low-level backup API over libpq plus a file copy (no client tools)
+  BackupApi,   ///< the low-level backup API over libpq plus a file copy (no client tools)
+  /// A copy of the stopped template the upstream primary was created from, which then
+  /// replays the upstream's WAL since the template's checkpoint: no backup at all. Applies
+  /// when the upstream is a primary of that template that never switched timelines and
+  /// still keeps that WAL (SetupError otherwise; Auto then takes BackupApi).
+  TemplateCopy
 };
 
 /// How rejoin() repairs a node whose WAL diverged from the new primary's.
 enum class RepairMethod {
-  Auto,     ///< pg_rewind when a version-matched one exists, else Reclone
+  Auto,     ///< Reclone (faster than pg_rewind on test-sized clusters, needs no client tool)
   Rewind,   ///< pg_rewind (SetupError if no version-matched one exists)
   Reclone   ///< wipe and clone again from the new primary (fastest on small clusters)
 };
@@ -144,7 +149,8 @@ inline const char* enum_name(LinkCut v) noexcept {
 }
 inline const char* enum_name(CloneMethod v) noexcept {
   switch (v) { case CloneMethod::Auto: return "Auto"; case CloneMethod::BaseBackup: return "BaseBackup";
-               case CloneMethod::BackupApi: return "BackupApi"; }
+               case CloneMethod::BackupApi: return "BackupApi";
+               case CloneMethod::TemplateCopy: return "TemplateCopy"; }
   return "?";
 }
 inline const char* enum_name(RepairMethod v) noexcept {

@@ -27,7 +27,7 @@ private:
       });
       std::string tmpl = detail::ensure_template(dir.bins(), dir.run_as(),
                                                  detail::temp_base(opts.tmp_dir), opts.timeout);
-      detail::copy_tree(tmpl, dir.data(), dir.run_as(), [](const std::string&, bool) { return false; });
+      detail::copy_template(tmpl, dir.data(), dir.run_as());
     }
     // A lone primary accepts writes: synchronous_standby_names is armed when the first
     // standby attaches.

@@ -18,7 +18,8 @@ struct Upstream {
   Node& node;
 };
 
-/// A new standby of `upstream`: a base backup (pg_basebackup or the low-level backup API),
+/// A new standby of `upstream`: a copy of the template a primary upstream was created from
+/// (replaying its WAL since), or a base backup (the low-level backup API or pg_basebackup),
 /// configured for streaming replication (standby.signal, or recovery.conf on PG 11),
 /// started, and returned once it streams on upstream's timeline and, when upstream is a
 /// primary that lists it in synchronous_standby_names, upstream gives it a sync priority:
@@ -111,8 +112,7 @@ private:
                    {}, {{"port", std::to_string(st->dir().port())}});
     st->init_member(choose_name(up, opts));
     st->attach_to(up);
-    detail::clone_from(*st, up);
-    detail::start_and_wait(*st, up);
+    detail::start_and_wait(*st, up, detail::clone_from(*st, up));
     if (detail::events_on()) emit_ready(*st, up);
     return st;
   }

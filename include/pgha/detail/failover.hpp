@@ -6,7 +6,9 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "pgha/detail/client_tools.hpp"
 #include "pgha/detail/node_state.hpp"
@@ -21,10 +23,14 @@ inline void promote(NodeState& n) {
   if (!n.running())
     throw StateError("promote() needs a running standby; the node is stopped", n.label(),
                      n.log_tail());
-  if (n.role() != Role::Standby)
-    throw StateError("promote() called on a primary; expected a standby", n.label());
   if (n.server().frozen())
     throw StateError("promote() called on a frozen node; expected it thawed (thaw())", n.label());
+  // One round trip: the role, and the startup process to wake below.
+  Result sp = n.admin_query("SELECT pg_is_in_recovery(), (SELECT pid FROM pg_stat_activity "
+                            "WHERE backend_type = 'startup' LIMIT 1)");
+  if (sp.value(0, 0) != "t")
+    throw StateError("promote() called on a primary; expected a standby", n.label());
+  pid_t startup = sp.is_null(0, 1) ? 0 : static_cast<pid_t>(std::stol(sp.value(0, 1)));
   if (n.bins().major >= 12) {
     n.admin_query("SELECT pg_promote(false)");  // polled below at ms granularity
   } else {
@@ -32,20 +38,59 @@ inline void promote(NodeState& n) {
     write_file(n.dir().data() + "/promote", "", n.dir().run_as());
     n.server().signal_postmaster(SIGUSR1);
   }
-  wait_until("promotion to finish (pg_is_in_recovery() = false)", n.opts().timeout, n.label(),
-             [&](std::string& seen) {
-               seen = "pg_is_in_recovery() = " + n.admin_query("SELECT pg_is_in_recovery()").value(0, 0);
-               return seen.back() == 'f';
-             },
-             [&] { return n.log_tail(); });
+  // The startup process acts on the promote request only after its wait between two
+  // attempts to reach its upstream ends: up to wal_retrieve_retry_interval (50 ms) when the
+  // upstream is gone (the slow mode of a bimodal promote). The promote request stays set
+  // once seen, so waking the startup process again makes its next check promote: SIGUSR2,
+  // the signal the postmaster itself forwards on promote (PG 11 to 18), sent to the startup
+  // process again every millisecond while the promotion is pending. A wake-up that lands before
+  // the startup process begins that wait is used up by the wait it was in; hence repeated.
+  // Polled every millisecond (not with wait_until's backoff): each poll also wakes it.
+  auto deadline = std::chrono::steady_clock::now() + n.opts().timeout;
+  for (;;) {
+    std::string seen = n.admin_query("SELECT pg_is_in_recovery()").value(0, 0);
+    if (seen == "f") break;
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw TimeoutError("timed out after " + std::to_string(n.opts().timeout.count()) +
+                             " ms waiting for promotion to finish; last seen: "
+                             "pg_is_in_recovery() = " + seen,
+                         n.label(), n.log_tail());
+    if (startup > 0 && !n.server().signal_child(startup, SIGUSR2)) startup = 0;  // it exited
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   n.detach();
 }
 
-// Starts `n`, configured as a standby of `up`, and waits until it is healthy.
-inline void start_and_wait(NodeState& n, NodeState& up) {
+// Waits until standby `n` has replayed up to `lsn`.
+inline void wait_replayed(NodeState& n, const std::string& lsn) {
+  std::string sql = "SELECT pg_last_wal_replay_lsn(), pg_last_wal_replay_lsn() >= " +
+                    sql_literal(lsn) + "::pg_lsn";
+  wait_until("the standby to replay its upstream's WAL up to " + lsn, n.opts().timeout, n.label(),
+             [&](std::string& seen) {
+               Result r = n.admin_query(sql);
+               seen = "replayed up to " + (r.is_null(0, 0) ? "nothing" : r.value(0, 0));
+               return r.value(0, 1) == "t";
+             },
+             [&] { return n.log_tail(); });
+}
+
+// Starts `n`, configured as a standby of `up` and cloned as `c` says, and waits until it is
+// healthy. A copy of the template is consistent (and accepts connections) at the template's
+// checkpoint, before it replayed what upstream wrote since: it is ready once it replayed
+// up to where upstream's WAL ended when it was copied, as a backup would be. If upstream
+// recycled WAL it needs meanwhile, it is cloned again with a real backup.
+inline void start_and_wait(NodeState& n, NodeState& up, const CloneOutcome& c = {}) {
   auto offset = file_size(n.dir().log());
   n.start();
-  wait_healthy(n, up, offset);
+  try {
+    wait_healthy(n, up, offset);
+  } catch (const WalRemoved&) {
+    if (!c.from_template || n.opts().clone_method == CloneMethod::TemplateCopy) throw;
+    n.stop(StopMode::Immediate);
+    start_and_wait(n, up, clone_from(n, up, /*allow_template=*/false));
+    return;
+  }
+  if (!c.catch_up_lsn.empty()) wait_replayed(n, c.catch_up_lsn);
 }
 
 // A cleanly stopped node of the same lineage whose last checkpoint lies before the point
@@ -62,9 +107,10 @@ inline bool can_resume(NodeState& n, NodeState& p, const std::string& lineage_be
   return fork != 0 && ci.checkpoint < fork;
 }
 
-// Repairs a diverged, stopped node: pg_rewind when wanted and possible (same lineage
-// only: pg_rewind cannot tell two of pgha's clusters apart), else re-clone.
-inline RejoinMethod repair(NodeState& n, NodeState& p, bool same_lineage) {
+// Repairs a diverged, stopped node: pg_rewind when asked for (same lineage only:
+// pg_rewind cannot tell two of pgha's clusters apart), else re-clone (Auto: a test-sized
+// cluster re-clones faster than pg_rewind runs, and needs no client tool).
+inline RejoinMethod repair(NodeState& n, NodeState& p, bool same_lineage, CloneOutcome& c) {
   RepairMethod want = n.opts().repair;
   bool have_rewind = !n.bins().pg_rewind.empty();
   if (want == RepairMethod::Rewind && !have_rewind)
@@ -72,14 +118,13 @@ inline RejoinMethod repair(NodeState& n, NodeState& p, bool same_lineage) {
                      ", and none was found; use RepairMethod::Reclone", n.label());
   // pg_rewind before 13 refuses a target that was not shut down cleanly.
   bool clean = read_control(n.dir().data()).clean();
-  if (same_lineage && want != RepairMethod::Reclone && have_rewind &&
-      (clean || n.bins().major >= 13)) {
+  if (same_lineage && want == RepairMethod::Rewind && (clean || n.bins().major >= 13)) {
     if (rewind(n, p)) return RejoinMethod::Rewound;
     if (want == RepairMethod::Rewind)
       throw SetupError("pg_rewind failed; expected it to rewind onto " + p.label(), n.label(),
                        tail_lines(n.dir().root() + "/pg_rewind.log"));
   }
-  clone_from(n, p);
+  c = clone_from(n, p);
   return RejoinMethod::Recloned;
 }
 
@@ -109,8 +154,9 @@ inline RejoinMethod rejoin(NodeState& n, NodeState& p) {
       n.stop(StopMode::Immediate);
     }
   }
-  RejoinMethod method = repair(n, p, lineage_before == p.lineage());
-  start_and_wait(n, p);
+  CloneOutcome c;
+  RejoinMethod method = repair(n, p, lineage_before == p.lineage(), c);
+  start_and_wait(n, p, c);
   return method;
 }
 

@@ -13,7 +13,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <boost/filesystem.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -289,10 +288,29 @@ inline void check_traversable(const std::string& dir, const RunAs& ra) {
 }
 
 // Removes a tree; never throws. Returns false if something could not be removed.
+// Symbolic links are removed, never followed. A missing tree counts as removed.
 inline bool remove_tree(const std::string& dir) noexcept {
-  boost::system::error_code ec;
-  boost::filesystem::remove_all(dir, ec);
-  return !ec;
+  struct stat st{};
+  if (::lstat(dir.c_str(), &st) != 0) return errno == ENOENT;
+  if (!S_ISDIR(st.st_mode)) return ::unlink(dir.c_str()) == 0 || errno == ENOENT;
+  bool ok = true;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    std::vector<std::string> names;
+    try {
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(std::move(n));
+      }
+    } catch (...) {
+      ok = false;
+    }
+    ::closedir(d);
+    for (auto& n : names)
+      if (!remove_tree(dir + "/" + n)) ok = false;
+  } else {
+    ok = false;
+  }
+  return (::rmdir(dir.c_str()) == 0 || errno == ENOENT) && ok;
 }
 
 }  // namespace pgha::detail

@@ -6,12 +6,15 @@
 // it, so a node may be used from any thread.
 #pragma once
 
+#include <sys/random.h>
+
 #include <chrono>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 
 #include "pgha/connection.hpp"
@@ -32,11 +35,18 @@ struct Credentials {
   std::string replication_password;
 };
 
+// 24 hex digits from the kernel's random source (getrandom(2); no <random> in the header).
 inline std::string random_secret() {
   static const char* hex = "0123456789abcdef";
-  std::random_device rd;
+  unsigned char raw[12];
+  std::size_t got = 0;
+  while (got < sizeof raw) {
+    ssize_t n = ::getrandom(raw + got, sizeof raw - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+    else if (errno != EINTR) throw SetupError(std::string("getrandom() failed: ") + std::strerror(errno));
+  }
   std::string s;
-  for (int i = 0; i < 24; ++i) s += hex[rd() % 16];
+  for (unsigned char c : raw) { s += hex[c >> 4]; s += hex[c & 15]; }
   return s;
 }
 

@@ -145,10 +145,12 @@ private:
     key_t key;
     int shmid;
     pidfile_shm(pidfile, pm, key, shmid);  // pm is set even when line 7 is missing
-    boost::system::error_code ec;
-    if (pm > 0 && (process_title(pm).find(data) != std::string::npos ||
-                   boost::filesystem::read_symlink("/proc/" + std::to_string(pm) + "/cwd", ec)
-                           .string() == data))
+    char cwd[4096];
+    ssize_t n = pm > 0 ? ::readlink(("/proc/" + std::to_string(pm) + "/cwd").c_str(), cwd,
+                                    sizeof cwd - 1)
+                       : -1;
+    std::string cwd_path = n > 0 ? std::string(cwd, static_cast<std::size_t>(n)) : std::string();
+    if (pm > 0 && (process_title(pm).find(data) != std::string::npos || cwd_path == data))
       kill_server(pm, pidfile, std::chrono::seconds(1));
     else
       remove_postmaster_shm(pidfile, std::chrono::seconds(1));

@@ -75,6 +75,15 @@ struct Diverged : StateError {
   using StateError::StateError;
 };
 
+// Thrown inside wait_healthy when upstream no longer has WAL the standby needs (a copy of
+// the template whose upstream recycled segments since): the caller takes a real backup.
+struct WalRemoved : SetupError {
+  using SetupError::SetupError;
+};
+inline bool log_shows_wal_removed(const std::string& text) {
+  return text.find("has already been removed") != std::string::npos;
+}
+
 // Waits until `standby` streams from `upstream` on upstream's current timeline and, when
 // upstream lists it as a synchronous standby, upstream gives it a sync priority (it is then
 // reported sync, quorum, or potential behind another sync standby).
@@ -131,7 +140,12 @@ inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t lo
         if (!standby.running())
           throw SetupError("the standby's server exited while it was expected to stream from " +
                                upstream.label(), standby.label(), standby.log_tail());
-        if (log_shows_divergence(read_file(standby.dir().log(), log_offset)))
+        std::string fresh = read_file(standby.dir().log(), log_offset);
+        if (log_shows_wal_removed(fresh))
+          throw WalRemoved("upstream " + upstream.label() + " no longer has WAL the standby "
+                               "needs; expected every segment since the standby's start point",
+                           standby.label(), standby.log_tail());
+        if (log_shows_divergence(fresh))
           throw Diverged("the standby's WAL has diverged from " + upstream.label() +
                              "'s timeline; expected it to be a prefix of upstream's history",
                          standby.label(), standby.log_tail());

@@ -179,6 +179,14 @@ public:
       if (process_title(c).find(part) != std::string::npos) { ::kill(c, sig); ++n; }
     return n;
   }
+  /// Sends `sig` to `child` if it is still a child of this server's postmaster (a pid
+  /// read earlier may have exited and been reused). Returns whether it was sent.
+  bool signal_child(pid_t child, int sig) {
+    pid_t p = require_running();
+    for (pid_t c : child_pids(p))
+      if (c == child) return ::kill(c, sig) == 0;
+    return false;
+  }
   /// Sends `sig` to the postmaster itself (PG 11's promote signal).
   void signal_postmaster(int sig) { require_running(); send(sig); }
 

@@ -6,10 +6,20 @@
 
 #include <sys/stat.h>
 
+#include <dirent.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <mutex>
+#include <exception>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "pgha/detail/binaries.hpp"
 #include "pgha/detail/config.hpp"
@@ -17,10 +27,110 @@
 #include "pgha/detail/process.hpp"
 #include "pgha/detail/reaper.hpp"
 #include "pgha/events.hpp"
+#include "pgha/detail/timeline.hpp"
 
 namespace pgha::detail {
 
-inline const char* kTemplateFormat = "t1";  // bump when the template's contents change
+inline const char* kTemplateFormat = "t3";  // bump when the template's contents change
+
+// What a standby copied from a template needs to know about it: the shutdown checkpoint
+// every copy starts from, and the cluster's system identifier (all copies share it).
+struct TemplateInfo {
+  std::string data;              // the template's data directory
+  std::uint64_t system_id = 0;   // pg_control's system_identifier
+  std::uint64_t checkpoint = 0;  // LSN of its shutdown checkpoint (= redo point)
+  std::uint32_t timeline = 0;    // timeline of that checkpoint
+};
+
+inline TemplateInfo template_info(const std::string& data) {
+  TemplateInfo t;
+  t.data = data;
+  std::string raw = read_file(data + "/global/pg_control");
+  ControlInfo c = read_control(data);
+  if (raw.size() < 8 || !c.ok) return t;
+  std::memcpy(&t.system_id, raw.data(), 8);
+  t.checkpoint = c.checkpoint;
+  t.timeline = c.timeline;
+  return t;
+}
+
+// Removes every WAL segment but the shutdown checkpoint's: a cleanly shut down cluster
+// reads only its checkpoint record at the next start; older segments are dead, later ones
+// are recycled files the server would overwrite (it creates new ones as needed). Every
+// byte left out is one less to copy per node. Segment names are TTTTTTTTLLLLLLLLSSSSSSSS
+// (timeline, then the segment number split at 4 GB); with `seg_bytes` segments.
+inline void trim_template_wal(const std::string& data, std::uint64_t checkpoint,
+                              std::uint64_t seg_bytes) {
+  if (seg_bytes == 0) return;
+  std::uint64_t keep_from = checkpoint / seg_bytes, per_id = 0x100000000ull / seg_bytes;
+  std::string wal = data + "/pg_wal";
+  DIR* d = ::opendir(wal.c_str());
+  if (!d) return;
+  std::vector<std::string> drop;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() != 24 || name.find_first_not_of("0123456789ABCDEF") != std::string::npos) continue;
+    std::uint64_t hi = std::strtoull(name.substr(8, 8).c_str(), nullptr, 16);
+    std::uint64_t lo = std::strtoull(name.substr(16, 8).c_str(), nullptr, 16);
+    if (hi * per_id + lo != keep_from) drop.push_back(wal + "/" + name);
+  }
+  ::closedir(d);
+  for (auto& f : drop) ::unlink(f.c_str());
+}
+
+// Copies a template's data directory (a stopped cluster: nothing changes under it) to
+// `to`, which must exist. Directories are made first; the files are then copied by two
+// threads, each taking every other file of a list sorted by size, so two cores copy at
+// once. Both threads are joined before it returns or throws.
+inline void copy_template(const std::string& from, const std::string& to, const RunAs& owner) {
+  struct Item { std::string rel; mode_t mode; off_t size; };
+  std::vector<Item> files;
+  std::vector<std::string> stack{""};
+  while (!stack.empty()) {
+    std::string rel = stack.back();
+    stack.pop_back();
+    std::string dir = rel.empty() ? from : from + "/" + rel;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) throw SetupError("cannot read directory '" + dir + "': " + std::strerror(errno));
+    std::vector<std::pair<std::string, struct stat>> entries;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat st{};
+      if (::lstat((dir + "/" + name).c_str(), &st) == 0) entries.emplace_back(name, st);
+    }
+    ::closedir(d);
+    for (auto& [name, st] : entries) {
+      std::string r = rel.empty() ? name : rel + "/" + name;
+      if (S_ISDIR(st.st_mode)) {
+        make_owned_dir(to + "/" + r, owner, st.st_mode & 07777);
+        stack.push_back(r);
+      } else if (S_ISREG(st.st_mode)) {
+        files.push_back({r, st.st_mode, st.st_size});
+      }
+    }
+  }
+  std::sort(files.begin(), files.end(), [](const Item& a, const Item& b) { return a.size > b.size; });
+  std::exception_ptr failed[2];
+  auto half = [&](int which) {
+    try {
+      for (std::size_t i = static_cast<std::size_t>(which); i < files.size(); i += 2)
+        copy_regular(from + "/" + files[i].rel, to + "/" + files[i].rel, files[i].mode, owner);
+    } catch (...) {
+      failed[which] = std::current_exception();
+    }
+  };
+  std::thread other;
+  try {
+    other = std::thread(half, 1);
+  } catch (...) {
+    half(1);  // no thread to be had: copy that half here
+  }
+  half(0);
+  if (other.joinable()) other.join();
+  for (auto& f : failed)
+    if (f) std::rethrow_exception(f);
+}
 
 // Returns the template's data directory, building it on first use.
 inline std::string ensure_template(const Binaries& b, const RunAs& ra, const std::string& base,
@@ -87,6 +197,34 @@ inline std::string ensure_template(const Binaries& b, const RunAs& ra, const std
     discard();
     throw;
   }
+  // pg_control records the settings a hot standby must match or exceed (max_connections,
+  // max_worker_processes, max_wal_senders, max_prepared_transactions,
+  // max_locks_per_transaction), and a standby started as a copy of this template checks
+  // them before it replays anything: initdb's 100 connections would stop a node with 40.
+  // One single-user run with the minimum of each records values every node exceeds.
+  SpawnSpec single;
+  single.argv = {b.bin_dir + "/postgres", "--single", "-D", data, "-c", "max_connections=1",
+                 "-c", "superuser_reserved_connections=0", "-c", "max_worker_processes=0",
+                 "-c", "max_wal_senders=0", "-c", "max_prepared_transactions=0",
+                 "-c", "max_locks_per_transaction=10", "-c", "fsync=off", "postgres"};
+  single.log_file = tmp + "/single.log";
+  single.cwd = tmp;
+  single.run_as = ra;
+  single.env = spec.env;
+  try {
+    rc = run(single, timeout);
+  } catch (...) {
+    discard();
+    throw;
+  }
+  if (rc != 0) {
+    std::string log = tail_lines(single.log_file);
+    discard();
+    throw SetupError("postgres --single on the new template failed (exit " + std::to_string(rc) +
+                         "); expected it to record minimal settings in pg_control",
+                     "initdb", log);
+  }
+  trim_template_wal(data, read_control(data).checkpoint, 1u << 20);  // --wal-segsize=1
   ::unlink((tmp + "/owner").c_str());  // a finished template belongs to everyone
   ::unlink((tmp + "/watcher").c_str());
   if (::rename(tmp.c_str(), final_dir.c_str()) != 0) remove_tree(tmp);  // another process won
