@@ -172,3 +172,25 @@ TEST_CASE("events: a wait past 2 s reports progress before it times out") {
   CHECK(e->duration >= 2s);
   CHECK(e->fact("repeat") == "0");
 }
+
+TEST_CASE("events: an endpoint's switch and a partition are events of their lanes") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  Sink sink;
+  pgha::Timeline t;
+  pgha::Endpoint db(node1);
+  REQUIRE(sink.find(db.name(), "endpoint") != nullptr);
+  db.point_to(node2, pgha::Switch::Keep);
+  const pgha::Event* sw = sink.find(db.name(), "switch");
+  INFO(sink.dump());
+  REQUIRE(sw != nullptr);
+  CHECK(sw->fact("peer") == node2.name());
+  CHECK(sw->fact("mode") == "Keep");
+  {
+    pgha::Partition p({&node1}, {&node2});
+    REQUIRE(sink.find(node2.name(), "fault") != nullptr);
+    CHECK_THAT(sink.find(node2.name(), "fault")->message, Catch::Matchers::ContainsSubstring(node1.name()));
+  }
+  REQUIRE(sink.find(node1.name(), "heal") != nullptr);
+  CHECK_THAT(t.mermaid(), Catch::Matchers::ContainsSubstring(db.name()));  // the endpoint's lane
+}

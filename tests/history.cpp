@@ -3,7 +3,8 @@
 // terminated synchronous replication wait, a stop while blocked), then the known truths
 // of crash failover: RemoteApply loses no acknowledged write, Async with a stalled
 // walsender does, and a cancelled sync wait loses a row the primary had shown.
-// TODO (issue 13): a Partition split brain with writes on the isolated old primary.
+// A Partition split brain: writes acknowledged by the isolated old primary are discarded by
+// its rejoin, and the verdict lists them as lost.
 #include <pgha/pgha.hpp>
 
 #include <chrono>
@@ -270,4 +271,39 @@ TEST_CASE("workload: a cancelled sync wait and a crash failover lose a row the p
   CHECK(v.unknown_absent() >= 1);
   CHECK(ops_with(w.history(), pgha::Outcome::Ok, "").size() == v.acknowledged());
   node1.rejoin(node2);
+}
+
+TEST_CASE("workload: a split brain's writes on the isolated old primary are lost on rejoin") {
+  pgha::Options opts;
+  opts.sync_mode = pgha::SyncMode::Async;  // node1 acknowledges while no standby confirms
+  pgha::TempPrimary node1(opts);
+  pgha::TempStandby node2(node1, opts);
+  pgha::Endpoint rw({&node1, &node2}, pgha::Route::Primary);
+  pgha::Workload w(rw.conninfo(), 2);
+  w.start();
+  w.wait_for_acknowledged(20);
+  node1.wait_for_catchup(node2);  // the table and the first rows are on node2
+  std::size_t before = 0;
+  {
+    pgha::Partition p({&node1}, {&node2});
+    before = w.acknowledged();
+    w.wait_for_acknowledged(before + 20);  // acknowledged by node1 only
+    node2.promote();                       // two primaries now
+  }
+  w.stop();
+  CHECK(node1.role() == pgha::Role::Primary);
+  const pgha::RejoinMethod m = node1.rejoin(node2);  // node1's split-brain writes go
+  CHECK(m != pgha::RejoinMethod::Resumed);
+  pgha::Verdict v = w.check(node2);
+  INFO(v.summary());
+  CHECK_FALSE(v.ok());
+  REQUIRE(v.lost().size() >= 18);  // all but the (at most 2) in flight at the cut
+  node2.wait_for_catchup(node1);
+  for (const auto& op : v.lost()) {
+    CHECK(op.outcome == pgha::Outcome::Ok);
+    CHECK(rows_with_value(node2, w.table(), op.value) == 0);
+    CHECK(rows_with_value(node1, w.table(), op.value) == 0);  // discarded by the rejoin
+  }
+  CHECK(v.revived().empty());
+  CHECK(v.phantom().empty());
 }

@@ -59,7 +59,12 @@ public:
       pinned_ = true;
     }
     link_->relay().switch_existing(existing);
+    detail::emit(name(), "switch", "new connections go to " + node.name() + "; existing ones: " +
+                 enum_name(existing), std::chrono::microseconds(0),
+                 {{"peer", node.name()}, {"port", std::to_string(node.port())}, {"mode", enum_name(existing)}});
   }
+  /// The endpoint's name in events and timelines: "endpoint<port>".
+  std::string name() const { return "endpoint" + std::to_string(port()); }
   /// Client connections open through the endpoint right now.
   std::size_t connections() const { return link_->connections(); }
   /// New connections reset because no listed node fitted the route.
@@ -88,6 +93,13 @@ private:
     for (auto& c : nodes_) refresh(c);
     password_ = nodes.front()->password();
     link_ = std::make_unique<Link>([this](detail::RelayTarget& t) { return choose(t); });
+    if (detail::events_on()) {
+      std::string names;
+      for (Node* n : nodes) names += (names.empty() ? "" : ", ") + n->name();
+      detail::emit(name(), "endpoint", "listening on 127.0.0.1:" + std::to_string(port()) + " for " + names +
+                   (pinned ? "" : std::string(" (route ") + enum_name(route) + ")"),
+                   std::chrono::microseconds(0), {{"port", std::to_string(port())}});
+    }
   }
   // pgha's own view of the node, read only when nobody is changing it (try_lock: the relay
   // thread never waits for a promote); else the cached role stands.

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "pgha/detail/isolation.hpp"
@@ -37,6 +38,7 @@ public:
       throw;
     }
     for (auto* y : groups_[1]) detail::Isolation::instance().add(y);
+    note("fault", "partitioned from ");
   }
   /// Heals (see heal()); never throws: a failure is written to stderr.
   ~Partition() {
@@ -54,6 +56,7 @@ public:
     healed_ = true;
     for (auto* y : groups_[1]) detail::Isolation::instance().remove(y);
     heal_cuts();
+    note("heal", "partition healed; reaches ");
   }
   /// Replication links cut when the partition began.
   std::size_t links_cut() const noexcept { return cut_.size(); }
@@ -68,6 +71,18 @@ private:
     if (!x.topo().standby() || x.topo().upstream_port() != y.dir().port()) return;
     x.link().cut(how, Direction::Both);  // StateError without a relay
     cut_.push_back(&x);
+  }
+  // One event per node of each group, naming the other group.
+  void note(const char* kind, const std::string& what) const noexcept {
+    if (!detail::events_on()) return;
+    try {
+      for (int g = 0; g < 2; ++g) {
+        std::string others;
+        for (auto* y : groups_[1 - g]) others += (others.empty() ? "" : ", ") + y->dir().name();
+        for (auto* x : groups_[g]) detail::emit(x->dir().name(), kind, what + others);
+      }
+    } catch (...) {
+    }
   }
   void heal_cuts() {
     for (auto* x : cut_) {
