@@ -83,6 +83,7 @@ void cut_and_wait(pgha::Node& primary, pgha::Node& standby, pgha::Workload& w) {
 TEST_CASE("workload: acknowledged commits are ok and present") {
   pgha::TempPrimary node1;
   pgha::Workload w(node1.conninfo(), 3);
+  CHECK_THROWS_WITH(w.check(node1), Catch::Matchers::ContainsSubstring("before start()"));
   w.start();
   w.wait_for_acknowledged(60);
   w.stop();

@@ -129,6 +129,9 @@ TEST_CASE("a Partition cuts nothing between nodes that do not stream from each o
   pgha::TempStandby node3(node1);
   CHECK_THROWS_AS(pgha::Partition({&node1}, {&node1}), pgha::StateError);
   CHECK_THROWS_AS(pgha::Partition({nullptr}, {&node1}), pgha::StateError);
+  CHECK_THROWS_WITH(pgha::Partition({}, {&node1}), Catch::Matchers::ContainsSubstring("an empty group"));
+  CHECK_THROWS_AS(pgha::Partition({&node1}, {}), pgha::StateError);
+  CHECK_FALSE(node2.replication_link().is_cut());
   {
     pgha::Partition p({&node2}, {&node3});
     CHECK(p.links_cut() == 0);

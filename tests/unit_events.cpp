@@ -149,6 +149,14 @@ TEST_CASE("format_event and format_duration") {
   CHECK(pgha::detail::node_of_label("shared") == "shared");
 }
 
+TEST_CASE("PGHA_LOG values - off or on or debug in any case") {
+  using pgha::detail::EventBus;
+  for (const char* off : {"", "0", "off", "OFF", "false", "No"}) CHECK(EventBus::log_level(off) == 0);
+  for (const char* on : {"1", "yes", "on", "true", "2"}) CHECK(EventBus::log_level(on) == 1);
+  CHECK(EventBus::log_level("debug") == 2);
+  CHECK(EventBus::log_level("DEBUG") == 2);
+}
+
 TEST_CASE("Timeline::render draws lanes, arrows from the peer and notes with durations") {
   std::vector<Event> es = {
       ev("", "binaries", "PostgreSQL 15.18"),  // process-wide: not drawn

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -107,11 +108,16 @@ public:
 
   EventBus() : origin_(std::chrono::system_clock::now()) {
     const char* log = std::getenv("PGHA_LOG");
-    std::string v = log ? log : "";
-    log_level_ = v == "debug" ? 2 : (!v.empty() && v != "0") ? 1 : 0;
+    log_level_ = log_level(log ? log : "");
     const char* prog = std::getenv("PGHA_PROGRESS");
     progress_ = log_level_ == 0 && ::isatty(STDERR_FILENO) == 1 && !(prog && std::string(prog) == "0");
     update();
+  }
+  /// PGHA_LOG's value as a level: 0 off ("", 0, off, false, no), 2 debug, else 1 (any case).
+  static int log_level(std::string v) {
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (v == "debug") return 2;
+    return (v.empty() || v == "0" || v == "off" || v == "false" || v == "no") ? 0 : 1;
   }
   /// Whether anyone listens: emission sites check this before building an event.
   bool on() const noexcept { return on_.load(std::memory_order_relaxed); }

@@ -21,11 +21,13 @@ namespace pgha {
 
 class Partition {
 public:
-  /// Cuts the links between `a` and `b` (StateError if a pointer is null, a node is in both
-  /// groups, or a link to cut streams without a relay: Options::relay = false).
+  /// Cuts the links between `a` and `b` (StateError if a group is empty, a pointer is null, a
+  /// node is in both groups, or a link to cut streams without a relay: Options::relay = false).
   Partition(std::vector<Node*> a, std::vector<Node*> b, LinkCut how = LinkCut::Blackhole) {
     for (Node* n : a) groups_[0].push_back(check(n));
     for (Node* n : b) groups_[1].push_back(check(n));
+    if (a.empty() || b.empty())
+      throw StateError("pgha::Partition: an empty group; expected at least one node on each side");
     for (auto* x : groups_[0])
       if (std::find(groups_[1].begin(), groups_[1].end(), x) != groups_[1].end())
         throw StateError("pgha::Partition: a node is in both groups; expected two disjoint groups", x->label());

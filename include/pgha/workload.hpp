@@ -142,11 +142,15 @@ public:
   }
 
   /// Compares the history with the workload's table on `node` (usually the new primary).
-  /// Throws StateError while the clients run (stop() first), Error when the table is
-  /// missing there (it was created through the conninfo: did that replicate to `node`?).
+  /// Throws StateError before start() and while the clients run (stop() first), Error when
+  /// the table is missing there (it was created through the conninfo: did that replicate to
+  /// `node`?).
   Verdict check(Node& node) {
     if (running_)
       throw StateError("Workload::check while the clients still write; call stop() first");
+    if (!started_)
+      throw StateError("Workload::check before start(): this workload never wrote; expected "
+                       "start(), the test's steps, stop(), then check(node)");
     try {
       return history_.check(node.query("SELECT key, value FROM " + opts_.table));
     } catch (const QueryError& e) {
