@@ -4,6 +4,7 @@
 #include "support.hpp"
 #include "endpoint_client.hpp"
 
+#include <optional>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -238,6 +239,46 @@ TEST_CASE("bad endpoint arguments throw at once") {
   pgha::TempPrimary node1;
   pgha::Endpoint db(node1);
   CHECK_THROWS_AS(db.link().delay(-1ms), pgha::SetupError);
+}
+
+TEST_CASE("a node destroyed behind an Endpoint counts as stopped - its connections are reset") {
+  pgha::TempPrimary node1;
+  std::optional<pgha::TempStandby> node2;
+  node2.emplace(node1);
+  std::optional<pgha::TempPrimary> other;
+  other.emplace();
+  pgha::Endpoint pinned(*other);
+  pgha::Endpoint any({&*node2, &node1}, pgha::Route::Standby);
+  {
+    Client c(any.conninfo());
+    REQUIRE(c.ok());
+    CHECK(c.server_port() == node2->port());
+  }
+  other.reset();  // the endpoint's only node is gone
+  node2.reset();  // the Route::Standby endpoint's only standby is gone
+  Client a(pinned.conninfo());
+  CHECK_FALSE(a.ok());  // reset by the endpoint, never forwarded to the old port
+  CHECK_THAT(a.error(), Catch::Matchers::ContainsSubstring("server closed the connection unexpectedly"));
+  CHECK(pinned.refused() == 1);
+  Client b(any.conninfo());
+  CHECK_FALSE(b.ok());
+  CHECK(any.refused() == 1);
+}
+
+TEST_CASE("a Partition heals around a node destroyed inside its scope") {
+  pgha::TempPrimary node1;
+  std::optional<pgha::TempStandby> node2;
+  node2.emplace(node1);
+  pgha::TempStandby node3(node1);
+  {
+    pgha::Partition p({&node1}, {&*node2, &node3});
+    CHECK(p.links_cut() == 2);
+    node2.reset();  // its link went with it; heal() must not touch it (ASan checks)
+  }
+  CHECK_FALSE(node3.replication_link().is_cut());
+  node1.execute("CREATE TABLE healed (id int)");
+  node1.wait_for_catchup(node3);
+  CHECK(node3.query("SELECT count(*) FROM healed").value(0, 0) == "0");
 }
 
 TEST_CASE("an Endpoint leaves no descriptor and no thread behind") {

@@ -14,15 +14,18 @@
 // backend closes it. In a split brain both nodes are primaries: the first listed one that no
 // Partition hides wins, so a Partition({&a}, {&b}) sends new connections to a's side.
 //
-// Threads: every call may come from any thread. The listed nodes must outlive the Endpoint.
+// Threads: every call may come from any thread. A listed node destroyed before the Endpoint
+// counts as stopped: new connections to it are reset (detail::live_nodes() tells).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "pgha/detail/isolation.hpp"
+#include "pgha/detail/live_nodes.hpp"
 #include "pgha/detail/quote.hpp"
 #include "pgha/link.hpp"
 #include "pgha/node.hpp"
@@ -78,14 +81,22 @@ public:
   }
 
 private:
+  // A listed node, known by address and by its serial in detail::live_nodes(): the relay
+  // thread touches it only while the registry says it is alive, so a node destroyed before
+  // its endpoint is a refused connection, not a use after free.
   struct Candidate {
     detail::NodeState* st;
     int port;
     Role cached;
+    std::uint64_t serial;
   };
   static Candidate candidate(Node* n) {
     if (!n) throw StateError("pgha::Endpoint: a node pointer is null; expected nodes that outlive the endpoint");
-    return {&n->state(), n->port(), Role::Stopped};
+    detail::NodeState* st = &n->state();
+    return {st, n->port(), Role::Stopped, detail::live_nodes().serial(&st->dir())};
+  }
+  static bool alive(const Candidate& c) {
+    return detail::live_nodes().visit(&c.st->dir(), c.serial, [] {});
   }
   Endpoint(std::vector<Node*> nodes, Route route, bool pinned) : route_(route), pinned_(pinned) {
     if (nodes.empty()) throw StateError("pgha::Endpoint over no node; expected at least one");
@@ -103,16 +114,24 @@ private:
   }
   // pgha's own view of the node, read only when nobody is changing it (try_lock: the relay
   // thread never waits for a promote); else the cached role stands.
+  // A destroyed node is Stopped for good.
   static void refresh(Candidate& c) {
-    std::unique_lock<std::recursive_mutex> l(c.st->mutex(), std::try_to_lock);
-    if (!l.owns_lock()) return;
-    if (!c.st->running() || c.st->server().frozen()) c.cached = Role::Stopped;
-    else c.cached = c.st->topo().standby() ? Role::Standby : Role::Primary;
+    const bool live = detail::live_nodes().visit(&c.st->dir(), c.serial, [&c] {
+      std::unique_lock<std::recursive_mutex> l(c.st->mutex(), std::try_to_lock);
+      if (!l.owns_lock()) return;
+      if (!c.st->running() || c.st->server().frozen()) c.cached = Role::Stopped;
+      else c.cached = c.st->topo().standby() ? Role::Standby : Role::Primary;
+    });
+    if (!live) c.cached = Role::Stopped;
   }
   // On the relay's thread, once per new connection.
   bool choose(detail::RelayTarget& t) {
     std::lock_guard<std::mutex> l(mu_);
-    if (pinned_) { t = detail::loopback_target(nodes_.front().port); return true; }
+    if (pinned_) {
+      if (!alive(nodes_.front())) return false;  // destroyed: its port may be another server's now
+      t = detail::loopback_target(nodes_.front().port);
+      return true;
+    }
     const std::size_t n = nodes_.size();
     for (std::size_t k = 0; k < n; ++k) {
       const std::size_t i = route_ == Route::Primary ? k : (next_ + k) % n;

@@ -10,11 +10,14 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pgha/detail/isolation.hpp"
+#include "pgha/detail/live_nodes.hpp"
 #include "pgha/node.hpp"
 
 namespace pgha {
@@ -26,6 +29,8 @@ public:
   Partition(std::vector<Node*> a, std::vector<Node*> b, LinkCut how = LinkCut::Blackhole) {
     for (Node* n : a) groups_[0].push_back(check(n));
     for (Node* n : b) groups_[1].push_back(check(n));
+    for (int g = 0; g < 2; ++g)
+      for (auto* x : groups_[g]) names_[g].push_back(x->dir().name());
     if (a.empty() || b.empty())
       throw StateError("pgha::Partition: an empty group; expected at least one node on each side");
     for (auto* x : groups_[0])
@@ -73,6 +78,7 @@ private:
     if (!x.topo().standby() || x.topo().upstream_port() != y.dir().port()) return;
     x.link().cut(how, Direction::Both);  // StateError without a relay
     cut_.push_back(&x);
+    cut_id_.emplace_back(&x.dir(), detail::live_nodes().serial(&x.dir()));
   }
   // One event per node of each group, naming the other group.
   void note(const char* kind, const std::string& what) const noexcept {
@@ -80,14 +86,18 @@ private:
     try {
       for (int g = 0; g < 2; ++g) {
         std::string others;
-        for (auto* y : groups_[1 - g]) others += (others.empty() ? "" : ", ") + y->dir().name();
-        for (auto* x : groups_[g]) detail::emit(x->dir().name(), kind, what + others);
+        for (const auto& y : names_[1 - g]) others += (others.empty() ? "" : ", ") + y;
+        for (const auto& x : names_[g]) detail::emit(x, kind, what + others);
       }
     } catch (...) {
     }
   }
+  // Skips a node destroyed inside the partition's scope (live_nodes() tells; its serial
+  // tells a new node at the same address apart).
   void heal_cuts() {
-    for (auto* x : cut_) {
+    for (std::size_t i = 0; i < cut_.size(); ++i) {
+      detail::NodeState* x = cut_[i];
+      if (detail::live_nodes().serial(cut_id_[i].first) != cut_id_[i].second) continue;
       std::lock_guard<std::recursive_mutex> l(x->mutex());
       if (Link* k = x->topo().link()) k->heal();
     }
@@ -95,6 +105,8 @@ private:
 
   std::vector<detail::NodeState*> groups_[2];
   std::vector<detail::NodeState*> cut_;
+  std::vector<std::pair<const void*, std::uint64_t>> cut_id_;  // cut_[i] in detail::live_nodes()
+  std::vector<std::string> names_[2];  // for events, read while the nodes surely live
   bool healed_ = false;
 };
 

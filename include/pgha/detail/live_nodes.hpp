@@ -11,6 +11,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -28,6 +29,7 @@ struct LiveNode {
   std::string name;
   int port = 0;              // the server's own port (not a relay's)
   std::string log_file;
+  std::uint64_t serial = 0;  // set by add(), unique in the process: a new node at a reused address differs
 };
 
 class LiveNodes {
@@ -35,6 +37,27 @@ public:
   void add(const LiveNode& n) {
     std::lock_guard<std::mutex> l(mu_);
     nodes_.push_back(n);
+    nodes_.back().serial = ++serial_;
+  }
+  /// The serial number `id` got when it was added (0: not alive).
+  std::uint64_t serial(const void* id) const {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& n : nodes_) if (n.id == id) return n.serial;
+    return 0;
+  }
+  /// Runs `f` while the node added as (`id`, `serial`) is still alive, and keeps it alive
+  /// until `f` returns: remove() waits. Returns false, without running `f`, for a node that
+  /// is gone. For observers on other threads (an Endpoint's relay) that hold a node's address
+  /// but not the node: `f` must not block on the node (try_lock only).
+  template <class F>
+  bool visit(const void* id, std::uint64_t serial, F&& f) const {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& n : nodes_)
+      if (n.id == id && n.serial == serial) {
+        f();
+        return true;
+      }
+    return false;
   }
   void set_port(const void* id, int port) {
     std::lock_guard<std::mutex> l(mu_);
@@ -69,6 +92,7 @@ public:
 private:
   mutable std::mutex mu_;
   std::vector<LiveNode> nodes_;
+  std::uint64_t serial_ = 0;
   std::function<void(const LiveNode&)> on_remove_;
 };
 
