@@ -258,7 +258,11 @@ TEST_CASE("a node destroyed behind an Endpoint counts as stopped - its connectio
   node2.reset();  // the Route::Standby endpoint's only standby is gone
   Client a(pinned.conninfo());
   CHECK_FALSE(a.ok());  // reset by the endpoint, never forwarded to the old port
-  CHECK_THAT(a.error(), Catch::Matchers::ContainsSubstring("server closed the connection unexpectedly"));
+  // libpq words the reset by when it lands: after the TCP handshake ("server closed the
+  // connection unexpectedly") or during it ("Connection reset by peer"). Either way no
+  // server answered (the bug was a password failure from whatever server took the port).
+  CHECK_THAT(a.error(), Catch::Matchers::ContainsSubstring("server closed the connection unexpectedly") ||
+                            Catch::Matchers::ContainsSubstring("Connection reset by peer"));
   CHECK(pinned.refused() == 1);
   Client b(any.conninfo());
   CHECK_FALSE(b.ok());
