@@ -54,16 +54,26 @@ inline std::string sql_excerpt(const std::string& sql) {
   return sql.size() <= 120 ? sql : sql.substr(0, 117) + "...";
 }
 
-// Waits until the connection's socket is ready for `events` or the deadline passes.
-inline bool wait_socket(PGconn* c, short events, Clock::time_point deadline) {
+enum class SocketWake { Ready, Stop, Deadline };
+
+// Waits until the connection's socket is ready for `events`, `stop_fd` (when >= 0) is
+// readable, or the deadline passes (a poll() error counts as the deadline).
+inline SocketWake wait_socket(PGconn* c, short events, Clock::time_point deadline, int stop_fd) {
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{PQsocket(c), events, 0};
-    int rc = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
-    if (rc > 0) return true;
-    if (rc < 0 && errno != EINTR) return false;
+    if (left.count() <= 0) return SocketWake::Deadline;
+    pollfd p[2] = {{PQsocket(c), events, 0}, {stop_fd, POLLIN, 0}};
+    int rc = ::poll(p, stop_fd >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
+    if (rc < 0 && errno != EINTR) return SocketWake::Deadline;
+    if (rc <= 0) continue;
+    if (stop_fd >= 0 && p[1].revents) return SocketWake::Stop;
+    if (p[0].revents) return SocketWake::Ready;
   }
+}
+
+// Waits until the connection's socket is ready for `events` or the deadline passes.
+inline bool wait_socket(PGconn* c, short events, Clock::time_point deadline) {
+  return wait_socket(c, events, deadline, -1) == SocketWake::Ready;
 }
 
 

@@ -156,20 +156,11 @@ public:
   }
 
 private:
-  enum class Wake { Ready, Stop, Deadline };
+  using Wake = SocketWake;
 
   // Waits for the socket (or the stop pipe when `watch_stop`) until the deadline.
   Wake wait(short events, Clock::time_point deadline, bool watch_stop) {
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return Wake::Deadline;
-      pollfd p[2] = {{PQsocket(conn_.get()), events, 0}, {stop_fd_, POLLIN, 0}};
-      int rc = ::poll(p, watch_stop ? 2 : 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
-      if (rc < 0 && errno != EINTR) return Wake::Deadline;
-      if (rc <= 0) continue;
-      if (watch_stop && p[1].revents) return Wake::Stop;
-      if (p[0].revents) return Wake::Ready;
-    }
+    return wait_socket(conn_.get(), events, deadline, watch_stop ? stop_fd_ : -1);
   }
   Reply& lost(Reply& out, const std::string& why) {
     out.kind = Reply::Lost;
