@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <boost/filesystem.hpp>
+#include <chrono>
+#include <thread>
 #include <fstream>
 #include <sstream>
 
@@ -72,6 +74,13 @@ TEST_CASE("files and processes: private 0700 data dir, unprivileged server, all 
   }
   CHECK_FALSE(boost::filesystem::exists(root));
   CHECK(::kill(pid, 0) != 0);
+  // Its files are removed in the background under another name, soon.
+  boost::filesystem::path p(root);
+  std::string gone = (p.parent_path() / ("pgha-gone-" + p.filename().string())).string();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (boost::filesystem::exists(gone) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK_FALSE(boost::filesystem::exists(gone));
 }
 
 TEST_CASE("PGHA_KEEP=1 keeps the directory (servers still stop)") {

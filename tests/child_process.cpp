@@ -3,6 +3,9 @@
 //   pair: creates a primary and a standby, writes on one, reads on the other, exits 0 if right
 //   primary: creates a primary, prints "<dir> <pid>", waits to be killed (killed during its
 //            initdb when PGHA_TMPDIR is empty: the template build is the first thing it does)
+//   churn: creates and destroys a pair and a primary, then exits at once (0 if all went well):
+//          what pgha does in the background (removals, the next template copy) must be
+//          finished or undone by the time the process has exited
 #include <pgha/pgha.hpp>
 #include <unistd.h>
 
@@ -16,6 +19,15 @@ std::string dir(pgha::Node& n) { return boost::filesystem::path(n.data_dir()).pa
 
 int main(int argc, char** argv) try {
   std::string mode = argc > 1 ? argv[1] : "pair";
+  if (mode == "churn") {
+    {
+      pgha::TempPrimary a;
+      pgha::TempStandby b(a);
+    }
+    pgha::TempPrimary c;
+    c.execute("select 1");
+    return 0;
+  }
   pgha::TempPrimary node1;
   if (mode == "primary") {
     std::cout << dir(node1) << " " << node1.pid() << std::endl;

@@ -84,6 +84,18 @@ struct PrivateBase {
   }
 };
 
+// What pgha keeps in a temp dir besides its templates: node directories, directories being
+// removed in the background, spare copies of the template. Their names, space-separated.
+std::string pgha_dirs(const std::string& base) {
+  std::string out;
+  for (auto& e : boost::filesystem::directory_iterator(base)) {
+    std::string n = e.path().filename().string();
+    for (const char* prefix : {"pgha-node-", "pgha-gone-", "pgha-spare-"})
+      if (n.rfind(prefix, 0) == 0) out += n + " ";
+  }
+  return out;
+}
+
 // Polls `done` every 10 ms until it holds or `limit` passes; returns its last value.
 template <class F>
 bool eventually(F done, std::chrono::milliseconds limit) {
@@ -159,6 +171,20 @@ TEST_CASE("a SIGKILLed test process leaves no server and no directory behind") {
   CHECK_FALSE(segment_exists(shm1));
   CHECK_FALSE(segment_exists(shm2));
   CHECK(segments_created_by({pid1, pid2}) == 0);
+  // The spare template copy the child prepared in the background goes with it.
+  CHECK(eventually([&] { return pgha_dirs(base.path).empty(); }, 5s));
+  CHECK(pgha_dirs(base.path) == "");
+}
+
+TEST_CASE("a process that exits right after destroying its nodes leaves nothing behind") {
+  PrivateBase base("pgha-iso-churn");
+  pid_t child = spawn_child("churn", nullptr);
+  int st = 0;
+  REQUIRE(::waitpid(child, &st, 0) == child);
+  REQUIRE(WIFEXITED(st));
+  REQUIRE(WEXITSTATUS(st) == 0);
+  // No waiting: removals and the spare copy are finished or undone before exit() returns.
+  CHECK(pgha_dirs(base.path) == "");
 }
 
 TEST_CASE("a postmaster killed from outside, then its test process: the watcher removes its segment") {

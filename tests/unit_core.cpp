@@ -5,6 +5,7 @@
 #include <pgha/pgha.hpp>
 #include <pgha/detail/quote.hpp>
 #include <pgha/detail/replication.hpp>
+#include <pgha/detail/scram.hpp>
 
 #include <cstdio>
 #include <memory>
@@ -133,4 +134,39 @@ TEST_CASE("the names of a synchronous_standby_names value, as the server reads t
   CHECK(sync_name("ANY") == "\"ANY\"");
   CHECK(sync_name("S_1") == "S_1");
   CHECK(pgha::detail::ascii_lower("Ab_Z9\xc3\x89") == "ab_z9\xc3\x89");
+}
+
+// Known answers from independent implementations: FIPS 180-2 and RFC 4231 for SHA-256 and
+// HMAC; the secrets were computed with Python's hashlib.pbkdf2_hmac/hmac (the RFC 7677
+// example's password and salt), in PostgreSQL's pg_authid format.
+TEST_CASE("SCRAM secrets are computed as PostgreSQL and RFC 7677 define them") {
+  auto hex = [](const std::string& s) {
+    static const char* h = "0123456789abcdef";
+    std::string o;
+    for (unsigned char c : s) { o += h[c >> 4]; o += h[c & 15]; }
+    return o;
+  };
+  CHECK(hex(Sha256::of("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(hex(Sha256::of("")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(hex(Sha256::of(std::string(1000, 'a'))) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+  CHECK(hex(hmac_sha256("Jefe", "what do ya want for nothing?")) ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  CHECK(hex(hmac_sha256(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First")) ==
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  CHECK(base64("") == "");
+  CHECK(base64("f") == "Zg==");
+  CHECK(base64("fo") == "Zm8=");
+  CHECK(base64("foo") == "Zm9v");
+  std::string rfc_salt = "\x5b\x6d\x99\x68\x9d\x12\x35\x8e\xec\xa0\x4b\x14\x12\x36\xfa\x81";  // W22ZaJ0SNY7soEsUEjb6gQ==
+  CHECK(base64(rfc_salt) == "W22ZaJ0SNY7soEsUEjb6gQ==");
+  CHECK(scram_secret("pencil", rfc_salt, 4096) ==
+        "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+        "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=");
+  CHECK(scram_secret("pencil", "0123456789abcdef", 16) ==
+        "SCRAM-SHA-256$16:MDEyMzQ1Njc4OWFiY2RlZg==$j5baxYnYIG9NH96gtxGdFE58m4H4f3D/dsTbbQI8L4I=:"
+        "oRW4bBOrpjjRUoy5EAvQXSZ269bGhKz8rab0IGwu4yY=");
+  // A fresh salt each time: two secrets of one password differ.
+  std::string a = scram_secret("pencil"), b = scram_secret("pencil");
+  CHECK(a != b);
+  CHECK(a.rfind("SCRAM-SHA-256$16:", 0) == 0);
 }

@@ -185,6 +185,25 @@ TEST_CASE("postmaster.pid line 7: a negative pid and a sign-extended key are rea
   fs::remove_all(d);
 }
 
+TEST_CASE("postmaster.pid line 8: the status counts only when the file is that server's and complete") {
+  std::string d = scratch("pgha-unit-pmstatus");
+  std::string pf = d + "/postmaster.pid";
+  const std::string head = "4242\n/data\n1700000000\n5432\n/sock\n127.0.0.1\n  7001 65538\n";
+  CHECK(postmaster_status(pf, 4242) == "");  // no file yet
+  write_file(pf, head, RunAs{});
+  CHECK(postmaster_status(pf, 4242) == "");  // no status line yet
+  write_file(pf, head + "starting\n", RunAs{});
+  CHECK(postmaster_status(pf, 4242) == "starting");
+  write_file(pf, head + "ready   \n", RunAs{});  // padded to the width of "stopping"
+  CHECK(postmaster_status(pf, 4242) == "ready");
+  CHECK(postmaster_status(pf, 4243) == "");  // another server's file (left by a crash)
+  write_file(pf, head + "standby \n", RunAs{});
+  CHECK(postmaster_status(pf, 4242) == "standby");
+  write_file(pf, head + "ready", RunAs{});  // a line still being written
+  CHECK(postmaster_status(pf, 4242) == "");
+  fs::remove_all(d);
+}
+
 TEST_CASE("a postmaster's segment is removed only when it is provably that server's") {
   std::string d = scratch("pgha-unit-shm");
   std::mt19937 rng(std::random_device{}());

@@ -108,7 +108,7 @@ inline CloneOutcome clone_from(NodeState& target, NodeState& source, bool allow_
   // A server that died on its own leaves its SysV segment: remove it (when provably that
   // server's) before its postmaster.pid goes with the old data.
   remove_postmaster_shm(target.dir().data() + "/postmaster.pid");
-  remove_tree(target.dir().data());  // a fresh node's empty dir, or a diverged node's old data
+  background().remove(target.dir().data());  // a fresh node's empty dir, or a diverged node's old data
   CloneOutcome out;
   if (m == CloneMethod::TemplateCopy || (m == CloneMethod::Auto && allow_template)) {
     const NodeDir& d = target.dir();
@@ -117,7 +117,7 @@ inline CloneOutcome clone_from(NodeState& target, NodeState& source, bool allow_
     std::string why = template_copy_blocker(target, source, t, out.catch_up_lsn);
     if (why.empty()) {
       make_owned_dir(d.data(), d.run_as());
-      copy_template(t.data, d.data(), d.run_as());
+      background().fresh_copy(t.data, temp_base(target.opts().tmp_dir), d.data(), d.run_as());
       out.from_template = true;
       method = "template copy";
       return out;

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 #include <string>
 
+#include "pgha/detail/background.hpp"
 #include "pgha/detail/binaries.hpp"
 #include "pgha/detail/config.hpp"
 #include "pgha/detail/files.hpp"
@@ -112,10 +114,13 @@ public:
         std::cerr << "pgha: PGHA_KEEP=1: kept " << name_ << " at " << root_ << " (log: " << log_
                   << "); its server is stopped\n";
         write_file(root_ + "/keep", "kept by PGHA_KEEP=1; later sweeps leave it alone\n", RunAs{});
+        reaper().forget(root_);
+      } else if (std::uncaught_exceptions() > 0) {
+        remove_tree(root_);  // a failed setup: nothing is left when the error arrives
+        reaper().forget(root_);
       } else {
-        remove_tree(root_);
+        background().remove(root_);  // renamed now, removed in the background
       }
-      reaper().forget(root_);
       lease_.release();
     } catch (...) {
     }

@@ -371,6 +371,27 @@ inline bool pidfile_shm(const std::string& pidfile_path, pid_t& pid, key_t& key,
   return have_pid && have_shm;
 }
 
+// The status a postmaster writes on line 8 of its postmaster.pid (PostgreSQL 10+):
+// "starting", "ready" (a primary accepts connections), "standby" (a hot standby accepts
+// read-only ones), "stopping"; "" when the file is missing, belongs to another pid (a
+// crashed server leaves its file behind), or has no status line yet.
+inline std::string postmaster_status(const std::string& pidfile_path, pid_t pid) {
+  std::string raw = read_file(pidfile_path);
+  std::size_t line = 0, pos = 0;
+  std::string first, status;
+  while (pos <= raw.size() && line < 8) {
+    std::size_t nl = raw.find('\n', pos);
+    if (nl == std::string::npos) break;  // a line being written has no newline yet
+    ++line;
+    if (line == 1) first = raw.substr(pos, nl - pos);
+    if (line == 8) status = raw.substr(pos, nl - pos);
+    pos = nl + 1;
+  }
+  if (line < 8 || first != std::to_string(pid)) return {};
+  std::size_t end = status.find_last_not_of(' ');
+  return end == std::string::npos ? std::string() : status.substr(0, end + 1);
+}
+
 // Removes the SysV shared memory segment a postmaster.pid names, but only when it is
 // provably that server's: the id on line 7 still has the key on line 7, it was created by
 // the pid on line 1, and no process is attached any more (waits up to `limit` for the

@@ -36,7 +36,12 @@ while IFS= read -r line; do
   case "$line" in
     +*) dirs="$dirs
 ${line#+}" ;;
-    -*) dirs=$(printf '%s\n' "$dirs" | grep -vxF -- "${line#-}") ;;
+    -*) gone=${line#-}; kept=''; set -f; IFS='
+'
+        for d in $dirs; do [ "$d" = "$gone" ] || kept="$kept
+$d"; done
+        IFS=' 	
+'; set +f; dirs=$kept ;;
   esac
 done
 printf '%s\n' "$dirs" | while IFS= read -r d; do
@@ -88,6 +93,12 @@ public:
       write_file(root + "/watcher", watcher_identity_ + "\n", RunAs{});
     write_file(root + "/owner", process_identity(::getpid()) + "\n", RunAs{});
     send("+" + root);
+  }
+  // Registers a directory that already has its owner files (a node directory under a new
+  // name while it is removed in the background).
+  void track(const std::string& root) noexcept {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (owner_ == ::getpid()) send("+" + root);
   }
   // Unregisters a directory that was cleaned up (or is kept on purpose).
   void forget(const std::string& root) noexcept {
@@ -159,6 +170,8 @@ private:
   // owning process is gone, stopping their servers and removing their segments.
   static void sweep(const std::string& base) {
     for (const auto& [dir, prefix] : {std::pair<std::string, std::string>{base, "pgha-node-"},
+                                      {base, "pgha-gone-"},
+                                      {base, "pgha-spare-"},
                                       {base + "/pgha-templates", "build-"}}) {
       DIR* d = ::opendir(dir.c_str());
       if (!d) continue;

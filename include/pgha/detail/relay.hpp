@@ -377,7 +377,7 @@ private:
   Toxics tox_;
   RelayTarget target_;
   std::uint64_t cur_gen_ = 0, cur_sgen_ = 0;
-  std::minstd_rand rng_{0x9e3779b9u};
+  JitterRng rng_;
   Clock::time_point accept_pause_until_{};
   std::thread thread_;  // last: started once everything above exists
 };

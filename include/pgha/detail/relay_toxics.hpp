@@ -22,7 +22,6 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
-#include <random>
 #include <string>
 
 #include <system_error>
@@ -114,17 +113,30 @@ struct Toxics {
   std::uint64_t limit = 0;              // a connection is closed once this many bytes moved (both ways)
 };
 
+/// A small deterministic generator for jitter (xorshift64*; no <random> in the header).
+class JitterRng {
+public:
+  std::uint64_t next() noexcept {
+    s_ ^= s_ >> 12;
+    s_ ^= s_ << 25;
+    s_ ^= s_ >> 27;
+    return s_ * 0x2545F4914F6CDD1Dull;
+  }
+private:
+  std::uint64_t s_ = 0x9e3779b97f4a7c15ull;
+};
+
 /// Bytes read from one side and not yet written to the other, with their due times.
 class RelayQueue {
 public:
   /// Queues `n` bytes read at `now`, due after the delay (+ jitter, never before the chunk
   /// ahead of it: TCP keeps order).
   void push(const char* p, std::size_t n, const Toxics& t, RelayClock::time_point now,
-            std::minstd_rand& rng) {
+            JitterRng& rng) {
     auto due = now + t.delay;
     if (t.jitter.count() > 0) {
-      std::uniform_int_distribution<long long> d(-t.jitter.count(), t.jitter.count());
-      due += std::chrono::milliseconds(d(rng));
+      long long span = 2 * t.jitter.count() + 1;
+      due += std::chrono::milliseconds(static_cast<long long>(rng.next() % static_cast<std::uint64_t>(span)) - t.jitter.count());
       if (due < now) due = now;
     }
     if (!chunks_.empty() && due < chunks_.back().due) due = chunks_.back().due;

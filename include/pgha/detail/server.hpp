@@ -85,9 +85,11 @@ public:
       frozen_ = false;
     }
     std::string ping = ping_conninfo + " connect_timeout=2";
+    std::string pidfile = dir_.data() + "/postmaster.pid";
+    unsigned checks = 0;
     bool exited = false;
     try {
-      wait_until("the server to accept connections", timeout, dir_.label(),
+      wait_until("the server to accept connections", timeout, dir_.label(), std::chrono::microseconds(200),
                  [&](std::string& seen) {
                    int st;
                    {
@@ -99,6 +101,17 @@ public:
                        exited = true;
                        return true;
                      }
+                   }
+                   // The postmaster says when it accepts connections (line 8 of its
+                   // postmaster.pid): reading a small file costs microseconds, where a
+                   // ping costs a backend, so the wait polls the file finely and pings
+                   // only as a fallback (every 16th check) in case no status comes.
+                   std::string status = postmaster_status(pidfile, child);
+                   if (status == "ready" || status == "standby") return true;
+                   if (++checks % 16 != 0) {
+                     seen = status.empty() ? "no status in postmaster.pid yet"
+                                           : "postmaster.pid says '" + status + "'";
+                     return false;
                    }
                    PGPing p = PQping(ping.c_str());
                    seen = p == PQPING_REJECT ? "server starting up (rejecting connections)"

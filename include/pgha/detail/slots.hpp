@@ -7,6 +7,8 @@
 // this file (it decides slot names and settings when a node attaches to an upstream).
 #pragma once
 
+#include <dirent.h>
+
 #include <cctype>
 #include <chrono>
 #include <map>
@@ -14,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include <boost/filesystem.hpp>
 
 #include "pgha/connection.hpp"
+#include "pgha/detail/files.hpp"
 #include "pgha/detail/quote.hpp"
 #include "pgha/detail/wait.hpp"
 #include "pgha/options.hpp"
@@ -67,9 +69,19 @@ void ensure_physical_slot(N& up, const std::string& slot) {
 /// on the primary. Kept, they would hold WAL back forever (and on 17+ a slot of the same
 /// name stops the sync of the primary's failover slot). Synced slots come back by sync.
 inline void remove_slot_files(const std::string& data_dir) noexcept {
-  boost::system::error_code ec;
-  boost::filesystem::directory_iterator it(data_dir + "/pg_replslot", ec), end;
-  for (; !ec && it != end; it.increment(ec)) boost::filesystem::remove_all(it->path(), ec);
+  std::string dir = data_dir + "/pg_replslot";
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    try {
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(dir + "/" + n);
+      }
+    } catch (...) {
+    }
+    ::closedir(d);
+  }
+  for (auto& n : names) remove_tree(n);
 }
 
 /// A standby that goes away for good (destroyed) drops its physical slot on its upstream,

@@ -78,60 +78,6 @@ inline void trim_template_wal(const std::string& data, std::uint64_t checkpoint,
   for (auto& f : drop) ::unlink(f.c_str());
 }
 
-// Copies a template's data directory (a stopped cluster: nothing changes under it) to
-// `to`, which must exist. Directories are made first; the files are then copied by two
-// threads, each taking every other file of a list sorted by size, so two cores copy at
-// once. Both threads are joined before it returns or throws.
-inline void copy_template(const std::string& from, const std::string& to, const RunAs& owner) {
-  struct Item { std::string rel; mode_t mode; off_t size; };
-  std::vector<Item> files;
-  std::vector<std::string> stack{""};
-  while (!stack.empty()) {
-    std::string rel = stack.back();
-    stack.pop_back();
-    std::string dir = rel.empty() ? from : from + "/" + rel;
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) throw SetupError("cannot read directory '" + dir + "': " + std::strerror(errno));
-    std::vector<std::pair<std::string, struct stat>> entries;
-    while (dirent* e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (name == "." || name == "..") continue;
-      struct stat st{};
-      if (::lstat((dir + "/" + name).c_str(), &st) == 0) entries.emplace_back(name, st);
-    }
-    ::closedir(d);
-    for (auto& [name, st] : entries) {
-      std::string r = rel.empty() ? name : rel + "/" + name;
-      if (S_ISDIR(st.st_mode)) {
-        make_owned_dir(to + "/" + r, owner, st.st_mode & 07777);
-        stack.push_back(r);
-      } else if (S_ISREG(st.st_mode)) {
-        files.push_back({r, st.st_mode, st.st_size});
-      }
-    }
-  }
-  std::sort(files.begin(), files.end(), [](const Item& a, const Item& b) { return a.size > b.size; });
-  std::exception_ptr failed[2];
-  auto half = [&](int which) {
-    try {
-      for (std::size_t i = static_cast<std::size_t>(which); i < files.size(); i += 2)
-        copy_regular(from + "/" + files[i].rel, to + "/" + files[i].rel, files[i].mode, owner);
-    } catch (...) {
-      failed[which] = std::current_exception();
-    }
-  };
-  std::thread other;
-  try {
-    other = std::thread(half, 1);
-  } catch (...) {
-    half(1);  // no thread to be had: copy that half here
-  }
-  half(0);
-  if (other.joinable()) other.join();
-  for (auto& f : failed)
-    if (f) std::rethrow_exception(f);
-}
-
 // Returns the template's data directory, building it on first use.
 inline std::string ensure_template(const Binaries& b, const RunAs& ra, const std::string& base,
                                    std::chrono::milliseconds timeout) {

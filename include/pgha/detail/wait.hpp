@@ -3,6 +3,7 @@
 // that stands in for a condition.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -15,12 +16,15 @@ namespace pgha::detail {
 // Calls `check(last_seen)` until it returns true or the deadline passes; the check
 // describes what it saw in `last_seen`. On timeout throws TimeoutError with `what`,
 // the last observation, and the log tail from `log()`.
+// `max_pause` caps the pause between checks (they start at 500 us, or `max_pause` if
+// smaller, and double up to it): cheap checks of a state that changes any moment poll
+// finely.
 template <class Check, class Log>
 void wait_until(const std::string& what, std::chrono::milliseconds timeout,
-                const std::string& node, Check check, Log log) {
+                const std::string& node, std::chrono::microseconds max_pause, Check check, Log log) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string seen = "nothing yet";
-  auto pause = std::chrono::microseconds(500);
+  auto pause = std::min(std::chrono::microseconds(500), max_pause);
   WaitProgress progress(node_of_label(node));  // a "progress" event at 2 s, 4 s, 8 s, ...
   for (;;) {
     if (check(seen)) return;
@@ -30,8 +34,14 @@ void wait_until(const std::string& what, std::chrono::milliseconds timeout,
                              " ms waiting for " + what + "; last seen: " + seen,
                          node, log());
     std::this_thread::sleep_for(pause);
-    if (pause < std::chrono::milliseconds(5)) pause *= 2;  // 0.5, 1, 2, 4, 5 ms ...
+    pause = std::min(pause * 2, max_pause);  // 0.5, 1, 2, 4, 5 ms ...
   }
+}
+
+template <class Check, class Log>
+void wait_until(const std::string& what, std::chrono::milliseconds timeout,
+                const std::string& node, Check check, Log log) {
+  wait_until(what, timeout, node, std::chrono::milliseconds(5), check, log);
 }
 
 }  // namespace pgha::detail
