@@ -34,7 +34,7 @@ TEST_CASE("standby settings: recovery.conf on 11, postgresql.conf on 12+") {
   CHECK_THAT(rc, ContainsSubstring("standby_mode = 'on'"));
   CHECK_THAT(rc, ContainsSubstring("recovery_target_timeline = 'latest'"));
   CHECK_THAT(rc, ContainsSubstring("application_name=pgslave001"));
-  CHECK_THAT(rc, ContainsSubstring("restore_command = 'cp ''/x/archive''/%f %p'"));
+  CHECK_THAT(rc, ContainsSubstring("restore_command = 'test -f ''/x/archive''/%f && cp ''/x/archive''/%f %p'"));
   auto s16 = server_settings(standby_input(16));
   CHECK(s16.at("recovery_target_timeline") == "latest");
   CHECK(s16.at("primary_conninfo").find("port=6432") != std::string::npos);

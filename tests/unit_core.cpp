@@ -1,6 +1,7 @@
 // tests/unit_core.cpp: quoting, enum printing and option validation, no server. Quoting is
 // checked against the real parsers: libpq's PQconninfoParse and /bin/sh.
 #include <libpq-fe.h>
+#include <sys/wait.h>
 
 #include <pgha/pgha.hpp>
 #include <pgha/detail/quote.hpp>
@@ -8,6 +9,7 @@
 #include <pgha/detail/scram.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <sstream>
 #include <type_traits>
@@ -58,7 +60,35 @@ TEST_CASE("shell words survive /bin/sh whatever they hold") {
 
 TEST_CASE("archive and restore commands quote the path and double '%'") {
   CHECK(archive_command("/a b/it's 5%") == "cp %p '/a b/it'\\''s 5%%'/%f");
-  CHECK(restore_command("/x") == "cp '/x'/%f %p");
+  CHECK(restore_command("/x") == "test -f '/x'/%f && cp '/x'/%f %p");
+}
+
+// The server runs restore_command through /bin/sh with %f and %p replaced; a nonzero
+// exit means "not in the archive". Run here the same way, in an odd directory.
+TEST_CASE("restore_command copies a file that is in the archive and fails for one that is not") {
+  std::string dir = "/tmp/pgha unit restore it's 5%";
+  std::system(("rm -rf " + shell_quote(dir)).c_str());
+  REQUIRE(std::system(("mkdir -p " + shell_quote(dir + "/archive") + " " + shell_quote(dir + "/wal")).c_str()) == 0);
+  write_file(dir + "/archive/000000010000000000000003", "segment", RunAs{});
+  auto run = [&](const std::string& file) {
+    std::string cmd = restore_command(dir + "/archive");
+    std::string out;  // what the server does with %f, %p and %%
+    for (std::size_t i = 0; i < cmd.size(); ++i) {
+      if (cmd[i] == '%' && i + 1 < cmd.size()) {
+        char c = cmd[++i];
+        out += c == 'f' ? file : c == 'p' ? shell_quote(dir + "/wal/RECOVERYXLOG") : std::string(1, c);
+      } else {
+        out += cmd[i];
+      }
+    }
+    int st = std::system(out.c_str());
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  CHECK(run("00000002.history") != 0);
+  CHECK(read_file(dir + "/wal/RECOVERYXLOG").empty());
+  CHECK(run("000000010000000000000003") == 0);
+  CHECK(read_file(dir + "/wal/RECOVERYXLOG") == "segment");
+  std::system(("rm -rf " + shell_quote(dir)).c_str());
 }
 
 TEST_CASE("SQL literals and identifiers double their quote character") {

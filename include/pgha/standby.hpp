@@ -111,7 +111,7 @@ private:
       detail::emit(st->dir().name(), "create", "created as a standby of " + up.dir().name() + ", port " + std::to_string(st->dir().port()),
                    {}, {{"port", std::to_string(st->dir().port())}});
     st->init_member(choose_name(up, opts));
-    st->attach_to(up);
+    st->attach_to(up, /*arm=*/false);  // armed while it starts (start_and_wait)
     detail::start_and_wait(*st, up, detail::clone_from(*st, up));
     if (detail::events_on()) emit_ready(*st, up);
     return st;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -187,7 +188,8 @@ public:
 
   /// Starts the server in its configured role and waits until it accepts connections. A
   /// port lost to another program between reservation and bind is replaced (unless fixed).
-  void start() {
+  /// `while_starting`: see Server::start (runs once, on the first attempt).
+  void start(std::function<void()> while_starting = nullptr) {
     std::lock_guard<std::recursive_mutex> l(mu_);
     if (server_.running())
       throw StateError("start() called but the server is already running; expected a stopped node",
@@ -200,7 +202,9 @@ public:
       dir_.write_config(config_input());
       auto log_offset = file_size(dir_.log());
       std::string why;
-      if (server_.start(dir_.admin_conninfo(), opts_.timeout, why)) return;
+      auto overlap = std::move(while_starting);
+      while_starting = nullptr;
+      if (server_.start(dir_.admin_conninfo(), opts_.timeout, why, overlap)) return;
       std::string fresh = read_file(dir_.log(), log_offset);
       bool port_taken = fresh.find("Address already in use") != std::string::npos;
       if (port_taken && !dir_.fixed_port() && attempt < 5) {
@@ -241,6 +245,7 @@ public:
     std::string before = admin_query("SELECT pg_conf_load_time()").value(0, 0);
     admin_query("SELECT pg_reload_conf()");
     wait_until("the server to reload its configuration", opts_.timeout, label(),
+               std::chrono::milliseconds(1),
                [&](std::string& seen) {
                  Result r = admin_query("SELECT pg_conf_load_time(), pg_conf_load_time() > " +
                                         sql_literal(before) + "::timestamptz");
@@ -262,14 +267,20 @@ public:
 
   // --- topology ---
   /// Becomes (in configuration; the caller starts it) a standby of `up`: same cluster
-  /// identity, streaming from it, listed as a sync candidate when `up` is a primary.
-  void attach_to(NodeState& up) {
+  /// identity, streaming from it, and (`arm`) listed as a sync candidate when `up` is a
+  /// primary. Without `arm`, the caller calls arm_upstream() before it waits for the
+  /// standby: while the standby's server starts, say.
+  void attach_to(NodeState& up, bool arm = true) {
     std::lock_guard<std::recursive_mutex> l(mu_);
     creds_ = up.creds_;
     lineage_ = up.lineage_;
-    if (up.role() == Role::Primary) up.arm_sync(topo_.app_name());
+    if (arm) arm_upstream(up);
     topo_.attach_to(up.dir_.port(), up.dir_.archive(), opts_.relay);
     attach_slots(up);
+  }
+  /// Lists this node as a sync candidate of `up` if `up` is a primary.
+  void arm_upstream(NodeState& up) {
+    if (up.role() == Role::Primary) up.arm_sync(topo_.app_name());
   }
   /// Replication slots of a node that becomes a standby of `up` (detail/slots.hpp): when it
   /// uses slots or logical WAL, its own slots from a former life go (slots a user made by

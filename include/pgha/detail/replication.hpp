@@ -135,7 +135,7 @@ inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t lo
   wait_until(
       "standby " + standby.label() + " to stream from " + upstream.label() +
           (want_sync ? " as a synchronous standby" : ""),
-      standby.opts().timeout, standby.label(),
+      standby.opts().timeout, standby.label(), std::chrono::milliseconds(1),  // a few ms, typically
       [&](std::string& seen) {
         if (!standby.running())
           throw SetupError("the standby's server exited while it was expected to stream from " +
