@@ -289,6 +289,7 @@ TEST_CASE("an Endpoint leaves no descriptor and no thread behind") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   node1.execute("SELECT 1");  // the node's own sessions exist before counting
+  REQUIRE(pgha::detail::background().wait_idle(std::chrono::seconds(10)));  // its copies hold fds
   const int fds = test::open_fds(), threads = test::threads();
   {
     pgha::Endpoint db(node1);

@@ -91,6 +91,13 @@ public:
     prepare(key, tmpl, base, ra);
   }
 
+  /// Waits (at most `limit`) until no task is queued or running; true if idle. For tests
+  /// that count descriptors or threads.
+  bool wait_idle(std::chrono::milliseconds limit) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, limit, [&] { return tasks_.empty() && !busy_; });
+  }
+
   static Background& get() {
     static Background* b = new Background;  // never destroyed: drained at exit instead
     return *b;
@@ -163,6 +170,7 @@ private:
       if (tasks_.empty()) return;  // stopping, and nothing left
       Task t = std::move(tasks_.front());
       tasks_.pop_front();
+      busy_ = true;
       l.unlock();
       if (t.kind == Task::Remove) {
         remove_tree(t.dir);
@@ -184,6 +192,7 @@ private:
           l.lock();
         }
       }
+      busy_ = false;
       cv_.notify_all();
     }
   }
@@ -231,6 +240,7 @@ private:
   std::atomic<pid_t> creator_{0};
   bool stopping_ = false;
   bool thread_failed_ = false;
+  bool busy_ = false;  // a task is running
 };
 
 inline Background& background() { return Background::get(); }
