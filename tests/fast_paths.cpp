@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "support.hpp"
 
@@ -193,4 +195,42 @@ TEST_CASE("a crash failover repairs with a re-clone by default") {
   CHECK(node2.role() == pgha::Role::Primary);
   CHECK(node1.role() == pgha::Role::Standby);
   CHECK(test::ids(node1) == std::vector<int>{1, 2});
+}
+
+// The spare copy of the template (made in the background after a node took one) is per
+// temp dir: a node never takes one from another directory, and nodes made at the same
+// time by several threads each get a whole copy of their own.
+TEST_CASE("pairs made at once by four threads, in two temp dirs, each work on their own copy") {
+  std::string other = "/dev/shm/pgha-fast-paths-other";
+  pgha::detail::remove_tree(other);
+  REQUIRE(::mkdir(other.c_str(), 0711) == 0);
+  std::vector<std::string> failures(4);
+  std::vector<std::string> dirs(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] {
+      try {
+        pgha::Options o;
+        if (i % 2) o.tmp_dir = other;
+        pgha::TempPrimary p(o);
+        pgha::TempStandby s(p);
+        p.execute("CREATE TABLE test (id int); INSERT INTO test SELECT generate_series(1, " +
+                  std::to_string(i + 1) + ")");
+        dirs[i] = p.data_dir() + " " + s.data_dir();
+        if (count(s) != std::to_string(i + 1)) failures[i] = "standby has " + count(s) + " rows";
+        if (!from_template(s)) failures[i] += " standby not from the template";
+      } catch (const std::exception& e) {
+        failures[i] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 4; ++i) {
+    CAPTURE(i, dirs[i]);
+    CHECK(failures[i] == "");
+    std::string base = (i % 2 ? other : pgha::detail::temp_base("")) + "/";
+    CHECK(dirs[i].rfind(base + "pgha-node-", 0) == 0);
+    CHECK(dirs[i].find(" " + base + "pgha-node-") != std::string::npos);
+  }
+  REQUIRE(pgha::detail::background().wait_idle(10s));
+  pgha::detail::remove_tree(other);  // its spare copy, if any: nothing runs there
 }
