@@ -9,6 +9,7 @@
 #include <pgha/pgha.hpp>
 
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -33,6 +34,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -315,6 +317,94 @@ std::string leftovers(const std::string& base) {
 // The walkthrough scenario (examples/walkthrough.cpp) without its two 300 ms waits that
 // only demonstrate a blocked insert: a pair with archiving, a row, two failover rounds each
 // with an insert that waits for the rejoin, and all rows checked on both nodes.
+// --- the floor: what the server and the compiler need, with no pgha step around them ----
+
+// postgres spawned directly on a fresh copy of pgha's template (pgha's settings), until
+// its postmaster.pid says "ready"; then one backend connection over the Unix socket.
+// Adds both times (ms) to `start` and `connect`.
+void raw_start(Samples& start, Samples& connect) {
+  namespace d = pgha::detail;
+  auto bins = d::find_binaries("");
+  auto ra = d::run_as();
+  std::string base = d::temp_base("");
+  std::string tmpl = d::ensure_template(bins, ra, base, std::chrono::seconds(60));
+  std::string root = d::make_private_dir(base, "pgha-floor-", ra);
+  std::string data = root + "/data", sock = root + "/sock";
+  pid_t pid = -1;
+  try {
+    d::make_owned_dir(data, ra);
+    d::make_owned_dir(sock, ra);
+    d::copy_template(tmpl, data, ra);
+    d::ConfigInput in;
+    in.major = bins.major;
+    in.port = free_port();
+    in.socket_dir = sock;
+    in.cluster_name = "floor";
+    d::write_file(data + "/pgha.conf", d::render_conf(in), ra);
+    d::SpawnSpec spec;
+    spec.argv = {bins.bin_dir + "/postgres", "-D", data};
+    spec.log_file = root + "/server.log";
+    spec.cwd = root;
+    spec.run_as = ra;
+    spec.env = {"LC_ALL=C", "LANG=C"};
+    auto t0 = Clock::now();
+    pid = d::spawn(spec);
+    while (d::postmaster_status(data + "/postmaster.pid", pid) != "ready") {
+      if (ms_since(t0) > 30000) throw std::runtime_error("raw postgres did not start: " + d::tail_lines(root + "/server.log"));
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    start.add(ms_since(t0));
+    std::string ci = "host=" + sock + " port=" + std::to_string(in.port) + " user=postgres dbname=postgres";
+    t0 = Clock::now();
+    PGconn* c = PQconnectdb(ci.c_str());
+    bool ok = PQstatus(c) == CONNECTION_OK;
+    connect.add(ms_since(t0));
+    PQfinish(c);
+    if (!ok) throw std::runtime_error("raw connection failed");
+  } catch (...) {
+    if (pid > 0) d::kill_server(pid, data + "/postmaster.pid", std::chrono::seconds(5));
+    if (pid > 0) ::waitpid(pid, nullptr, 0);
+    d::remove_tree(root);
+    throw;
+  }
+  d::kill_server(pid, data + "/postmaster.pid", std::chrono::seconds(5));
+  ::waitpid(pid, nullptr, 0);
+  d::remove_tree(root);
+}
+
+// initdb alone, exactly as pgha runs it for its template (ms).
+double raw_initdb() {
+  namespace d = pgha::detail;
+  auto bins = d::find_binaries("");
+  auto ra = d::run_as();
+  std::string root = d::make_private_dir(d::temp_base(""), "pgha-floor-", ra);
+  d::SpawnSpec spec;
+  spec.argv = {bins.bin_dir + "/initdb", "-D", root + "/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
+               "--no-locale", "--no-sync", "--wal-segsize=1"};
+  spec.log_file = root + "/initdb.log";
+  spec.cwd = root;
+  spec.run_as = ra;
+  spec.env = {"LC_ALL=C", "LANG=C"};
+  auto t0 = Clock::now();
+  int rc = d::run(spec, std::chrono::seconds(120));
+  double ms = ms_since(t0);
+  d::remove_tree(root);
+  if (rc != 0) throw std::runtime_error("initdb failed");
+  return ms;
+}
+
+// The standard and libpq headers pgha.hpp includes, without pgha itself.
+const char* kStdHeaders =
+    "#include <algorithm>\n#include <array>\n#include <atomic>\n#include <cctype>\n#include <cerrno>\n"
+    "#include <chrono>\n#include <climits>\n#include <condition_variable>\n#include <cstdint>\n"
+    "#include <cstdio>\n#include <cstdlib>\n#include <cstring>\n#include <ctime>\n#include <deque>\n"
+    "#include <exception>\n#include <fstream>\n#include <functional>\n#include <iostream>\n"
+    "#include <list>\n#include <map>\n#include <memory>\n#include <mutex>\n#include <optional>\n"
+    "#include <set>\n#include <sstream>\n#include <stdexcept>\n#include <string>\n#include <thread>\n"
+    "#include <unordered_map>\n#include <utility>\n#include <vector>\n#include <libpq-fe.h>\n"
+    "#include <dirent.h>\n#include <fcntl.h>\n#include <poll.h>\n#include <signal.h>\n"
+    "#include <sys/socket.h>\n#include <netinet/in.h>\n#include <sys/wait.h>\n#include <unistd.h>\n";
+
 void walkthrough() {
   pgha::Options o;
   o.archive = true;
@@ -374,6 +464,13 @@ int main(int argc, char** argv) {
   std::map<std::string, Samples> naive;
   Samples rss_kb, pss_total_kb, rss_procs;
   std::map<std::string, Samples> crash_parts;
+  std::map<std::string, Samples> floor;  // the same steps with no pgha step around them
+  const std::vector<std::string> floor_order = {
+      "postgres spawned on a copy of the template until postmaster.pid says ready",
+      "one backend connection over the Unix socket (trust)",
+      "initdb alone, as pgha runs it",
+      "`g++ -std=c++17 -fsyntax-only` of the standard and libpq headers pgha.hpp includes",
+  };
   int version = 0;
   std::map<std::string, int> rejoin_methods;
   std::string procs_row;
@@ -513,6 +610,9 @@ int main(int argc, char** argv) {
       t0 = Clock::now();
       walkthrough();
       pg[order[8]].add(ms_since(t0));
+
+      raw_start(floor[floor_order[0]], floor[floor_order[1]]);
+      if (i < 3) floor[floor_order[2]].add(raw_initdb());
     }
 
     // First pair in a fresh process with no template: a child of this program per sample.
@@ -539,6 +639,16 @@ int main(int argc, char** argv) {
         if (std::system(cmd.c_str()) != 0) throw std::runtime_error("compile failed: " + cmd);
         pg[order[9]].add(ms_since(t0));
       }
+      std::string std_file = fresh_base("stdheaders") + "/std.cpp";
+      { std::ofstream f(std_file); f << kStdHeaders; }
+      std::string std_cmd = "g++ -std=c++17 -fsyntax-only -isystem /usr/include/postgresql " + std_file;
+      for (int i = 0; i < 5; ++i) {
+        auto t0 = Clock::now();
+        if (std::system(std_cmd.c_str()) != 0) throw std::runtime_error("compile failed: " + std_cmd);
+        floor[floor_order[3]].add(ms_since(t0));
+      }
+      std::error_code ec;
+      fs::remove_all(fs::path(std_file).parent_path(), ec);
     }
 
     // N processes at once, each a pair + a crash FailoverGuard, in a private temp base.
@@ -581,6 +691,15 @@ int main(int argc, char** argv) {
               << fmt(s.p90()) << " | " << fmt(s.max()) << " |\n";
   }
   if (!procs_row.empty()) std::cout << "\n" << procs_row << "\n";
+
+  std::cout << "\n## the floor: the same work with no pgha step around it (ms)\n\n";
+  std::cout << "| step | n | median | p90 | max |\n|---|---:|---:|---:|---:|\n";
+  for (const auto& k : floor_order) {
+    const Samples& s = floor[k];
+    if (s.v.empty()) continue;
+    std::cout << "| " << k << " | " << s.v.size() << " | " << fmt(s.median()) << " | "
+              << fmt(s.p90()) << " | " << fmt(s.max()) << " |\n";
+  }
 
   std::cout << "\n## crash failover by hand, step by step (ms)\n\n";
   std::cout << "| step | n | median | p90 | max |\n|---|---:|---:|---:|---:|\n";

@@ -2,7 +2,7 @@
 // per process: removing the directories of destroyed nodes, and preparing the next copy of
 // the template while the current node starts.
 //
-// - Removal: a destroyed node's directory is first renamed to <base>/pgha-gone-<name> (its
+// - Removal: a destroyed node's directory is first renamed to <base>/pgha-gone-<n>-<name> (its
 //   server is dead by then), so the node's own paths are gone at once; the tree (about
 //   1,000 files, 24 MB on tmpfs: 10-20 ms) is removed here. Every such directory stays
 //   registered with the watcher (reaper.hpp) until it is removed, and is swept like a node
@@ -42,7 +42,9 @@ public:
   void remove(const std::string& root) noexcept {
     try {
       std::size_t slash = root.rfind('/');
-      std::string gone = root.substr(0, slash + 1) + "pgha-gone-" + root.substr(slash + 1);
+      static std::atomic<unsigned> serial{0};  // a node's data dir may go twice (re-clones)
+      std::string gone = root.substr(0, slash + 1) + "pgha-gone-" + std::to_string(++serial) + "-" +
+                         root.substr(slash + 1);
       if (here()) {
         reaper().track(gone);  // before the rename: covered at every moment
         if (::rename(root.c_str(), gone.c_str()) == 0) {
