@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <boost/filesystem.hpp>
+#include <atomic>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -342,4 +343,39 @@ TEST_CASE("leftovers of a process that died without its watcher are swept by the
   CHECK_FALSE(pgha::detail::process_alive(pid));
   CHECK_FALSE(boost::filesystem::exists(root));
   boost::filesystem::remove_all(base);
+}
+
+TEST_CASE("a child forked while other threads hold pgha's locks can use pgha and exit") {
+  // The background thread (and any thread making nodes) holds the reaper's and the
+  // background queue's mutexes for moments; a fork() copies them locked into the child,
+  // where no thread will ever unlock them. The child must neither hang registering a
+  // directory (what creating a node does first) nor in exit() (the queue's drain).
+  PrivateBase base("pgha-iso-fork-locks");
+  pgha::TempPrimary node;  // starts the watcher; destroying it starts the background thread
+  { pgha::TempPrimary gone; }
+  std::atomic<bool> stop{false};
+  std::thread busy([&] {
+    while (!stop) {
+      pgha::detail::reaper().forget(base.path + "/pgha-node-none");
+      pgha::detail::background().wait_idle(0ms);
+    }
+  });
+  int hung = 0;
+  for (int i = 0; i < 50 && hung == 0; ++i) {
+    pid_t child = ::fork();
+    if (child == 0) {
+      pgha::detail::reaper().forget(base.path + "/pgha-node-none");
+      std::exit(0);
+    }
+    int st = 0;
+    bool exited = false;  // polled: waitpid answers once
+    if (!eventually([&] { return exited || (exited = ::waitpid(child, &st, WNOHANG) == child); }, 10s)) {
+      ++hung;
+      ::kill(child, SIGKILL);
+      ::waitpid(child, &st, 0);
+    }
+  }
+  stop = true;
+  busy.join();
+  CHECK(hung == 0);
 }
