@@ -10,7 +10,9 @@
 
 #include <boost/filesystem.hpp>
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -354,14 +356,31 @@ TEST_CASE("a child forked while other threads hold pgha's locks can use pgha and
   pgha::TempPrimary node;  // starts the watcher; destroying it starts the background thread
   { pgha::TempPrimary gone; }
   std::atomic<bool> stop{false};
+  std::atomic<int> burst{0};  // calls left in the current burst (each is a line to the watcher)
+  std::mutex mu;
+  std::condition_variable cv;
   std::thread busy([&] {
-    while (!stop) {
-      pgha::detail::reaper().forget(base.path + "/pgha-node-none");
-      pgha::detail::background().wait_idle(0ms);
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait(l, [&] { return stop || burst > 0; });
+        if (stop) return;
+      }
+      while (burst > 0) {
+        --burst;
+        pgha::detail::reaper().forget(base.path + "/pgha-node-none");
+        pgha::detail::background().wait_idle(0ms);
+      }
     }
   });
   int hung = 0;
   for (int i = 0; i < 50 && hung == 0; ++i) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      burst = 400;
+    }
+    cv.notify_one();
+    while (burst > 200) std::this_thread::yield();  // fork in the middle of a burst
     pid_t child = ::fork();
     if (child == 0) {
       pgha::detail::reaper().forget(base.path + "/pgha-node-none");
@@ -375,7 +394,11 @@ TEST_CASE("a child forked while other threads hold pgha's locks can use pgha and
       ::waitpid(child, &st, 0);
     }
   }
-  stop = true;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    stop = true;
+  }
+  cv.notify_one();
   busy.join();
   CHECK(hung == 0);
 }
