@@ -82,8 +82,11 @@ struct PrivateBase {
   }
   ~PrivateBase() {
     ::unsetenv("PGHA_TMPDIR");
-    boost::system::error_code ec;
-    boost::filesystem::remove_all(path, ec);
+    // pgha's background thread may still remove directories or copy the template here: a
+    // removal racing it (boost's remove_all stops at the first file that vanished) left
+    // the whole base behind. Wait for it, then remove what is left, vanished files and all.
+    pgha::detail::background().wait_idle(std::chrono::seconds(30));
+    pgha::detail::remove_tree(path);
   }
 };
 
