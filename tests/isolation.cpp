@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include <boost/filesystem.hpp>
+#include <atomic>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -79,8 +82,11 @@ struct PrivateBase {
   }
   ~PrivateBase() {
     ::unsetenv("PGHA_TMPDIR");
-    boost::system::error_code ec;
-    boost::filesystem::remove_all(path, ec);
+    // pgha's background thread may still remove directories or copy the template here: a
+    // removal racing it (boost's remove_all stops at the first file that vanished) left
+    // the whole base behind. Wait for it, then remove what is left, vanished files and all.
+    pgha::detail::background().wait_idle(std::chrono::seconds(30));
+    pgha::detail::remove_tree(path);
   }
 };
 
@@ -342,4 +348,60 @@ TEST_CASE("leftovers of a process that died without its watcher are swept by the
   CHECK_FALSE(pgha::detail::process_alive(pid));
   CHECK_FALSE(boost::filesystem::exists(root));
   boost::filesystem::remove_all(base);
+}
+
+TEST_CASE("a child forked while other threads hold pgha's locks can use pgha and exit") {
+  // The background thread (and any thread making nodes) holds the reaper's and the
+  // background queue's mutexes for moments; a fork() copies them locked into the child,
+  // where no thread will ever unlock them. The child must neither hang registering a
+  // directory (what creating a node does first) nor in exit() (the queue's drain).
+  PrivateBase base("pgha-iso-fork-locks");
+  pgha::TempPrimary node;  // starts the watcher; destroying it starts the background thread
+  { pgha::TempPrimary gone; }
+  std::atomic<bool> stop{false};
+  std::atomic<int> burst{0};  // calls left in the current burst (each is a line to the watcher)
+  std::mutex mu;
+  std::condition_variable cv;
+  std::thread busy([&] {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait(l, [&] { return stop || burst > 0; });
+        if (stop) return;
+      }
+      while (burst > 0) {
+        --burst;
+        pgha::detail::reaper().forget(base.path + "/pgha-node-none");
+        pgha::detail::background().wait_idle(0ms);
+      }
+    }
+  });
+  int hung = 0;
+  for (int i = 0; i < 50 && hung == 0; ++i) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      burst = 400;
+    }
+    cv.notify_one();
+    while (burst > 200) std::this_thread::yield();  // fork in the middle of a burst
+    pid_t child = ::fork();
+    if (child == 0) {
+      pgha::detail::reaper().forget(base.path + "/pgha-node-none");
+      std::exit(0);
+    }
+    int st = 0;
+    bool exited = false;  // polled: waitpid answers once
+    if (!eventually([&] { return exited || (exited = ::waitpid(child, &st, WNOHANG) == child); }, 10s)) {
+      ++hung;
+      ::kill(child, SIGKILL);
+      ::waitpid(child, &st, 0);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(mu);
+    stop = true;
+  }
+  cv.notify_one();
+  busy.join();
+  CHECK(hung == 0);
 }

@@ -15,6 +15,7 @@
 // a fork()ed child, and when no thread can be started, the work is done synchronously.
 #pragma once
 
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 #include <utility>
@@ -96,6 +98,7 @@ public:
   /// Waits (at most `limit`) until no task is queued or running; true if idle. For tests
   /// that count descriptors or threads.
   bool wait_idle(std::chrono::milliseconds limit) {
+    if (!here()) return true;  // a fork()ed child has no background work
     std::unique_lock<std::mutex> l(mu_);
     return cv_.wait_for(l, limit, [&] { return tasks_.empty() && !busy_; });
   }
@@ -105,7 +108,24 @@ public:
     return *b;
   }
 
+  // A fork() copies mu_ as it is: held, if the thread or a thread making a node had it
+  // then, and nobody in the child would release it (its exit() would hang in drain()).
+  Background() {
+    instance() = this;
+    ::pthread_atfork(nullptr, nullptr, [] {
+      if (Background* b = instance()) {
+        new (&b->mu_) std::mutex;
+        new (&b->cv_) std::condition_variable;
+      }
+    });
+  }
+
 private:
+  static Background*& instance() noexcept {
+    static Background* b = nullptr;  // constant-initialized: safe in a fork handler
+    return b;
+  }
+
   struct Task {
     enum Kind { Remove, Copy } kind;
     std::string dir;   // Remove: the directory; Copy: the spare's key
@@ -220,9 +240,9 @@ private:
 
   // At exit: the spares go, the queue is worked off, the thread is joined.
   void drain() noexcept {
+    if (!here()) return;  // a fork()ed child: the thread and the queue are the parent's
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (!here()) return;
       stopping_ = true;
       for (auto& s : spares_)
         if (s.state == Spare::Ready) {

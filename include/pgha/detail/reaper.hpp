@@ -11,6 +11,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <ctime>
 #include <fstream>
 #include <mutex>
+#include <new>
 #include <set>
 #include <sstream>
 #include <string>
@@ -82,6 +84,15 @@ done
 
 class Reaper {
 public:
+  // A fork() copies mu_ as it is: held, if another thread (the background thread, a thread
+  // making a node) had it then, and nobody in the child would ever release it. The child's
+  // only thread is the forking one, outside pgha's locks (pgha's own forks exec at once).
+  Reaper() {
+    instance() = this;
+    ::pthread_atfork(nullptr, nullptr, [] {
+      if (Reaper* r = instance()) new (&r->mu_) std::mutex;
+    });
+  }
   // Registers a node directory; starts the watcher (and sweeps `base`) on first use.
   void watch(const std::string& root, const std::string& base) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -187,6 +198,10 @@ private:
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
+  }
+  static Reaper*& instance() noexcept {
+    static Reaper* r = nullptr;  // constant-initialized: safe in a fork handler
+    return r;
   }
   std::mutex mu_;
   pid_t owner_ = 0;
