@@ -10,6 +10,7 @@
 
 #include <boost/filesystem.hpp>
 #include <atomic>
+#include <cstdio>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
@@ -384,6 +385,7 @@ TEST_CASE("a child forked while other threads hold pgha's locks can use pgha and
     }
     cv.notify_one();
     while (burst > 200) std::this_thread::yield();  // fork in the middle of a burst
+    std::fflush(nullptr);  // the child's exit() would print the parent's buffered output again
     pid_t child = ::fork();
     if (child == 0) {
       pgha::detail::reaper().forget(base.path + "/pgha-node-none");
