@@ -682,30 +682,25 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::cout << "## pgha steps (" << iters << " iterations, ms)\n\n";
-  std::cout << "| step | n | median | p90 | max |\n|---|---:|---:|---:|---:|\n";
-  for (const auto& k : order) {
-    const Samples& s = pg[k];
-    if (s.v.empty()) continue;
-    std::cout << "| " << k << " | " << s.v.size() << " | " << fmt(s.median()) << " | "
-              << fmt(s.p90()) << " | " << fmt(s.max()) << " |\n";
-  }
+  // One Markdown table: a row per step of `rows` (in that order) that has samples.
+  auto table = [](const std::string& title, const std::vector<std::string>& rows,
+                  std::map<std::string, Samples>& samples) {
+    std::cout << "## " << title << "\n\n| step | n | median | p90 | max |\n|---|---:|---:|---:|---:|\n";
+    for (const auto& k : rows) {
+      const Samples& s = samples[k];
+      if (s.v.empty()) continue;
+      std::cout << "| " << k << " | " << s.v.size() << " | " << fmt(s.median()) << " | "
+                << fmt(s.p90()) << " | " << fmt(s.max()) << " |\n";
+    }
+  };
+  table("pgha steps (" + std::to_string(iters) + " iterations, ms)", order, pg);
   if (!procs_row.empty()) std::cout << "\n" << procs_row << "\n";
-
-  std::cout << "\n## the floor: the same work with no pgha step around it (ms)\n\n";
-  std::cout << "| step | n | median | p90 | max |\n|---|---:|---:|---:|---:|\n";
-  for (const auto& k : floor_order) {
-    const Samples& s = floor[k];
-    if (s.v.empty()) continue;
-    std::cout << "| " << k << " | " << s.v.size() << " | " << fmt(s.median()) << " | "
-              << fmt(s.p90()) << " | " << fmt(s.max()) << " |\n";
-  }
-
-  std::cout << "\n## crash failover by hand, step by step (ms)\n\n";
-  std::cout << "| step | n | median | p90 | max |\n|---|---:|---:|---:|---:|\n";
-  for (const auto& [k, s] : crash_parts)
-    std::cout << "| " << k << " | " << s.v.size() << " | " << fmt(s.median()) << " | "
-              << fmt(s.p90()) << " | " << fmt(s.max()) << " |\n";
+  std::cout << "\n";
+  table("the floor: the same work with no pgha step around it (ms)", floor_order, floor);
+  std::vector<std::string> parts;
+  for (const auto& kv : crash_parts) parts.push_back(kv.first);
+  std::cout << "\n";
+  table("crash failover by hand, step by step (ms)", parts, crash_parts);
 
   std::cout << "\n## naive vs pgha (median ms)\n\n";
   std::cout << "| step | naive | pgha | naive/pgha |\n|---|---:|---:|---:|\n";
