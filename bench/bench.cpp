@@ -341,14 +341,8 @@ void raw_start(Samples& start, Samples& connect) {
     in.socket_dir = sock;
     in.cluster_name = "floor";
     d::write_file(data + "/pgha.conf", d::render_conf(in), ra);
-    d::SpawnSpec spec;
-    spec.argv = {bins.bin_dir + "/postgres", "-D", data};
-    spec.log_file = root + "/server.log";
-    spec.cwd = root;
-    spec.run_as = ra;
-    spec.env = {"LC_ALL=C", "LANG=C"};
     auto t0 = Clock::now();
-    pid = d::spawn(spec);
+    pid = d::spawn(d::postgres_spec(bins, data, root + "/server.log", root, ra));
     while (d::postmaster_status(data + "/postmaster.pid", pid) != "ready") {
       if (ms_since(t0) > 30000) throw std::runtime_error("raw postgres did not start: " + d::tail_lines(root + "/server.log"));
       std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -378,15 +372,8 @@ double raw_initdb() {
   auto bins = d::find_binaries("");
   auto ra = d::run_as();
   std::string root = d::make_private_dir(d::temp_base(""), "pgha-floor-", ra);
-  d::SpawnSpec spec;
-  spec.argv = {bins.bin_dir + "/initdb", "-D", root + "/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
-               "--no-locale", "--no-sync", "--wal-segsize=1"};
-  spec.log_file = root + "/initdb.log";
-  spec.cwd = root;
-  spec.run_as = ra;
-  spec.env = {"LC_ALL=C", "LANG=C"};
   auto t0 = Clock::now();
-  int rc = d::run(spec, std::chrono::seconds(120));
+  int rc = d::run(d::initdb_spec(bins, root + "/data", root + "/initdb.log", root, ra), std::chrono::seconds(120));
   double ms = ms_since(t0);
   d::remove_tree(root);
   if (rc != 0) throw std::runtime_error("initdb failed");

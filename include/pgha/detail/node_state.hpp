@@ -6,8 +6,6 @@
 // it, so a node may be used from any thread.
 #pragma once
 
-#include <sys/random.h>
-
 #include <chrono>
 #include <cerrno>
 #include <cstdint>
@@ -21,6 +19,7 @@
 #include "pgha/connection.hpp"
 #include "pgha/detail/config.hpp"
 #include "pgha/detail/node_dir.hpp"
+#include "pgha/detail/scram.hpp"
 #include "pgha/detail/server.hpp"
 #include "pgha/detail/sessions.hpp"
 #include "pgha/detail/slots.hpp"
@@ -36,18 +35,11 @@ struct Credentials {
   std::string replication_password;
 };
 
-// 24 hex digits from the kernel's random source (getrandom(2); no <random> in the header).
+// 24 hex digits from the kernel's random source.
 inline std::string random_secret() {
   static const char* hex = "0123456789abcdef";
-  unsigned char raw[12];
-  std::size_t got = 0;
-  while (got < sizeof raw) {
-    ssize_t n = ::getrandom(raw + got, sizeof raw - got, 0);
-    if (n > 0) got += static_cast<std::size_t>(n);
-    else if (errno != EINTR) throw SetupError(std::string("getrandom() failed: ") + std::strerror(errno));
-  }
   std::string s;
-  for (unsigned char c : raw) { s += hex[c >> 4]; s += hex[c & 15]; }
+  for (unsigned char c : random_bytes(12)) { s += hex[c >> 4]; s += hex[c & 15]; }
   return s;
 }
 

@@ -148,16 +148,21 @@ inline std::string scram_secret(const std::string& password, const std::string& 
          ":" + base64(server);
 }
 
-/// A secret for `password` with a fresh random salt and pgha's 16 iterations.
-inline std::string scram_secret(const std::string& password) {
-  char salt[16];
+/// `n` bytes from the kernel's random source (getrandom(2); no <random> in the header).
+inline std::string random_bytes(std::size_t n) {
+  std::string out(n, '\0');
   std::size_t got = 0;
-  while (got < sizeof salt) {
-    ssize_t n = ::getrandom(salt + got, sizeof salt - got, 0);
-    if (n > 0) got += static_cast<std::size_t>(n);
+  while (got < n) {
+    ssize_t r = ::getrandom(&out[got], n - got, 0);
+    if (r > 0) got += static_cast<std::size_t>(r);
     else if (errno != EINTR) throw SetupError(std::string("getrandom() failed: ") + std::strerror(errno));
   }
-  return scram_secret(password, std::string(salt, sizeof salt), 16);
+  return out;
+}
+
+/// A secret for `password` with a fresh random salt and pgha's 16 iterations.
+inline std::string scram_secret(const std::string& password) {
+  return scram_secret(password, random_bytes(16), 16);
 }
 
 }  // namespace pgha::detail

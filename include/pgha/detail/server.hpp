@@ -36,6 +36,19 @@ inline const char* stop_mode_text(StopMode m) noexcept {
   return "a shutdown";
 }
 
+// The postmaster as pgha starts it: `postgres -D <data>` in the C locale, its stderr the
+// log (pgha_bench starts the same by hand as the floor).
+inline SpawnSpec postgres_spec(const Binaries& b, const std::string& data, const std::string& log,
+                               const std::string& cwd, const RunAs& ra) {
+  SpawnSpec spec;
+  spec.argv = {b.bin_dir + "/postgres", "-D", data};
+  spec.log_file = log;
+  spec.cwd = cwd;
+  spec.run_as = ra;
+  spec.env = {"LC_ALL=C", "LANG=C"};
+  return spec;
+}
+
 class Server {
 public:
   explicit Server(const NodeDir& dir) : dir_(dir) {}
@@ -72,13 +85,7 @@ public:
   /// is killed and the exception passes on.
   bool start(const std::string& ping_conninfo, std::chrono::milliseconds timeout,
              std::string& why, const std::function<void()>& while_starting = nullptr) {
-    SpawnSpec spec;
-    spec.argv = {dir_.bins().bin_dir + "/postgres", "-D", dir_.data()};
-    spec.log_file = dir_.log();
-    spec.cwd = dir_.root();
-    spec.run_as = dir_.run_as();
-    spec.env = {"LC_ALL=C", "LANG=C"};
-    pid_t child = spawn(spec);
+    pid_t child = spawn(postgres_spec(dir_.bins(), dir_.data(), dir_.log(), dir_.root(), dir_.run_as()));
     {
       std::lock_guard<std::mutex> l(mu_);
       pid_ = child;

@@ -78,6 +78,19 @@ inline void trim_template_wal(const std::string& data, std::uint64_t checkpoint,
   for (auto& f : drop) ::unlink(f.c_str());
 }
 
+// initdb as pgha runs it for its template (pgha_bench times the same as the floor).
+inline SpawnSpec initdb_spec(const Binaries& b, const std::string& data, const std::string& log,
+                             const std::string& cwd, const RunAs& ra) {
+  SpawnSpec spec;
+  spec.argv = {b.bin_dir + "/initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+               "--no-locale", "--no-sync", "--wal-segsize=1"};
+  spec.log_file = log;
+  spec.cwd = cwd;
+  spec.run_as = ra;
+  spec.env = {"LC_ALL=C", "LANG=C"};
+  return spec;
+}
+
 // Returns the template's data directory, building it on first use.
 inline std::string ensure_template(const Binaries& b, const RunAs& ra, const std::string& base,
                                    std::chrono::milliseconds timeout) {
@@ -111,13 +124,7 @@ inline std::string ensure_template(const Binaries& b, const RunAs& ra, const std
   }
   ::chmod(tmp.c_str(), 0755);
   std::string data = tmp + "/data";
-  SpawnSpec spec;
-  spec.argv = {b.bin_dir + "/initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-               "--no-locale", "--no-sync", "--wal-segsize=1"};
-  spec.log_file = tmp + "/initdb.log";
-  spec.cwd = tmp;
-  spec.run_as = ra;
-  spec.env = {"LC_ALL=C", "LANG=C"};
+  SpawnSpec spec = initdb_spec(b, data, tmp + "/initdb.log", tmp, ra);
   int rc;
   try {
     rc = run(spec, timeout + std::chrono::seconds(60));
