@@ -356,6 +356,12 @@ TEST_CASE("a child forked while other threads hold pgha's locks can use pgha and
   // background queue's mutexes for moments; a fork() copies them locked into the child,
   // where no thread will ever unlock them. The child must neither hang registering a
   // directory (what creating a node does first) nor in exit() (the queue's drain).
+#if defined(__SANITIZE_ADDRESS__)
+  // Measured: with detect_leaks=1 the children's exit() hung in 3 of 4 runs, with 0 never.
+  PGHA_SKIP("under AddressSanitizer, LeakSanitizer's check at exit() in a fork()ed child of a "
+            "multi-threaded process tries to suspend the parent's threads, which the child does "
+            "not have, and can hang whatever pgha does; the other runners run this test");
+#endif
   PrivateBase base("pgha-iso-fork-locks");
   pgha::TempPrimary node;  // starts the watcher; destroying it starts the background thread
   { pgha::TempPrimary gone; }
