@@ -289,12 +289,11 @@ inline void check_traversable(const std::string& dir, const RunAs& ra) {
                    "chmod o+x '" + blocked + "'.");
 }
 
-// Removes a tree; never throws. Returns false if something could not be removed.
-// Symbolic links are removed, never followed. A missing tree counts as removed.
-inline bool remove_tree(const std::string& dir) noexcept {
-  struct stat st{};
-  if (::lstat(dir.c_str(), &st) != 0) return errno == ENOENT;
-  if (!S_ISDIR(st.st_mode)) return ::unlink(dir.c_str()) == 0 || errno == ENOENT;
+inline bool remove_tree(const std::string& dir) noexcept;
+
+// Removes everything in directory `dir`, which stays; never throws. Returns false if
+// something could not be removed (or `dir` could not be read).
+inline bool remove_contents(const std::string& dir) noexcept {
   bool ok = true;
   if (DIR* d = ::opendir(dir.c_str())) {
     std::vector<std::string> names;
@@ -312,6 +311,16 @@ inline bool remove_tree(const std::string& dir) noexcept {
   } else {
     ok = false;
   }
+  return ok;
+}
+
+// Removes a tree; never throws. Returns false if something could not be removed.
+// Symbolic links are removed, never followed. A missing tree counts as removed.
+inline bool remove_tree(const std::string& dir) noexcept {
+  struct stat st{};
+  if (::lstat(dir.c_str(), &st) != 0) return errno == ENOENT;
+  if (!S_ISDIR(st.st_mode)) return ::unlink(dir.c_str()) == 0 || errno == ENOENT;
+  bool ok = remove_contents(dir);
   return (::rmdir(dir.c_str()) == 0 || errno == ENOENT) && ok;
 }
 

@@ -7,8 +7,6 @@
 // this file (it decides slot names and settings when a node attaches to an upstream).
 #pragma once
 
-#include <dirent.h>
-
 #include <cctype>
 #include <chrono>
 #include <map>
@@ -69,19 +67,7 @@ void ensure_physical_slot(N& up, const std::string& slot) {
 /// on the primary. Kept, they would hold WAL back forever (and on 17+ a slot of the same
 /// name stops the sync of the primary's failover slot). Synced slots come back by sync.
 inline void remove_slot_files(const std::string& data_dir) noexcept {
-  std::string dir = data_dir + "/pg_replslot";
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    try {
-      while (dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..") names.push_back(dir + "/" + n);
-      }
-    } catch (...) {
-    }
-    ::closedir(d);
-  }
-  for (auto& n : names) remove_tree(n);
+  remove_contents(data_dir + "/pg_replslot");
 }
 
 /// A standby that goes away for good (destroyed) drops its physical slot on its upstream,
