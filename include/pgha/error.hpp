@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <utility>
 
 namespace pgha {
@@ -83,6 +84,15 @@ private:
   std::string sqlstate_;
 };
 
+/// The connection broke, or a wait ended, while a COMMIT was under way, so whether the
+/// transaction took effect is unknown (libpqxx's in_doubt_error). Check the data on the
+/// server (or record the operation as unknown in a History) before retrying. A
+/// ConnectionError, so code that reconnects on ConnectionError keeps working.
+class InDoubtError : public ConnectionError {
+public:
+  using ConnectionError::ConnectionError;
+};
+
 /// A wait ran past its deadline; the message says what was awaited and what was seen last.
 class TimeoutError : public Error {
 public:
@@ -99,6 +109,30 @@ public:
 class SetupError : public Error {
 public:
   using Error::Error;
+};
+
+/// A call the library cannot accept as made, whatever the cluster's state: a negative or
+/// absurd duration, an empty node list, a null node, an out-of-range index, bad Workload
+/// arguments (like std::logic_error: fix the calling code).
+class UsageError : public Error {
+public:
+  using Error::Error;
+};
+
+/// A system call failed; code() keeps its errno (as std::system_category()), so callers
+/// branch on the code, never on the text (fmt's system_error does the same). A SetupError,
+/// since every system call pgha makes is part of setting up or tearing down a node.
+class SystemError : public SetupError {
+public:
+  /// `err` is the errno value; the message gets its text appended.
+  SystemError(int err, const std::string& message, std::string node = {})
+      : SetupError(message + ": " + std::generic_category().message(err), std::move(node)),
+        code_(err, std::system_category()) {}
+  /// The failed call's error code (errno in std::system_category()).
+  const std::error_code& code() const noexcept { return code_; }
+
+private:
+  std::error_code code_;
 };
 
 }  // namespace pgha
