@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the walkthrough with PGHA_TIMELINE and checks that the Mermaid diagram it writes is
-# the one committed in docs/walkthrough-timeline.md and shown in README.md, modulo what
+# the one committed in docs/walkthrough-timeline.md and shown in docs/events.md, modulo what
 # changes from run to run: durations, ports, LSNs, the PostgreSQL minor version and the
 # clone method (a copy of the template by default; pg_basebackup or the backup API).
 #   scripts/check-walkthrough-timeline.sh <walkthrough binary>            # check
@@ -11,7 +11,7 @@ set -euo pipefail
 src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 walkthrough="$1"
 doc="$src/docs/walkthrough-timeline.md"
-readme="$src/README.md"
+readme="$src/docs/events.md"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/pgha-timeline.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -298,11 +299,19 @@ private:
   int exceptions_;
 };
 
+/// When a wait first reports progress (2 s; then at twice each time). Tests shorten it.
+inline std::atomic<std::int64_t>& wait_progress_first_ms() {
+  static std::atomic<std::int64_t> ms{2000};
+  return ms;
+}
+
 /// Progress of a wait: emits a "progress" event at 2 s, 4 s, 8 s, ... (never more often),
 /// so a long wait shows it is alive without flooding a log.
 class WaitProgress {
 public:
-  explicit WaitProgress(std::string node) : node_(std::move(node)), started_(std::chrono::steady_clock::now()) {}
+  explicit WaitProgress(std::string node)
+      : node_(std::move(node)), started_(std::chrono::steady_clock::now()),
+        next_(std::chrono::milliseconds(wait_progress_first_ms().load())) {}
   WaitProgress(const WaitProgress&) = delete;
   WaitProgress& operator=(const WaitProgress&) = delete;
   /// A wait that reported progress leaves no progress line behind on a terminal.
@@ -327,7 +336,7 @@ public:
 private:
   std::string node_;
   std::chrono::steady_clock::time_point started_;
-  std::chrono::steady_clock::duration next_ = std::chrono::seconds(2);
+  std::chrono::steady_clock::duration next_;
   int reports_ = 0;
 };
 

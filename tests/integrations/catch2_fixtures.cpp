@@ -166,43 +166,23 @@ TEST_CASE("shared cluster: reset() repairs every broken topology in one process"
   REQUIRE(c.primary().query("SHOW synchronous_commit").value(0, 0) == "remote_apply");
 }
 
-// Prints timings for the README; asserts health only (no timing threshold: 2 shared cores).
-TEST_CASE("shared cluster: repeated reset() keeps the pair healthy and prints its cost",
-          "[catch2-fixtures][timing]") {
-  using clock = std::chrono::steady_clock;
+// What reset() costs is a bench row (bench/bench.cpp, "SharedCluster::reset()"); this test
+// checks that reset after reset, and after failovers, leaves a healthy pair.
+TEST_CASE("shared cluster: repeated reset() keeps the pair healthy", "[catch2-fixtures]") {
   auto& c = pgha::catch2::shared_cluster();
   c.reset();
-  auto ms = [](clock::duration d) {
-    return std::chrono::duration<double, std::milli>(d).count();
-  };
-  const int rounds = 5;
-  double reset_ms = 0, fresh_ms = 0, failover_reset_ms = 0;
-  for (int i = 0; i < rounds; ++i) {
+  for (int i = 0; i < 3; ++i) {
     c.primary().execute("CREATE TABLE t (id int)");
-    auto t0 = clock::now();
     c.reset();
-    reset_ms += ms(clock::now() - t0);
+    REQUIRE_FALSE(has_table(c.primary(), "t"));
   }
-  for (int i = 0; i < rounds; ++i) {
+  for (int i = 0; i < 3; ++i) {
     pgha::Node& p = c.primary();
     p.stop(pgha::StopMode::Fast);
     c.standby().promote();
-    auto t0 = clock::now();
     c.reset();
-    failover_reset_ms += ms(clock::now() - t0);
+    require_healthy(c);
   }
-  for (int i = 0; i < rounds; ++i) {
-    auto t0 = clock::now();
-    {
-      pgha::TempPrimary p;
-      pgha::TempStandby s(p);
-    }
-    fresh_ms += ms(clock::now() - t0);
-  }
-  std::cout << "pgha timing: reset() " << reset_ms / rounds << " ms, reset() after failover "
-            << failover_reset_ms / rounds << " ms, fresh primary+standby (create+destroy) "
-            << fresh_ms / rounds << " ms (mean of " << rounds << ")\n";
-  require_healthy(c);
 }
 
 TEST_CASE("passing test cases print no server log", "[catch2-fixtures]") {
