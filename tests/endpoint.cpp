@@ -31,7 +31,7 @@ long ms_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-TEST_CASE("an Endpoint forwards a libpq client and counts its bytes and connections") {
+TEST_CASE("an Endpoint forwards a libpq client and counts its bytes and connections", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::Endpoint db(node1);
   CHECK(db.host() == "127.0.0.1");
@@ -51,7 +51,7 @@ TEST_CASE("an Endpoint forwards a libpq client and counts its bytes and connecti
   CHECK(eventually([&] { return db.connections() == 0; }));
 }
 
-TEST_CASE("point_to with Switch::Reset: the open client fails at once - new ones reach the new node") {
+TEST_CASE("point_to with Switch::Reset: the open client fails at once - new ones reach the new node", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   pgha::Endpoint db(node1);
@@ -74,7 +74,7 @@ TEST_CASE("point_to with Switch::Reset: the open client fails at once - new ones
   CHECK(d.server_port() == node2.port());
 }
 
-TEST_CASE("point_to with Switch::Blackhole: the open client hangs until its own deadline") {
+TEST_CASE("point_to with Switch::Blackhole: the open client hangs until its own deadline", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   pgha::Endpoint db(node1);
@@ -99,7 +99,7 @@ TEST_CASE("point_to with Switch::Blackhole: the open client hangs until its own 
   CHECK(eventually([&] { return db.connections() == 1; }));  // only d is left
 }
 
-TEST_CASE("point_to with Switch::Keep: the open client still writes to the old primary") {
+TEST_CASE("point_to with Switch::Keep: the open client still writes to the old primary", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   node1.execute("CREATE TABLE t (who text)");
@@ -118,7 +118,7 @@ TEST_CASE("point_to with Switch::Keep: the open client still writes to the old p
   CHECK(node1.query("SELECT count(*) FROM t").value(0, 0) == "1");
 }
 
-TEST_CASE("Route::Primary follows a FailoverGuard - Route::Standby the other way") {
+TEST_CASE("Route::Primary follows a FailoverGuard - Route::Standby the other way", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   pgha::Endpoint rw({&node1, &node2}, pgha::Route::Primary);
@@ -141,7 +141,7 @@ TEST_CASE("Route::Primary follows a FailoverGuard - Route::Standby the other way
   CHECK(Client(ro.conninfo()).server_port() == node1.port());
 }
 
-TEST_CASE("cutting an Endpoint's link: Reset refuses at once - Blackhole hangs until connect_timeout") {
+TEST_CASE("cutting an Endpoint's link: Reset refuses at once - Blackhole hangs until connect_timeout", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::Endpoint db(node1);
   db.link().cut(pgha::LinkCut::Reset);
@@ -158,7 +158,7 @@ TEST_CASE("cutting an Endpoint's link: Reset refuses at once - Blackhole hangs u
   CHECK(Client(db.conninfo()).ok());
 }
 
-TEST_CASE("an Upstream-only cut of the replication link lets WAL in but no confirmation out") {
+TEST_CASE("an Upstream-only cut of the replication link lets WAL in but no confirmation out", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   node1.execute("CREATE TABLE t (x int)");
@@ -241,7 +241,7 @@ TEST_CASE("bad endpoint arguments throw at once") {
   CHECK_THROWS_AS(db.link().delay(-1ms), pgha::SetupError);
 }
 
-TEST_CASE("a node destroyed behind an Endpoint counts as stopped - its connections are reset") {
+TEST_CASE("a node destroyed behind an Endpoint counts as stopped - its connections are reset", "[tsan]") {
   pgha::TempPrimary node1;
   std::optional<pgha::TempStandby> node2;
   node2.emplace(node1);
@@ -285,7 +285,7 @@ TEST_CASE("a Partition heals around a node destroyed inside its scope") {
   CHECK(node3.query("SELECT count(*) FROM healed").value(0, 0) == "0");
 }
 
-TEST_CASE("an Endpoint leaves no descriptor and no thread behind") {
+TEST_CASE("an Endpoint leaves no descriptor and no thread behind", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   node1.execute("SELECT 1");  // the node's own sessions exist before counting

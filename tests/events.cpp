@@ -109,7 +109,7 @@ TEST_CASE("events: a standby's birth, a failover and a rejoin, in order, with th
   if (p.last_rejoin_method() == pgha::RejoinMethod::Resumed) CHECK(stops == 1);
 }
 
-TEST_CASE("events: link faults, and a commit blocked and released") {
+TEST_CASE("events: link faults, and a commit blocked and released", "[tsan]") {
   Sink sink;
   pgha::TempPrimary p;
   pgha::TempStandby s(p);

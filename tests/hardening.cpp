@@ -55,7 +55,7 @@ TEST_CASE("a fork()ed child that exits never tears down the parent's nodes") {
   CHECK(n->query("SELECT count(*) FROM t").value(0, 0) == "1");
 }
 
-TEST_CASE("two threads on one node each get their own results") {
+TEST_CASE("two threads on one node each get their own results", "[tsan]") {
   pgha::TempPrimary n;
   std::atomic<int> wrong{0}, errors{0};
   auto worker = [&](const std::string& tag) {
@@ -76,7 +76,7 @@ TEST_CASE("two threads on one node each get their own results") {
   CHECK(errors == 0);
 }
 
-TEST_CASE("a writer thread keeps writing while the main thread fails over and back") {
+TEST_CASE("a writer thread keeps writing while the main thread fails over and back", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   node1.execute("CREATE TABLE t (x int)");
@@ -195,7 +195,7 @@ TEST_CASE("a FailoverGuard whose promote fails restarts the old primary and says
   node2.wait_until("SELECT NOT pg_is_in_recovery()");
 }
 
-TEST_CASE("role() answers while the server shuts down, instead of a connection error") {
+TEST_CASE("role() answers while the server shuts down, instead of a connection error", "[tsan]") {
   pgha::Options o;
   o.timeout = 10s;
   pgha::TempPrimary n(o);
@@ -218,7 +218,7 @@ TEST_CASE("role() answers while the server shuts down, instead of a connection e
   CHECK(n.role() == pgha::Role::Stopped);
 }
 
-TEST_CASE("role() answers while the server runs crash recovery, instead of a connection error") {
+TEST_CASE("role() answers while the server runs crash recovery, instead of a connection error", "[tsan]") {
   pgha::TempPrimary n;
   n.execute("CREATE TABLE test (id int); INSERT INTO test SELECT generate_series(1, 20000)");
   n.stop(pgha::StopMode::Crash);  // the next start replays the WAL before it accepts clients

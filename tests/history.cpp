@@ -80,7 +80,7 @@ void cut_and_wait(pgha::Node& primary, pgha::Node& standby, pgha::Workload& w) {
 
 }  // namespace
 
-TEST_CASE("workload: acknowledged commits are ok and present") {
+TEST_CASE("workload: acknowledged commits are ok and present", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::Workload w(node1.conninfo(), 3);
   CHECK_THROWS_WITH(w.check(node1), Catch::Matchers::ContainsSubstring("before start()"));
@@ -97,7 +97,7 @@ TEST_CASE("workload: acknowledged commits are ok and present") {
   CHECK_THROWS_AS(w.start(), pgha::StateError);
 }
 
-TEST_CASE("workload: an error before COMMIT is a failure and its row is absent") {
+TEST_CASE("workload: an error before COMMIT is a failure and its row is absent", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::Workload w(node1.conninfo(), 2);
   w.start();
@@ -115,7 +115,7 @@ TEST_CASE("workload: an error before COMMIT is a failure and its row is absent")
   CHECK(v.revived().empty());
 }
 
-TEST_CASE("workload: a connection lost before COMMIT is a failure") {
+TEST_CASE("workload: a connection lost before COMMIT is a failure", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::Workload w(node1.conninfo(), 1);
   w.start();
@@ -142,7 +142,7 @@ TEST_CASE("workload: a connection lost before COMMIT is a failure") {
   CHECK(rows_with_value(node1, w.table(), failed[0].value) == 0);
 }
 
-TEST_CASE("workload: a cancelled or terminated sync wait is unknown and never ok nor failed") {
+TEST_CASE("workload: a cancelled or terminated sync wait is unknown and never ok nor failed", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   pgha::Workload w(node1.conninfo(), 1);
@@ -182,7 +182,7 @@ TEST_CASE("workload: a cancelled or terminated sync wait is unknown and never ok
   node2.heal_link();
 }
 
-TEST_CASE("workload: stop is bounded when clients are blocked on a frozen server") {
+TEST_CASE("workload: stop is bounded when clients are blocked on a frozen server", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   pgha::Workload w(node1.conninfo(), 3);
@@ -205,7 +205,7 @@ TEST_CASE("workload: stop is bounded when clients are blocked on a frozen server
   node2.heal_link();
 }
 
-TEST_CASE("workload: RemoteApply and a crash failover lose no acknowledged write") {
+TEST_CASE("workload: RemoteApply and a crash failover lose no acknowledged write", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   pgha::Workload w(pgha::multi_host_conninfo({&node1, &node2}), 4);
@@ -224,7 +224,7 @@ TEST_CASE("workload: RemoteApply and a crash failover lose no acknowledged write
   CHECK(v.acknowledged() >= 150);
 }
 
-TEST_CASE("workload: Async and a crash failover with a frozen walsender lose acknowledged writes") {
+TEST_CASE("workload: Async and a crash failover with a frozen walsender lose acknowledged writes", "[tsan]") {
   pgha::Options opts;
   opts.sync_mode = pgha::SyncMode::Async;
   pgha::TempPrimary node1(opts);
@@ -252,7 +252,7 @@ TEST_CASE("workload: Async and a crash failover with a frozen walsender lose ack
                                    v.lost()[0].key + "=" + v.lost()[0].value));
 }
 
-TEST_CASE("workload: a cancelled sync wait and a crash failover lose a row the primary had shown") {
+TEST_CASE("workload: a cancelled sync wait and a crash failover lose a row the primary had shown", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   pgha::Workload w(node1.conninfo(), 1);
@@ -279,7 +279,7 @@ TEST_CASE("workload: a cancelled sync wait and a crash failover lose a row the p
   node1.rejoin(node2);
 }
 
-TEST_CASE("workload: a split brain's writes on the isolated old primary are lost on rejoin") {
+TEST_CASE("workload: a split brain's writes on the isolated old primary are lost on rejoin", "[tsan]") {
   pgha::Options opts;
   opts.sync_mode = pgha::SyncMode::Async;  // node1 acknowledges while no standby confirms
   pgha::TempPrimary node1(opts);

@@ -3,7 +3,7 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("a reset link blocks sync commits while both servers run, healing releases them") {
+TEST_CASE("a reset link blocks sync commits while both servers run, healing releases them", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   node1.execute("create table t (x int)");
@@ -22,7 +22,7 @@ TEST_CASE("a reset link blocks sync commits while both servers run, healing rele
   CHECK(test::sync_state(node1) == "streaming/sync");
 }
 
-TEST_CASE("a blackholed link is noticed only through the replication timeouts") {
+TEST_CASE("a blackholed link is noticed only through the replication timeouts", "[tsan]") {
   pgha::Options o;
   o.settings["wal_sender_timeout"] = "2s";
   o.settings["wal_receiver_timeout"] = "2s";
@@ -40,7 +40,7 @@ TEST_CASE("a blackholed link is noticed only through the replication timeouts") 
   CHECK(node2.query("SELECT count(*) FROM t").value(0, 0) == "1");
 }
 
-TEST_CASE("a delayed link delays confirmations, not correctness") {
+TEST_CASE("a delayed link delays confirmations, not correctness", "[tsan]") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   node1.execute("create table t (x int)");
@@ -53,7 +53,7 @@ TEST_CASE("a delayed link delays confirmations, not correctness") {
   node2.set_link_delay(0ms);
 }
 
-TEST_CASE("link calls on a node without a relayed link are StateErrors") {
+TEST_CASE("link calls on a node without a relayed link are StateErrors", "[tsan]") {
   pgha::TempPrimary node1;
   CHECK_THROWS_AS(node1.cut_link(), pgha::StateError);
   pgha::Options direct = node1.options();

@@ -243,7 +243,7 @@ TEST_CASE("history: write_jsonl writes one event a line and reads back") {
   CHECK_THROWS_AS(h.write_jsonl(std::string("/nonexistent-dir/h.jsonl")), pgha::Error);
 }
 
-TEST_CASE("history: 16 writer threads lose no event") {
+TEST_CASE("history: 16 writer threads lose no event", "[tsan]") {
   pgha::History h;
   const int threads = 16, per_thread = 2000;
   std::atomic<bool> go{false};
