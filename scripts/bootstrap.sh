@@ -4,7 +4,8 @@
 # Installs (only the missing ones, checked with dpkg-query): build-essential,
 # cmake, pkg-config, libpq-dev, libboost-filesystem-dev, catch2 (v2.13 on
 # Debian 12), libgtest-dev, postgresql-15 + postgresql-client-15 (server, psql,
-# pg_basebackup, pg_rewind), curl, ca-certificates, procps, iproute2, and
+# pg_basebackup, pg_rewind), curl, ca-certificates, procps, iproute2, pgbouncer
+# (pgha::TempPgBouncer runs it; the package's own service is stopped), and
 # nodejs + npm only when `npm` is not on PATH (scripts/fetch-pg.sh needs it).
 #
 # Debian's postgresql-common would create and start a "main" cluster when
@@ -62,6 +63,7 @@ PACKAGES=(
     ca-certificates
     procps
     iproute2
+    pgbouncer
 )
 if ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
@@ -138,6 +140,16 @@ else
     fi
 
     apt_install "${MISSING[@]}"
+
+    # Debian's pgbouncer package starts its own service where an init system lets it;
+    # pgha runs its own PgBouncers (pgha::TempPgBouncer): stop that one (by its pid file).
+    for pkg in "${MISSING[@]}"; do
+        if [ "$pkg" = pgbouncer ] && [ -x /etc/init.d/pgbouncer ] \
+            && [ -f /var/run/postgresql/pgbouncer.pid ]; then
+            as_root /etc/init.d/pgbouncer stop >/dev/null 2>&1 || true
+            log "stopped the pgbouncer service the package started"
+        fi
+    done
 
     # Belt and braces: if a main cluster got created by this run anyway,
     # stop and drop it (it is empty, and we never want it running).

@@ -3,6 +3,8 @@
 //   pair: creates a primary and a standby, writes on one, reads on the other, exits 0 if right
 //   primary: creates a primary, prints "<dir> <pid>", waits to be killed (killed during its
 //            initdb when PGHA_TMPDIR is empty: the template build is the first thing it does)
+//   pgbouncer: creates a primary and a TempPgBouncer, prints "<dir> <pid> <dir> <pid>", waits
+//              to be killed
 //   churn: creates and destroys a pair and a primary, then exits at once (0 if all went well):
 //          what pgha does in the background (removals, the next template copy) must be
 //          finished or undone by the time the process has exited
@@ -31,6 +33,13 @@ int main(int argc, char** argv) try {
   pgha::TempPrimary node1;
   if (mode == "primary") {
     std::cout << dir(node1) << " " << node1.pid() << std::endl;
+    for (;;) ::pause();
+  }
+  if (mode == "pgbouncer") {  // a primary and a PgBouncer in front of it, until killed
+    pgha::TempPgBouncer b(node1);
+    std::cout << dir(node1) << " " << node1.pid() << " "
+              << boost::filesystem::path(b.log_file()).parent_path().string() << " " << b.pid()
+              << std::endl;
     for (;;) ::pause();
   }
   pgha::TempStandby node2(node1);

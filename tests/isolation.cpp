@@ -183,6 +183,28 @@ TEST_CASE("a SIGKILLed test process leaves no server and no directory behind") {
   CHECK(pgha_dirs(base.path) == "");
 }
 
+TEST_CASE("a SIGKILLed test process leaves no PgBouncer and no directory behind") {
+  if (pgha::detail::find_in_path("pgbouncer").empty() && !pgha::detail::is_executable("/usr/sbin/pgbouncer"))
+    PGHA_SKIP("PgBouncer is not installed (apt-get install pgbouncer)");
+  PrivateBase base("pgha-iso-pgbouncer");
+  int fd = -1;
+  pid_t child = spawn_child("pgbouncer", &fd);
+  std::istringstream in(read_line(fd, 60s));
+  ::close(fd);
+  std::string node_dir, bouncer_dir;
+  int node_pid = 0, bouncer_pid = 0;
+  in >> node_dir >> node_pid >> bouncer_dir >> bouncer_pid;
+  REQUIRE(bouncer_pid > 0);
+  REQUIRE(pgha::detail::process_alive(bouncer_pid));
+  REQUIRE(boost::filesystem::exists(bouncer_dir));
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  CHECK(eventually([&] { return !pgha::detail::process_alive(bouncer_pid); }, 5s));
+  CHECK(eventually([&] { return !boost::filesystem::exists(bouncer_dir); }, 5s));
+  CHECK(eventually([&] { return !pgha::detail::process_alive(node_pid); }, 5s));
+  CHECK(eventually([&] { return pgha_dirs(base.path).empty(); }, 5s));
+}
+
 TEST_CASE("a process that exits right after destroying its nodes leaves nothing behind") {
   PrivateBase base("pgha-iso-churn");
   pid_t child = spawn_child("churn", nullptr);

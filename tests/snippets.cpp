@@ -124,7 +124,7 @@ TEST_CASE("docs: slots and logical decoding through a failover") {
 }
 
 // docs/faults.md: an Endpoint, a Link and a Partition.
-TEST_CASE("docs: an Endpoint, links and a partition") {
+TEST_CASE("docs: an Endpoint, links and a partition", "[tsan]") {
   using namespace std::chrono_literals;
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
@@ -138,4 +138,26 @@ TEST_CASE("docs: an Endpoint, links and a partition") {
   CHECK(node1.role() == pgha::Role::Primary);  // split brain: both are primaries now
   CHECK(node2.role() == pgha::Role::Primary);
   CHECK(rw.conninfo() != db.conninfo());
+}
+
+// docs/pooler.md: a switchover inside PgBouncer's PAUSE ... RESUME.
+TEST_CASE("docs: a paused switchover behind PgBouncer") {
+  if (pgha::detail::find_in_path("pgbouncer").empty() && !pgha::detail::is_executable("/usr/sbin/pgbouncer"))
+    PGHA_SKIP("PgBouncer is not installed (apt-get install pgbouncer)");
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+pgha::Endpoint ep({&node1, &node2}, pgha::Route::Primary);
+pgha::PgBouncerOptions opts;
+opts.settings["server_login_retry"] = "1";   // default 15 s: see below
+pgha::TempPgBouncer bouncer(ep, pgha::PoolMode::Transaction, opts);
+pgha::Workload w(bouncer.conninfo(), 4);     // the service connects to the pooler
+w.start();
+w.wait_for_acknowledged(50);
+bouncer.pause();                             // in-flight transactions finish, the next ones wait
+{ pgha::FailoverGuard g(node1, node2); }     // switchover; node1 rejoins as node2's standby
+bouncer.resume();
+w.wait_for_acknowledged(w.acknowledged() + 50);
+REQUIRE(w.history().count(pgha::Outcome::Fail) == 0);  // none failed across the switchover
+w.stop();                                    // (stop() may cancel the operations in flight)
+REQUIRE(w.check(node2).ok());
 }

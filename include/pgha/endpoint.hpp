@@ -51,6 +51,8 @@ public:
   }
   /// The endpoint's port on 127.0.0.1.
   int port() const noexcept { return link_->port(); }
+  /// The superuser password in conninfo() (its nodes' password).
+  const std::string& password() const noexcept { return password_; }
   /// "127.0.0.1".
   std::string host() const { return "127.0.0.1"; }
   /// From now on new connections go to `node` (whatever its role); `existing` says what

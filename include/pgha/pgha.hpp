@@ -15,6 +15,7 @@
 #include "pgha/options.hpp"
 #include "pgha/partition.hpp"
 #include "pgha/pending_query.hpp"
+#include "pgha/pgbouncer.hpp"
 #include "pgha/primary.hpp"
 #include "pgha/slots.hpp"
 #include "pgha/standby.hpp"
