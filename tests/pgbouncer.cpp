@@ -7,7 +7,11 @@
 #include <sys/stat.h>
 #include <signal.h>
 
+#include <libpq-fe.h>
+
+#include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -224,4 +228,40 @@ TEST_CASE("pgbouncer: transaction pooling does not keep session state: a SET and
     CHECK(e.sqlstate() == "26000");  // invalid_sql_statement_name
   }
   other.query("COMMIT");
+}
+
+TEST_CASE("pgbouncer: a protocol-level named prepared statement under transaction pooling does what the PgBouncer version documents") {
+  PGBOUNCER_OR_SKIP();
+  pgha::TempPrimary node1;
+  pgha::PgBouncerOptions opts;
+  int major = 0, minor = 0;
+  {
+    pgha::TempPgBouncer probe(node1);
+    REQUIRE(std::sscanf(probe.version().c_str(), "%d.%d", &major, &minor) == 2);
+  }
+  // PgBouncer 1.21 tracks protocol-level prepared statements in transaction pooling when
+  // max_prepared_statements > 0; before, a statement prepared on one server connection is
+  // unknown on the next.
+  const bool tracked = major > 1 || minor >= 21;
+  if (tracked) opts.settings["max_prepared_statements"] = "100";
+  pgha::TempPgBouncer b(node1, pgha::PoolMode::Transaction, opts);
+  std::unique_ptr<PGconn, decltype(&PQfinish)> a(PQconnectdb(b.conninfo().c_str()), PQfinish);
+  std::unique_ptr<PGconn, decltype(&PQfinish)> other(PQconnectdb(b.conninfo().c_str()), PQfinish);
+  REQUIRE(PQstatus(a.get()) == CONNECTION_OK);
+  REQUIRE(PQstatus(other.get()) == CONNECTION_OK);
+  using Res = std::unique_ptr<PGresult, decltype(&PQclear)>;
+  Res prep(PQprepare(a.get(), "pgha_s1", "SELECT 41 + 1", 0, nullptr), PQclear);
+  REQUIRE(PQresultStatus(prep.get()) == PGRES_COMMAND_OK);
+  Res begin(PQexec(other.get(), "BEGIN"), PQclear);  // takes the server connection a prepared on
+  REQUIRE(PQresultStatus(begin.get()) == PGRES_COMMAND_OK);
+  Res run(PQexecPrepared(a.get(), "pgha_s1", 0, nullptr, nullptr, nullptr, 0), PQclear);
+  INFO("PgBouncer " << b.version() << ": " << PQresultErrorMessage(run.get()));
+  if (tracked) {
+    CHECK(PQresultStatus(run.get()) == PGRES_TUPLES_OK);
+  } else {
+    REQUIRE(PQresultStatus(run.get()) == PGRES_FATAL_ERROR);
+    const char* code = PQresultErrorField(run.get(), PG_DIAG_SQLSTATE);
+    CHECK(std::string(code ? code : "") == "26000");
+  }
+  Res commit(PQexec(other.get(), "COMMIT"), PQclear);
 }
