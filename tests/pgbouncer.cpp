@@ -33,20 +33,20 @@ bool pgbouncer_installed() {
                 "PGHA_PGBOUNCER=/path/to/pgbouncer)");                                       \
   } while (0)
 
-bool exists(const std::string& path) {
+bool bouncer_path_exists(const std::string& path) {
   struct stat st{};
   return ::stat(path.c_str(), &st) == 0;
 }
 
-std::string server_port(pgha::Connection& c) { return c.query("SELECT inet_server_port()").value(0, 0); }
+std::string bouncer_server_port(pgha::Connection& c) { return c.query("SELECT inet_server_port()").value(0, 0); }
 
 // Sets an environment variable for one scope.
-struct ScopedEnv {
-  ScopedEnv(const char* name, const char* value) : name_(name) {
+struct BouncerScopedEnv {
+  BouncerScopedEnv(const char* name, const char* value) : name_(name) {
     if (const char* old = std::getenv(name)) old_ = old, had_ = true;
     ::setenv(name, value, 1);
   }
-  ~ScopedEnv() {
+  ~BouncerScopedEnv() {
     if (had_) ::setenv(name_, old_.c_str(), 1);
     else ::unsetenv(name_);
   }
@@ -78,7 +78,7 @@ TEST_CASE("pgbouncer: in front of a node, its console answers, its events have a
     CHECK(b.mode() == pgha::PoolMode::Session);
     CHECK_THAT(b.version(), Catch::Matchers::Matches("[0-9]+\\.[0-9]+.*"));
     pgha::Connection c(b.conninfo());
-    CHECK(server_port(c) == std::to_string(node1.port()));  // through the pooler to node1
+    CHECK(bouncer_server_port(c) == std::to_string(node1.port()));  // through the pooler to node1
     pgha::Result pools = b.show("pools");
     bool postgres_pool = false;
     for (int r = 0; r < pools.rows(); ++r) postgres_pool |= pools.value(r, 0) == "postgres";
@@ -88,13 +88,13 @@ TEST_CASE("pgbouncer: in front of a node, its console answers, its events have a
     for (const auto& n : pgha::detail::live_nodes().snapshot()) listed |= n.name == name && n.log_file == log;
     CHECK(listed);
     b.reconnect();
-    CHECK(server_port(c) == std::to_string(node1.port()));
+    CHECK(bouncer_server_port(c) == std::to_string(node1.port()));
     CHECK(::kill(pid, 0) == 0);
-    CHECK(exists(log));
+    CHECK(bouncer_path_exists(log));
   }
   pgha::set_log_sink(nullptr);
   CHECK(::kill(pid, 0) != 0);  // reaped: no such process
-  CHECK_FALSE(exists(log));
+  CHECK_FALSE(bouncer_path_exists(log));
   std::vector<std::string> kinds;
   for (const auto& e : events)
     if (e.node == name) kinds.push_back(e.kind);
@@ -115,7 +115,7 @@ TEST_CASE("pgbouncer: bad input is an error at once") {
   newline.settings["server_check_delay"] = "0\nlisten_port = 1";
   CHECK_THROWS_AS(pgha::TempPgBouncer(node1, pgha::PoolMode::Session, newline), pgha::UsageError);
   {
-    ScopedEnv env("PGHA_PGBOUNCER", "/nonexistent/pgbouncer");
+    BouncerScopedEnv env("PGHA_PGBOUNCER", "/nonexistent/pgbouncer");
     CHECK_THROWS_AS(pgha::TempPgBouncer(node1), pgha::SetupError);
   }
   {
@@ -139,7 +139,7 @@ TEST_CASE("pgbouncer: behind Route::Primary, a crash failover fails the session'
   opts.settings["server_login_retry"] = "0";
   pgha::TempPgBouncer b(ep, pgha::PoolMode::Session, opts);
   pgha::Connection old_session(b.conninfo());
-  CHECK(server_port(old_session) == std::to_string(node1.port()));
+  CHECK(bouncer_server_port(old_session) == std::to_string(node1.port()));
   pgha::Workload w(b.conninfo(), 4);
   w.start();
   w.wait_for_acknowledged(50);
@@ -166,7 +166,7 @@ TEST_CASE("pgbouncer: behind Route::Primary, a crash failover fails the session'
     INFO(why);
     REQUIRE(reached);
     pgha::Connection& fresh = *reached;
-    CHECK(server_port(fresh) == std::to_string(node2.port()));
+    CHECK(bouncer_server_port(fresh) == std::to_string(node2.port()));
     CHECK(fresh.query("SELECT pg_is_in_recovery()").value(0, 0) == "f");
   }  // node1 rejoins as node2's synchronous standby: commits on node2 complete again
   std::size_t before = w.acknowledged();

@@ -15,6 +15,8 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <ostream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,32 @@
 #include "pgha/slots.hpp"
 
 namespace pgha {
+
+/// How far a standby has caught up, as its upstream's pg_stat_replication shows it (the
+/// catch-up modes of PostgreSQL's TAP framework): WAL sent to it, written by it, flushed by
+/// it, or replayed by it.
+enum class CatchupMode { Sent, Write, Flush, Replay };
+/// "sent", "write", "flush", "replay" (the column prefix in pg_stat_replication).
+inline const char* to_string(CatchupMode m) noexcept {
+  switch (m) {
+    case CatchupMode::Sent: return "sent";
+    case CatchupMode::Write: return "write";
+    case CatchupMode::Flush: return "flush";
+    case CatchupMode::Replay: return "replay";
+  }
+  return "?";
+}
+/// The enumerator's name ("Flush", ...), as the enums print with <<.
+inline const char* enum_name(CatchupMode m) noexcept {
+  switch (m) {
+    case CatchupMode::Sent: return "Sent";
+    case CatchupMode::Write: return "Write";
+    case CatchupMode::Flush: return "Flush";
+    case CatchupMode::Replay: return "Replay";
+  }
+  return "?";
+}
+inline std::ostream& operator<<(std::ostream& o, CatchupMode m) { return o << enum_name(m); }
 
 class Node {
 public:
@@ -229,6 +257,77 @@ public:
       throw StateError("wait_for_catchup() of a node with itself; expected one of its standbys",
                        s().label());
     standby.wait_for_replay(current_lsn());
+  }
+  /// Waits until `standby` has sent / written / flushed / replayed (`mode`) everything this
+  /// node has written so far, as this node's pg_stat_replication shows it. StateError at once
+  /// when `standby` is this node or does not stream from it (no walsender serves it).
+  void wait_for_catchup(Node& standby, CatchupMode mode) {
+    if (&standby == this)
+      throw StateError("wait_for_catchup() of a node with itself; expected one of its standbys",
+                       s().label());
+    auto& n = s();
+    const std::string target = current_lsn();
+    const std::string col = std::string(to_string(mode)) + "_lsn";
+    const std::string app = standby.application_name();
+    const std::string sql = "SELECT " + col + "::text, " + col + " >= " + detail::sql_literal(target) +
+                            "::pg_lsn FROM pg_stat_replication WHERE application_name = " +
+                            detail::sql_literal(app);
+    if (n.admin_query(sql).rows() == 0)
+      throw StateError("wait_for_catchup(" + standby.name() + ", " + enum_name(mode) + "): no walsender of " +
+                           n.label() + " serves " + standby.name() + " (application_name '" + app +
+                           "'); expected a standby streaming from this node",
+                       n.label());
+    detail::wait_until(standby.name() + "'s " + to_string(mode) + " position to reach " + target,
+                       n.opts().timeout, n.label(),
+                       [&](std::string& seen) {
+                         Result r = n.admin_query(sql);
+                         if (r.rows() == 0) { seen = "no walsender serves it"; return false; }
+                         seen = col + " " + (r.is_null(0, 0) ? "null" : r.value(0, 0));
+                         return r.value(0, 1) == "t";
+                       },
+                       [&] { return n.log_tail(); });
+  }
+  /// The size of the server log now, in bytes: give it to wait_for_log() to look only at
+  /// what the server writes from here on.
+  std::size_t log_offset() const { return detail::file_size(s().dir().log()); }
+  /// Waits until a line of the server log, from byte `offset` on, matches `pattern` (a
+  /// std::regex, ECMAScript) and returns that line. UsageError at once for an invalid
+  /// pattern or an offset past the end; TimeoutError with the log tail after `timeout`
+  /// (0: the node's Options::timeout).
+  std::string wait_for_log(const std::string& pattern, std::size_t offset = 0,
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+    auto& n = s();
+    std::regex re;
+    try {
+      re = std::regex(pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      throw UsageError("wait_for_log: '" + pattern + "' is not a valid regular expression (" +
+                       e.what() + "); expected an ECMAScript pattern");
+    }
+    if (offset > log_offset())
+      throw UsageError("wait_for_log: offset " + std::to_string(offset) + " is past the end of " +
+                       n.dir().log() + " (" + std::to_string(log_offset()) +
+                       " bytes); expected a value log_offset() returned");
+    std::string found;
+    std::size_t scanned = offset;  // complete lines before this byte did not match
+    detail::wait_until("a log line matching '" + pattern + "'",
+                       timeout.count() ? timeout : n.opts().timeout, n.label(),
+                       [&](std::string& seen) {
+                         std::string text = detail::read_file(n.dir().log(), scanned);
+                         std::size_t start = 0;
+                         for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+                           std::string line = text.substr(start, nl - start);
+                           if (std::regex_search(line, re)) {
+                             found = line;
+                             return true;
+                           }
+                         }
+                         scanned += start;  // a line still being written is read again
+                         seen = std::to_string(scanned - offset) + " bytes of new log, no match";
+                         return false;
+                       },
+                       [&] { return n.log_tail(); });
+    return found;
   }
   /// Polls an SQL predicate (a query returning one boolean) until it is true.
   void wait_until(const std::string& predicate_sql,

@@ -57,7 +57,16 @@ inline const char* to_string(PoolMode m) noexcept {
   }
   return "unknown";
 }
-inline std::ostream& operator<<(std::ostream& os, PoolMode m) { return os << to_string(m); }
+/// The enumerator's name ("Session", ...), as the enums print with <<.
+inline const char* enum_name(PoolMode m) noexcept {
+  switch (m) {
+    case PoolMode::Session: return "Session";
+    case PoolMode::Transaction: return "Transaction";
+    case PoolMode::Statement: return "Statement";
+  }
+  return "?";
+}
+inline std::ostream& operator<<(std::ostream& os, PoolMode m) { return os << enum_name(m); }
 
 /// Options of a TempPgBouncer.
 struct PgBouncerOptions {
