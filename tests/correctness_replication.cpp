@@ -1,0 +1,70 @@
+// tests/correctness_replication.cpp: issue 20's wrong answers about replication. A rejoin or
+// a new standby returns only when that node streams.
+#include "support.hpp"
+
+#include <algorithm>
+
+using namespace std::chrono_literals;
+
+namespace {
+// Rows of `primary`'s pg_stat_replication that stream, as "name/state" sorted by name.
+std::vector<std::string> corr_streaming_names(pgha::Node& primary) {
+  pgha::Result r = primary.query("SELECT application_name FROM pg_stat_replication "
+                                 "WHERE state = 'streaming' ORDER BY application_name");
+  std::vector<std::string> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(r.value(i, 0));
+  return out;
+}
+
+// Whether `standby` replays a row written on `primary` now (bounded by `within`).
+bool corr_replays(pgha::Node& primary, pgha::Node& standby, int id,
+                  std::chrono::milliseconds within = 10s) {
+  primary.execute("SET synchronous_commit = local; INSERT INTO test VALUES (" + std::to_string(id) + ")");
+  try {
+    standby.wait_until("SELECT count(*) = 1 FROM test WHERE id = " + std::to_string(id), within);
+    return true;
+  } catch (const pgha::TimeoutError&) {
+    return false;
+  }
+}
+
+// Three nodes: crash p, promote the second standby, rejoin p, then the first standby.
+void corr_three_node_failover(pgha::Options o) {
+  pgha::TempPrimary p(o);
+  pgha::TempStandby s1(p);
+  pgha::TempStandby s2(p);
+  p.execute("CREATE TABLE test (id int)");
+  CHECK(s1.application_name() != s2.application_name());
+  {
+    pgha::FailoverGuard g(p, s2, pgha::StopMode::Crash);
+    g.rejoin();
+    INFO("p is " << p.application_name() << ", s1 is " << s1.application_name());
+    CHECK(p.application_name() != s1.application_name());
+    s1.rejoin(s2);
+    // Both stream from s2, each under a name of its own, and each replays a write on s2.
+    auto names = corr_streaming_names(s2);
+    CHECK(names.size() == 2);
+    CHECK(std::find(names.begin(), names.end(), s1.application_name()) != names.end());
+    CHECK(std::find(names.begin(), names.end(), p.application_name()) != names.end());
+    CHECK(corr_replays(s2, s1, 1));
+    CHECK(corr_replays(s2, p, 2));
+    CHECK(s1.query("SELECT status FROM pg_stat_wal_receiver").value(0, 0) == "streaming");
+    CHECK(p.query("SELECT status FROM pg_stat_wal_receiver").value(0, 0) == "streaming");
+  }
+}
+}  // namespace
+
+TEST_CASE("correctness: three nodes with slots and a crash failover: every rejoin streams") {
+  pgha::Options o;
+  o.replication_slots = true;
+  corr_three_node_failover(o);
+}
+
+TEST_CASE("correctness: PG 17+ with logical WAL (failover slots) and a crash failover: every rejoin streams") {
+  if (test::binaries().major < 17)
+    PGHA_SKIP("standbys stream through slots for failover slots on PostgreSQL 17+ only; this is "
+              << test::binaries().major);
+  pgha::Options o;
+  o.settings["wal_level"] = "logical";
+  corr_three_node_failover(o);
+}
