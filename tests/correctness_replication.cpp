@@ -1,5 +1,5 @@
 // tests/correctness_replication.cpp: issue 20's wrong answers about replication. A rejoin or
-// a new standby returns only when that node streams.
+// a new standby returns only when that node streams; a rejoin reads its own failure lines.
 #include "support.hpp"
 
 #include <algorithm>
@@ -67,4 +67,20 @@ TEST_CASE("correctness: PG 17+ with logical WAL (failover slots) and a crash fai
   pgha::Options o;
   o.settings["wal_level"] = "logical";
   corr_three_node_failover(o);
+}
+
+TEST_CASE("correctness: three nodes with an archive and a crash failover to the second standby: the old primary rejoins") {
+  pgha::Options o;
+  o.archive = true;
+  pgha::TempPrimary p(o);
+  pgha::TempStandby s1(p);
+  pgha::TempStandby s2(p);
+  p.execute("CREATE TABLE test (id int); INSERT INTO test VALUES (0)");
+  pgha::FailoverGuard g(p, s2, pgha::StopMode::Crash);
+  // s1 still follows p's port: once p runs again (as a standby) s1 asks it for WAL p no
+  // longer has, and p's walsender logs so. That is s1's trouble, not p's.
+  CHECK_NOTHROW(g.rejoin());
+  CHECK(corr_replays(s2, p, 1));
+  s1.rejoin(s2);
+  CHECK(corr_replays(s2, s1, 2));
 }

@@ -81,8 +81,20 @@ struct Diverged : StateError {
 struct WalRemoved : SetupError {
   using SetupError::SetupError;
 };
+// Only the node's own wal receiver counts: its walsenders (serving a standby that still
+// follows this node's port, say) log "has already been removed" about WAL that standby wants.
 inline bool log_shows_wal_removed(const std::string& text) {
-  return text.find("has already been removed") != std::string::npos;
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(at, end - at);
+    at = end + 1;
+    if (line.find("has already been removed") == std::string::npos) continue;
+    if (line.find("could not receive data from WAL stream") != std::string::npos ||
+        line.find("could not start WAL streaming") != std::string::npos)
+      return true;
+  }
+  return false;
 }
 
 // Waits until `standby` streams from `upstream` on upstream's current timeline and, when
