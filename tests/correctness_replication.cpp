@@ -1,8 +1,11 @@
 // tests/correctness_replication.cpp: issue 20's wrong answers about replication. A rejoin or
-// a new standby returns only when that node streams; a rejoin reads its own failure lines.
+// a new standby returns only when that node streams; a rejoin reads its own failure lines;
+// promote and rejoin write nothing the server rejects.
 #include "support.hpp"
 
 #include <algorithm>
+
+#include <pgha/detail/files.hpp>
 
 using namespace std::chrono_literals;
 
@@ -83,4 +86,44 @@ TEST_CASE("correctness: three nodes with an archive and a crash failover to the 
   CHECK(corr_replays(s2, p, 1));
   s1.rejoin(s2);
   CHECK(corr_replays(s2, s1, 2));
+}
+
+namespace {
+// The lines of `n`'s server log that say the server rejected part of its configuration.
+std::string corr_config_errors(pgha::Node& n) {
+  std::string text = pgha::detail::read_file(n.log_file()), out;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(at, end - at);
+    at = end + 1;
+    if (line.find("contains errors") != std::string::npos ||
+        line.find("cannot be changed without restarting") != std::string::npos ||
+        line.find("unrecognized configuration parameter") != std::string::npos ||
+        line.find("invalid value for parameter") != std::string::npos)
+      out += line + "\n";
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("correctness: promote and rejoin write nothing the server rejects") {
+  std::vector<pgha::Options> variants(2);
+  variants[1].archive = true;
+  variants[1].replication_slots = true;
+  if (test::binaries().major >= 17) variants[1].settings["wal_level"] = "logical";
+  for (auto& o : variants) {
+    pgha::TempPrimary node1(o);
+    pgha::TempStandby node2(node1);
+    node1.execute("CREATE TABLE test (id int)");
+    { pgha::FailoverGuard g(node1, node2); }                          // promote, clean rejoin
+    { pgha::FailoverGuard g(node2, node1, pgha::StopMode::Crash); }   // and a repaired one
+    node1.execute("INSERT INTO test VALUES (1)");
+    node1.set_sync_mode(pgha::SyncMode::On);                          // a reload of each role
+    node2.set_sync_mode(pgha::SyncMode::On);
+    INFO("archive " << o.archive << ", slots " << o.replication_slots);
+    CHECK(corr_config_errors(node1) == "");
+    CHECK(corr_config_errors(node2) == "");
+  }
 }

@@ -196,7 +196,14 @@ public:
       e.facts = {{"port", std::to_string(dir_.port())}};
     });
     for (int attempt = 0;; ++attempt) {
-      dir_.write_config(config_input());
+      pinned_.clear();  // a start reads every setting afresh
+      ConfigInput in = config_input();
+      {
+        auto all = server_settings(in);
+        for (auto& k : restart_only_recovery_settings(in.major))
+          if (all.count(k)) pinned_[k] = all[k];
+      }
+      dir_.write_config(in);
       auto log_offset = file_size(dir_.log());
       std::string why;
       auto overlap = std::move(while_starting);
@@ -379,6 +386,7 @@ private:
     in.restore_dir = topo_.upstream_archive();
     in.settings = opts_.settings;
     in.primary_slot_name = topo_.slot();
+    in.pinned = pinned_;
     in.sync_slots = !topo_.slot().empty() && failover_slots(opts_, in.major);
     if (failover_slots(opts_, in.major)) in.standby_slots = slot_list(topo_.standby_slots());
     return in;
@@ -391,6 +399,7 @@ private:
   Credentials creds_;
   std::string lineage_;  // shared by every node cloned from one primary
   std::shared_ptr<LineageNames> names_;  // the application_names of that lineage
+  std::map<std::string, std::string> pinned_;  // ConfigInput::pinned of the running server
   AdminSession admin_;
   std::shared_ptr<UserSessions> sessions_ = std::make_shared<UserSessions>();
   std::recursive_mutex mu_;
