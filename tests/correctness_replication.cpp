@@ -1,6 +1,7 @@
 // tests/correctness_replication.cpp: issue 20's wrong answers about replication. A rejoin or
 // a new standby returns only when that node streams; a rejoin reads its own failure lines;
-// promote and rejoin write nothing the server rejects.
+// promote and rejoin write nothing the server rejects; a PG 17+ failover slot read once
+// syncs to the standby whatever the user writes before waiting for it.
 #include "support.hpp"
 
 #include <algorithm>
@@ -126,4 +127,58 @@ TEST_CASE("correctness: promote and rejoin write nothing the server rejects") {
     CHECK(corr_config_errors(node1) == "");
     CHECK(corr_config_errors(node2) == "");
   }
+}
+
+namespace {
+// The ids of test_decoding's INSERT changes ("table public.t: INSERT: id[integer]:7").
+std::vector<int> corr_inserted(const std::vector<pgha::Change>& changes) {
+  std::vector<int> out;
+  for (auto& c : changes) {
+    auto at = c.data.find("INSERT: id[integer]:");
+    if (at != std::string::npos) out.push_back(std::stoi(c.data.substr(at + 20)));
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("correctness: PG 17+ failover slot read once then a write: the standby's copy syncs and the consumer goes on after a failover") {
+  if (test::binaries().major < 17)
+    PGHA_SKIP("failover slots need PostgreSQL 17+; this is " << test::binaries().major);
+  for (bool change_before_read : {false, true}) {
+    INFO("a change before the first read: " << change_before_read);
+    pgha::Options o;
+    o.settings["wal_level"] = "logical";
+    o.timeout = 10s;  // bounds the wait that used to time out
+    pgha::TempPrimary node1(o);
+    pgha::TempStandby node2(node1);
+    node1.execute("CREATE TABLE t (id int PRIMARY KEY)");
+    node1.create_logical_slot("cdc", "test_decoding", true);
+    if (change_before_read) node1.execute("INSERT INTO t VALUES (1)");
+    CHECK(corr_inserted(node1.read_changes("cdc")) ==
+          (change_before_read ? std::vector<int>{1} : std::vector<int>{}));
+    node1.execute("INSERT INTO t VALUES (2)");  // a write between the read and the wait
+    CHECK_NOTHROW(node2.wait_for_slot_sync("cdc"));
+    node1.execute("INSERT INTO t VALUES (3)");
+    pgha::FailoverGuard g(node1, node2);
+    // Exactly the changes after the consumer's last read, on the promoted standby.
+    CHECK(corr_inserted(node2.read_changes("cdc")) == std::vector<int>{2, 3});
+  }
+}
+
+TEST_CASE("correctness: PG 17+ a failover slot never read cannot sync: wait_for_slot_sync says which order works") {
+  if (test::binaries().major < 17)
+    PGHA_SKIP("failover slots need PostgreSQL 17+; this is " << test::binaries().major);
+  pgha::Options o;
+  o.settings["wal_level"] = "logical";
+  o.timeout = 10s;
+  pgha::TempPrimary node1(o);
+  pgha::TempStandby node2(node1);
+  node1.execute("CREATE TABLE t (id int PRIMARY KEY)");
+  node1.create_logical_slot("cdc", "test_decoding", true);
+  node1.execute("INSERT INTO t VALUES (1)");
+  // Not a TimeoutError after 10 s: the standby's refusal is final until a read.
+  CHECK_THROWS_AS(node2.wait_for_slot_sync("cdc"), pgha::StateError);
+  CHECK_THROWS_WITH(node2.wait_for_slot_sync("cdc"), Catch::Matchers::ContainsSubstring("read_changes(\"cdc\") on the primary"));
+  CHECK(corr_inserted(node1.read_changes("cdc")) == std::vector<int>{1});
+  CHECK_NOTHROW(node2.wait_for_slot_sync("cdc"));
 }

@@ -40,6 +40,25 @@ public:
     m.name = name;
     m.standby = standby;
   }
+  /// How to reach `who` (its private-socket conninfo), whom it streams from (the port of
+  /// its upstream, 0 = none) and whether it syncs its upstream's failover slots (PG 17+).
+  void set_contact(const void* who, const std::string& conninfo, int upstream_port, bool syncs_slots) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = members_.find(who);
+    if (it == members_.end()) return;
+    it->second.conninfo = conninfo;
+    it->second.upstream_port = upstream_port;
+    it->second.syncs_slots = syncs_slots;
+  }
+  /// The conninfos of the standbys that sync failover slots from the node on `port`.
+  std::vector<std::string> slot_syncing_standbys_of(int port) const {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<std::string> out;
+    for (auto& [w, m] : members_)
+      if (m.standby && m.syncs_slots && m.upstream_port == port && !m.conninfo.empty())
+        out.push_back(m.conninfo);
+    return out;
+  }
   void forget(const void* who) noexcept {
     std::lock_guard<std::mutex> l(mu_);
     members_.erase(who);
@@ -76,6 +95,9 @@ private:
   struct Member {
     std::string name;
     bool standby = false;
+    std::string conninfo;
+    int upstream_port = 0;
+    bool syncs_slots = false;
   };
   bool used(const std::string& name, const void* who, bool any_role) const {
     const std::string lower = ascii_lower(name);

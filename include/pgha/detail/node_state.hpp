@@ -208,7 +208,10 @@ public:
       std::string why;
       auto overlap = std::move(while_starting);
       while_starting = nullptr;
-      if (server_.start(dir_.admin_conninfo(), opts_.timeout, why, overlap)) return;
+      if (server_.start(dir_.admin_conninfo(), opts_.timeout, why, overlap)) {
+        publish_contact();  // the port may have changed
+        return;
+      }
       std::string fresh = read_file(dir_.log(), log_offset);
       bool port_taken = fresh.find("Address already in use") != std::string::npos;
       if (port_taken && !dir_.fixed_port() && attempt < 5) {
@@ -291,6 +294,7 @@ public:
     if (arm) arm_upstream(up);
     topo_.attach_to(up.dir_.port(), up.dir_.archive(), opts_.relay);
     attach_slots(up);
+    publish_contact();
   }
   /// Lists this node as a sync candidate of `up` if `up` is a primary.
   void arm_upstream(NodeState& up) {
@@ -322,6 +326,7 @@ public:
     std::lock_guard<std::recursive_mutex> l(mu_);
     topo_.detach();
     if (names_) names_->set(this, topo_.app_name(), /*standby=*/false);
+    publish_contact();
     write_config();
   }
   /// The relay of the replication link; StateError if there is none.
@@ -365,6 +370,13 @@ public:
   }
 
 private:
+  // What the lineage's other nodes need to reach this one (read_changes on its upstream
+  // waits for the synced copies of a failover slot).
+  void publish_contact() {
+    if (!names_) return;
+    names_->set_contact(this, dir_.admin_conninfo(), topo_.standby() ? topo_.upstream_port() : 0,
+                        topo_.standby() && !topo_.slot().empty() && failover_slots(opts_, bins().major));
+  }
   void join_names(std::shared_ptr<LineageNames> names) {
     if (names_ == names) return;
     if (names_) names_->forget(this);
