@@ -36,9 +36,25 @@ TEST_CASE("standby settings: recovery.conf on 11, postgresql.conf on 12+") {
   CHECK_THAT(rc, ContainsSubstring("application_name=pgslave001"));
   CHECK_THAT(rc, ContainsSubstring("restore_command = 'test -f ''/x/archive''/%f && cp ''/x/archive''/%f %p'"));
   auto s16 = server_settings(standby_input(16));
-  CHECK(s16.at("recovery_target_timeline") == "latest");
+  // 12+ default to 'latest'; the setting is restart-only, so pgha does not write it (a
+  // promoted node's reload would be refused for dropping it).
+  CHECK(s16.count("recovery_target_timeline") == 0);
   CHECK(s16.at("primary_conninfo").find("port=6432") != std::string::npos);
   CHECK(s16.count("promote_trigger_file") == 0);  // removed in 16: refuses to start
+}
+
+TEST_CASE("restart-only recovery settings stay as the server started until it restarts") {
+  CHECK(restart_only_recovery_settings(11).empty());
+  CHECK(restart_only_recovery_settings(12) ==
+        std::vector<std::string>{"primary_conninfo", "primary_slot_name", "restore_command"});
+  CHECK(restart_only_recovery_settings(13) == std::vector<std::string>{"restore_command"});
+  CHECK(restart_only_recovery_settings(14).empty());
+  ConfigInput promoted;  // a primary now, still running as it started: a standby of 12
+  promoted.major = 12;
+  promoted.pinned = {{"primary_conninfo", "host=127.0.0.1 port=1"}};
+  auto s = server_settings(promoted);
+  CHECK(s.at("primary_conninfo") == "host=127.0.0.1 port=1");
+  CHECK(s.count("restore_command") == 0);
 }
 
 TEST_CASE("sync modes and user settings") {

@@ -27,9 +27,11 @@ struct Upstream {
 /// order they attached, and take over when the sync one goes.
 ///
 /// application_name: a standby that does not choose one (or inherits its upstream's) takes
-/// the first name no other standby of that upstream uses: pgslave001 (as in the walkthrough),
-/// then pgslave002, ... An explicitly chosen name that another standby of the upstream
-/// already streams with is a SetupError.
+/// the first name no other standby of that upstream or of its cluster (every node cloned
+/// from the same primary, wherever it streams from) uses: pgslave001 (as in the walkthrough),
+/// then pgslave002, ... An explicitly chosen name that another such standby already uses is
+/// a SetupError. A node that rejoins under a name another standby of the cluster streams
+/// with takes a free one (application_name() tells it; a "rename" event says so).
 class TempStandby : public Node {
 public:
   /// Standby with the same options as its upstream (binaries, sync mode, settings).
@@ -50,20 +52,16 @@ private:
   }
   // The next name after `name`: its trailing number plus one, keeping the width
   // (pgslave001 -> pgslave002), or "2" appended.
-  static std::string next_name(const std::string& name) {
-    std::size_t d = name.size();
-    while (d > 0 && std::isdigit(static_cast<unsigned char>(name[d - 1]))) --d;
-    if (d == name.size()) return name + "2";
-    std::string digits = name.substr(d);
-    std::string next = std::to_string(std::stoull(digits) + 1);
-    if (next.size() < digits.size()) next.insert(0, digits.size() - next.size(), '0');
-    return name.substr(0, d) + next;
-  }
+  static std::string next_name(const std::string& name) { return detail::next_app_name(name); }
   static std::string choose_name(detail::NodeState& up, const Options& opts) {
     std::vector<std::string> used = up.topo().sync_list();
     Result r = up.admin_query("SELECT application_name FROM pg_stat_replication");
     for (int i = 0; i < r.rows(); ++i) used.push_back(r.value(i, 0));
+    // A name another standby of the lineage streams under is taken too (wherever it
+    // streams from: after a failover, any of them may follow any other).
+    const auto& lineage = up.lineage_names();
     auto taken = [&](const std::string& n) {
+      if (lineage && lineage->standby_uses(n, nullptr)) return true;
       for (auto& u : used)
         if (detail::ascii_lower(u) == detail::ascii_lower(n)) return true;
       return false;
@@ -73,8 +71,8 @@ private:
     if (chosen) {
       if (taken(given))
         throw SetupError("application_name '" + given + "' is already used by a standby of " +
-                         up.label() + "; expected a name no other standby of it uses (or leave "
-                         "Options::application_name empty to get a free one)");
+                         up.label() + " or of its cluster; expected a name no other standby of "
+                         "it uses (or leave Options::application_name empty to get a free one)");
       return given;
     }
     std::string name = given.empty() ? "pgslave001" : given;

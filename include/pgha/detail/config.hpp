@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "pgha/detail/quote.hpp"
 #include "pgha/options.hpp"
@@ -27,7 +28,22 @@ struct ConfigInput {
   std::string primary_slot_name;  // standby only: the physical slot it streams through
   bool sync_slots = false;        // standby only, 17+: sync failover slots from upstream
   std::string standby_slots;      // primary only, 17+: synchronized_standby_slots
+  // Settings the running server cannot change without a restart, as it was started with
+  // them (see restart_only_recovery_settings): a promoted node keeps them until it restarts.
+  std::map<std::string, std::string> pinned;
 };
+
+// The recovery settings pgha writes that this major reads only at server start: a reload
+// that changes them is refused ("parameter ... cannot be changed without restarting the
+// server", then "configuration file ... contains errors"). A promote is followed by a
+// reload of the new primary's configuration, which no longer describes a standby, so these
+// keep the values the server started with. (recovery_target_timeline is restart-only in
+// every version; pgha writes it on 11 only, in recovery.conf, and 12+ default to 'latest'.)
+inline std::vector<std::string> restart_only_recovery_settings(int major) {
+  if (major == 12) return {"primary_conninfo", "primary_slot_name", "restore_command"};
+  if (major == 13) return {"restore_command"};  // 13 made the other two reloadable
+  return {};
+}
 
 // Quotes a configuration value: 'it''s'.
 inline std::string conf_quote(const std::string& v) {
@@ -95,9 +111,10 @@ inline std::map<std::string, std::string> server_settings(const ConfigInput& in)
     s["archive_command"] = archive_command(in.archive_dir);
   }
   // PG 12+ take the recovery settings in the normal configuration; PG 11 refuses them there.
+  // recovery_target_timeline is 'latest' by default on 12+, and not written: it is
+  // restart-only, so a promoted node's reload would be refused for dropping it.
   if (in.standby && in.major >= 12) {
     s["primary_conninfo"] = in.primary_conninfo;
-    s["recovery_target_timeline"] = "latest";
     if (!in.restore_dir.empty()) s["restore_command"] = restore_command(in.restore_dir);
     if (!in.primary_slot_name.empty()) s["primary_slot_name"] = in.primary_slot_name;
   }
@@ -110,6 +127,7 @@ inline std::map<std::string, std::string> server_settings(const ConfigInput& in)
     s["primary_conninfo"] = in.primary_conninfo + " dbname=postgres";
   }
   if (!in.standby && !in.standby_slots.empty()) s["synchronized_standby_slots"] = in.standby_slots;
+  for (auto& [k, v] : in.pinned) s[k] = v;
   for (auto& [k, v] : in.settings) s[k] = v;
   return s;
 }

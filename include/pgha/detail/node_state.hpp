@@ -18,6 +18,7 @@
 
 #include "pgha/connection.hpp"
 #include "pgha/detail/config.hpp"
+#include "pgha/detail/lineage_names.hpp"
 #include "pgha/detail/node_dir.hpp"
 #include "pgha/detail/scram.hpp"
 #include "pgha/detail/server.hpp"
@@ -102,6 +103,8 @@ public:
   const Topology& topo() const noexcept { return topo_; }
   const Credentials& creds() const noexcept { return creds_; }
   const std::string& lineage() const noexcept { return lineage_; }
+  /// The application_names of this node's lineage (null before it joined one).
+  const std::shared_ptr<LineageNames>& lineage_names() const noexcept { return names_; }
   const Binaries& bins() const noexcept { return dir_.bins(); }
   std::string label() const { return dir_.label(); }
   std::string log_tail(int lines = 20) const { return dir_.log_tail(lines); }
@@ -113,6 +116,8 @@ public:
     creds_ = {random_secret(), random_secret()};
     lineage_ = random_secret();
     topo_.init(app_name, armed);
+    join_names(std::make_shared<LineageNames>());
+    names_->set(this, app_name, /*standby=*/false);
   }
   void init_member(const std::string& app_name) { topo_.init(app_name, true); }
 
@@ -191,12 +196,22 @@ public:
       e.facts = {{"port", std::to_string(dir_.port())}};
     });
     for (int attempt = 0;; ++attempt) {
-      dir_.write_config(config_input());
+      pinned_.clear();  // a start reads every setting afresh
+      ConfigInput in = config_input();
+      {
+        auto all = server_settings(in);
+        for (auto& k : restart_only_recovery_settings(in.major))
+          if (all.count(k)) pinned_[k] = all[k];
+      }
+      dir_.write_config(in);
       auto log_offset = file_size(dir_.log());
       std::string why;
       auto overlap = std::move(while_starting);
       while_starting = nullptr;
-      if (server_.start(dir_.admin_conninfo(), opts_.timeout, why, overlap)) return;
+      if (server_.start(dir_.admin_conninfo(), opts_.timeout, why, overlap)) {
+        publish_contact();  // the port may have changed
+        return;
+      }
       std::string fresh = read_file(dir_.log(), log_offset);
       bool port_taken = fresh.find("Address already in use") != std::string::npos;
       if (port_taken && !dir_.fixed_port() && attempt < 5) {
@@ -266,9 +281,20 @@ public:
     std::lock_guard<std::recursive_mutex> l(mu_);
     creds_ = up.creds_;
     lineage_ = up.lineage_;
+    join_names(up.names_);
+    // No other standby of the lineage may stream under this node's name (its upstream would
+    // mistake one for the other): a taken name is replaced by a free one.
+    std::string name = names_->claim(this, topo_.app_name());
+    if (name != topo_.app_name()) {
+      if (events_on())
+        emit(dir_.name(), "rename", "application_name " + topo_.app_name() + " is used by another "
+             "standby of this cluster; streams as " + name, {}, {{"application_name", name}});
+      topo_.init(name, topo_.sync_armed());
+    }
     if (arm) arm_upstream(up);
     topo_.attach_to(up.dir_.port(), up.dir_.archive(), opts_.relay);
     attach_slots(up);
+    publish_contact();
   }
   /// Lists this node as a sync candidate of `up` if `up` is a primary.
   void arm_upstream(NodeState& up) {
@@ -299,6 +325,8 @@ public:
   void detach() {
     std::lock_guard<std::recursive_mutex> l(mu_);
     topo_.detach();
+    if (names_) names_->set(this, topo_.app_name(), /*standby=*/false);
+    publish_contact();
     write_config();
   }
   /// The relay of the replication link; StateError if there is none.
@@ -334,6 +362,7 @@ public:
     // The directory is about to go: no shutdown is owed to anyone. (An immediate shutdown
     // can take 5 s: the postmaster waits that long for a child that ignores SIGQUIT.)
     if (server_.running()) server_.kill_tree(std::chrono::seconds(5));
+    if (names_) names_->forget(this);
     release_upstream_slot(upstream, creds_.superuser_password, slot);
     remove_postmaster_shm(dir_.data() + "/postmaster.pid");
     if (events_on()) emit(dir_.name(), "destroy", std::getenv("PGHA_KEEP") && std::string(std::getenv("PGHA_KEEP")) == "1" ? "server stopped, directory kept (PGHA_KEEP=1)" : "server stopped, directory removed");
@@ -341,6 +370,18 @@ public:
   }
 
 private:
+  // What the lineage's other nodes need to reach this one (read_changes on its upstream
+  // waits for the synced copies of a failover slot).
+  void publish_contact() {
+    if (!names_) return;
+    names_->set_contact(this, dir_.admin_conninfo(), topo_.standby() ? topo_.upstream_port() : 0,
+                        topo_.standby() && !topo_.slot().empty() && failover_slots(opts_, bins().major));
+  }
+  void join_names(std::shared_ptr<LineageNames> names) {
+    if (names_ == names) return;
+    if (names_) names_->forget(this);
+    names_ = std::move(names);
+  }
   ConfigInput config_input() const {
     ConfigInput in;
     in.major = dir_.bins().major;
@@ -357,6 +398,7 @@ private:
     in.restore_dir = topo_.upstream_archive();
     in.settings = opts_.settings;
     in.primary_slot_name = topo_.slot();
+    in.pinned = pinned_;
     in.sync_slots = !topo_.slot().empty() && failover_slots(opts_, in.major);
     if (failover_slots(opts_, in.major)) in.standby_slots = slot_list(topo_.standby_slots());
     return in;
@@ -368,6 +410,8 @@ private:
   Topology topo_;
   Credentials creds_;
   std::string lineage_;  // shared by every node cloned from one primary
+  std::shared_ptr<LineageNames> names_;  // the application_names of that lineage
+  std::map<std::string, std::string> pinned_;  // ConfigInput::pinned of the running server
   AdminSession admin_;
   std::shared_ptr<UserSessions> sessions_ = std::make_shared<UserSessions>();
   std::recursive_mutex mu_;

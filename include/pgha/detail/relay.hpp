@@ -8,7 +8,9 @@
 #pragma once
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +18,7 @@
 #include <condition_variable>
 #include <functional>
 #include <list>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
@@ -101,6 +104,13 @@ public:
   void switch_existing(Switch existing) { command([&] { want_switch_ = existing; ++switch_gen_; }); }
   /// Accepted clients not yet closed, including held and frozen ones.
   std::size_t open_pairs() const { return pairs_count_.load(); }
+  /// The local port of the connection to the target that serves the client connected from
+  /// 127.0.0.1:`client_port` (the client port the server sees), or 0 if there is none.
+  int server_side_port(int client_port) const {
+    std::lock_guard<std::mutex> lk(ports_mu_);
+    auto it = ports_.find(client_port);
+    return it == ports_.end() ? 0 : it->second;
+  }
   /// Bytes written to either side, both directions together.
   std::uint64_t bytes_forwarded() const { return bytes_[0].load() + bytes_[1].load(); }
   /// Bytes written in one direction (Upstream: to the server).
@@ -124,7 +134,18 @@ private:
     bool closing = false;     // one side sent EOF: flush what it sent, then close both
     bool frozen = false;      // Switch::Blackhole: no byte moves until the client leaves
     bool dead = false;        // closed; erased by sweep()
+    int cport = 0, uport = 0; // the client's port, the local port of fd[1] (server_side_port)
   };
+  static int socket_port(int fd, bool peer) noexcept {
+    sockaddr_storage a{};
+    socklen_t len = sizeof a;
+    int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len)
+                  : ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    if (rc != 0) return 0;
+    if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&a)->sin_port);
+    if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&a)->sin6_port);
+    return 0;
+  }
 
   static void close_pair(Pair& p, bool abortive) noexcept {
     for (Fd& f : p.fd) abortive ? f.abort() : f.reset();
@@ -137,7 +158,17 @@ private:
     for (char b = 1; ::write(wake_w_.get(), &b, 1) < 0 && errno == EINTR;) {}
   }
   void abort_all() noexcept { for (auto& p : pairs_) close_pair(p, true); }
-  void sweep() { pairs_.remove_if([](const Pair& p) { return p.dead; }); pairs_count_.store(pairs_.size()); }
+  void sweep() {
+    pairs_.remove_if([this](const Pair& p) {
+      if (p.dead && p.uport) {
+        std::lock_guard<std::mutex> lk(ports_mu_);
+        auto it = ports_.find(p.cport);
+        if (it != ports_.end() && it->second == p.uport) ports_.erase(it);
+      }
+      return p.dead;
+    });
+    pairs_count_.store(pairs_.size());
+  }
   // Holds mu_ while waiting, so commands from several threads are applied one at a time, in order.
   template <class F> void command(F&& change) {
     std::unique_lock<std::mutex> lk(mu_);
@@ -284,8 +315,18 @@ private:
     up = Fd(::socket(p.target.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!up) return close_pair(p, true);
     set_nodelay(up.get());
-    if (::connect(up.get(), reinterpret_cast<const sockaddr*>(&p.target.addr), p.target.len) == 0)
-      return;
+    int rc = ::connect(up.get(), reinterpret_cast<const sockaddr*>(&p.target.addr), p.target.len);
+    int err = errno;
+    if (rc == 0 || err == EINPROGRESS || err == EINTR) {  // the local port is bound by now
+      if (!p.cport) p.cport = socket_port(p.fd[0].get(), true);
+      p.uport = socket_port(up.get(), false);
+      if (p.cport && p.uport) {
+        std::lock_guard<std::mutex> lk(ports_mu_);
+        ports_[p.cport] = p.uport;
+      }
+    }
+    errno = err;
+    if (rc == 0) return;
     // EINTR on a non-blocking connect: the attempt continues in the background, like EINPROGRESS.
     if (errno == EINPROGRESS || errno == EINTR) p.connecting = true;
     else close_pair(p, true);
@@ -370,6 +411,8 @@ private:
   std::atomic<std::size_t> pairs_count_{0};
   std::atomic<std::uint64_t> bytes_[2] = {{0}, {0}};
   std::atomic<std::uint64_t> refused_{0};
+  mutable std::mutex ports_mu_;
+  std::map<int, int> ports_;  // client port -> server-side port (server_side_port)
   // Touched by the I/O thread only (chooser_ is set before it starts).
   Chooser chooser_;
   std::list<Pair> pairs_;

@@ -11,6 +11,7 @@
 
 #include "pgha/detail/node_state.hpp"
 #include "pgha/detail/quote.hpp"
+#include "pgha/detail/socket_ports.hpp"
 #include "pgha/detail/timeline.hpp"
 
 namespace pgha::detail {
@@ -80,8 +81,20 @@ struct Diverged : StateError {
 struct WalRemoved : SetupError {
   using SetupError::SetupError;
 };
+// Only the node's own wal receiver counts: its walsenders (serving a standby that still
+// follows this node's port, say) log "has already been removed" about WAL that standby wants.
 inline bool log_shows_wal_removed(const std::string& text) {
-  return text.find("has already been removed") != std::string::npos;
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(at, end - at);
+    at = end + 1;
+    if (line.find("has already been removed") == std::string::npos) continue;
+    if (line.find("could not receive data from WAL stream") != std::string::npos ||
+        line.find("could not start WAL streaming") != std::string::npos)
+      return true;
+  }
+  return false;
 }
 
 // Waits until `standby` streams from `upstream` on upstream's current timeline and, when
@@ -125,6 +138,16 @@ inline bool lists_standby(const std::string& names, const std::string& app) {
   return false;
 }
 
+// The client port under which the upstream sees the wal receiver `pid` of `standby` (its
+// pg_stat_replication.client_port): 0 while it is not connected, -1 when /proc cannot tell.
+inline int identify_receiver(NodeState& standby, int pid) {
+  Link* link = standby.topo().link();
+  int to = link ? link->port() : standby.topo().upstream_port();
+  int port = local_port_to(static_cast<pid_t>(pid), to);
+  if (port <= 0 || !link) return port;
+  return link->relay().server_side_port(port);
+}
+
 inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t log_offset) {
   const std::string& app = standby.topo().app_name();
   bool want_sync = false;
@@ -150,17 +173,29 @@ inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t lo
                              "'s timeline; expected it to be a prefix of upstream's history",
                          standby.label(), standby.log_tail());
         std::uint32_t tli = upstream.current_timeline();
-        Result w = standby.admin_query("SELECT status, received_tli FROM pg_stat_wal_receiver");
+        Result w = standby.admin_query("SELECT status, received_tli, pid FROM pg_stat_wal_receiver");
         std::string wr = w.rows() ? w.value(0, 0) + " on timeline " + w.value(0, 1) : "no wal receiver";
-        Result s = upstream.admin_query(
-            "SELECT state, sync_state, sync_priority FROM pg_stat_replication WHERE "
-            "application_name = " + sql_literal(app) + " ORDER BY state = 'streaming' DESC LIMIT 1");
+        // The upstream's row of THIS standby: the walsender whose client port is the port
+        // the standby's wal receiver connects from (through the relay: the relay's port
+        // toward the upstream). A wal receiver says 'streaming' from its start, before the
+        // upstream accepted it, and another node may stream under the same name.
+        int seen_port = w.rows() && !w.is_null(0, 2) ? identify_receiver(standby, std::stoi(w.value(0, 2))) : 0;
+        std::string which = seen_port > 0 ? "client_port = " + std::to_string(seen_port) + " AND "
+                                          : std::string();
+        Result s;
+        if (seen_port != 0)
+          s = upstream.admin_query(
+              "SELECT state, sync_state, sync_priority, count(*) OVER () FROM pg_stat_replication WHERE " +
+              which + "application_name = " + sql_literal(app) + " ORDER BY state = 'streaming' DESC LIMIT 1");
         std::string ps = s.rows() ? s.value(0, 0) + "/" + s.value(0, 1) + " (priority " + s.value(0, 2) + ")"
-                                  : "not in pg_stat_replication";
+                                  : seen_port == 0 ? "the wal receiver is not connected"
+                                                   : "not in pg_stat_replication as " + app +
+                                                         (seen_port > 0 ? " from port " + std::to_string(seen_port) : "");
         seen = "standby: " + wr + " (upstream timeline " + std::to_string(tli) + "); upstream: " + ps;
         bool receiver_ok = w.rows() && w.value(0, 0) == "streaming" &&
                            !w.is_null(0, 1) && std::stoul(w.value(0, 1)) == tli;
-        bool upstream_ok = s.rows() && s.value(0, 0) == "streaming" &&
+        // Without /proc access to the server (seen_port -1) the name must be unique there.
+        bool upstream_ok = s.rows() && s.value(0, 0) == "streaming" && s.value(0, 3) == "1" &&
                            (!want_sync || s.value(0, 2) != "0");
         return receiver_ok && upstream_ok;
       },

@@ -7,6 +7,7 @@
 // this file (it decides slot names and settings when a node attaches to an upstream).
 #pragma once
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <map>
@@ -17,8 +18,10 @@
 
 #include "pgha/connection.hpp"
 #include "pgha/detail/files.hpp"
+#include "pgha/detail/lineage_names.hpp"
 #include "pgha/detail/quote.hpp"
 #include "pgha/detail/wait.hpp"
+#include "pgha/events.hpp"
 #include "pgha/options.hpp"
 #include "pgha/slots.hpp"
 
@@ -180,6 +183,48 @@ inline std::string bytea_bytes(const std::string& hex) {
   return out;
 }
 
+/// After a read of failover slot `name` on primary `n`: waits (bounded, never throws) until
+/// each standby of `n` that syncs slots holds a persisted synced copy. PG 17+ persist a new
+/// copy only while the primary's slot needs no catalog row the standby may already have
+/// removed: its catalog xmin moves only when a consumer reads past a running-xacts record,
+/// so once the standby replayed a later transaction (a write after this read) the copy
+/// would wait for the next read ("Synchronization could lead to data loss"). A persisted
+/// copy follows the primary's slot from then on.
+template <class N>
+void persist_synced_copies(N& n, const std::string& name) noexcept {
+  try {
+    auto names = n.lineage_names();
+    if (!names) return;
+    std::chrono::milliseconds bound = std::min<std::chrono::milliseconds>(n.opts().timeout, std::chrono::seconds(10));
+    for (auto& conninfo : names->slot_syncing_standbys_of(n.dir().port())) {
+      try {
+        Connection s(conninfo, bound, "standby of " + n.label());
+        auto nudged = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+        wait_until("the synced copy of slot \"" + name + "\" to be persisted on a standby", bound,
+                   n.label(), std::chrono::milliseconds(1),
+                   [&](std::string& seen) {
+                     Result r = s.execute("SELECT synced AND NOT temporary FROM pg_replication_slots "
+                                          "WHERE slot_name = $1", {name});
+                     bool done = r.rows() && r.value(0, 0) == "t";
+                     seen = r.rows() ? "a copy, persisted: " + r.value(0, 0) : "no copy yet";
+                     // The slot sync worker naps up to 30 s; a reload wakes it at once.
+                     if (!done && std::chrono::steady_clock::now() - nudged > std::chrono::milliseconds(100)) {
+                       s.execute("SELECT pg_reload_conf()");
+                       nudged = std::chrono::steady_clock::now();
+                     }
+                     return done;
+                   },
+                   [] { return std::string(); });
+      } catch (const std::exception& e) {
+        // A stopped, frozen or cut-off standby: wait_for_slot_sync() says what it sees.
+        if (events_on()) emit(n.dir().name(), "slot", std::string("failover slot ") + name +
+                              ": a standby's synced copy is not persisted yet: " + e.what());
+      }
+    }
+  } catch (...) {
+  }
+}
+
 /// Reads every change available in slot `name` and confirms them (the slot moves past
 /// them). pgoutput is read as binary and needs options["publication_names"].
 template <class N>
@@ -244,6 +289,8 @@ std::vector<Change> read_changes(N& n, const std::string& name,
   std::vector<Change> out;
   for (int i = 0; i < r.rows(); ++i)
     out.push_back({r.value(i, 0), r.value(i, 1), binary ? bytea_bytes(r.value(i, 2)) : r.value(i, 2)});
+  // Now, before the caller writes again: see persist_synced_copies.
+  if (info.failover && n.role() == Role::Primary) persist_synced_copies(n, name);
   return out;
 }
 
@@ -266,7 +313,7 @@ void wait_for_slot_sync(N& n, const std::string& name) {
                     " user=postgres dbname=postgres " +
                     conninfo_param("password", n.creds().superuser_password),
                 n.opts().timeout, "upstream of " + n.label());
-  Result u = up.execute("SELECT failover, confirmed_flush_lsn FROM pg_replication_slots WHERE "
+  Result u = up.execute("SELECT failover, confirmed_flush_lsn, active FROM pg_replication_slots WHERE "
                         "slot_name = $1 AND slot_type = 'logical'", {name});
   if (!u.rows())
     throw StateError("wait_for_slot_sync(\"" + name + "\"): the upstream has no logical slot of "
@@ -282,6 +329,11 @@ void wait_for_slot_sync(N& n, const std::string& name) {
   // A slot consumed by a walsender (a subscription) syncs once it decoded a running-xacts
   // record written after its creation; on a quiet primary the next one could be 15 s away.
   up.execute("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_log_standby_snapshot() END");
+  // A slot no consumer reads now (not active) keeps its catalog xmin until the next read:
+  // if the standby refuses the copy for that, no wait helps.
+  bool idle = u.value(0, 2) != "t";
+  auto log_from = file_size(n.dir().log());
+  const std::string refusal = "could not synchronize replication slot \"" + name + "\"";
   wait_until("the synced copy of slot \"" + name + "\" to reach the upstream's confirmed_flush_lsn " +
                  target + " (PG 17 syncs a new failover slot only after the primary's slot was "
                  "read once; read_changes() on the primary does that)",
@@ -291,6 +343,19 @@ void wait_for_slot_sync(N& n, const std::string& name) {
                                         sql_literal(target) + "::pg_lsn FROM pg_replication_slots "
                                         "WHERE slot_name = " + sql_literal(name));
                bool done = r.rows() && r.value(0, 0) == "t" && r.value(0, 2) == "t";
+               if (!done && idle) {
+                 std::string fresh = read_file(n.dir().log(), log_from);
+                 std::size_t at = fresh.find(refusal);
+                 if (at != std::string::npos && fresh.find("could lead to data loss", at) != std::string::npos)
+                   throw StateError(
+                       "wait_for_slot_sync(\"" + name + "\"): the standby refuses to keep a copy of the "
+                       "slot: it has replayed transactions newer than the primary's slot allows "
+                       "(\"Synchronization could lead to data loss\"), and only a read of the slot "
+                       "on the primary moves it. Expected: read_changes(\"" + name + "\") on the "
+                       "primary after its last write (or with the standby running and connected, "
+                       "which persists the copy at that read), then wait_for_slot_sync()",
+                       n.label(), n.log_tail());
+               }
                if (!r.rows()) seen = "no slot of that name on the standby";
                else seen = "synced = " + r.value(0, 0) + ", confirmed_flush_lsn = " +
                            (r.is_null(0, 1) ? "NULL" : r.value(0, 1));
