@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "catch.hpp"
@@ -258,4 +259,19 @@ TEST_CASE("Partition and Endpoint misuse are UsageErrors at once") {
   CHECK_THROWS_AS(pgha::Endpoint({}, pgha::Route::Primary), pgha::UsageError);
   CHECK_THROWS_AS(pgha::Endpoint({&node1, nullptr}, pgha::Route::Any), pgha::UsageError);
   CHECK_FALSE(node2.replication_link().is_cut());  // nothing was cut by the failed ones
+}
+
+// --- issue 21: no public door into detail/ ---
+
+namespace {
+template <class L, class = void>
+struct link_relay_open : std::false_type {};
+template <class L>
+struct link_relay_open<L, std::void_t<decltype(std::declval<L&>().relay())>> : std::true_type {};
+}  // namespace
+
+TEST_CASE("Link's doors into detail/ (a routed link, its relay) are closed to the user") {
+  CHECK_FALSE(std::is_constructible<pgha::Link, pgha::detail::Relay::Chooser>::value);
+  CHECK_FALSE(link_relay_open<pgha::Link>::value);
+  CHECK(std::is_constructible<pgha::Link, std::string, int>::value);  // the public one stays
 }

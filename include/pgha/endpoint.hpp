@@ -62,7 +62,7 @@ public:
       nodes_.assign(1, candidate(&node));
       pinned_ = true;
     }
-    link_->relay().switch_existing(existing);
+    link_->relay(detail::LinkKey()).switch_existing(existing);
     detail::emit(name(), "switch", "new connections go to " + node.name() + "; existing ones: " +
                  enum_name(existing), std::chrono::microseconds(0),
                  {{"peer", node.name()}, {"port", std::to_string(node.port())}, {"mode", enum_name(existing)}});
@@ -73,7 +73,7 @@ public:
   std::size_t connections() const { return link_->connections(); }
   /// New connections reset because no listed node fitted the route, or because the chosen
   /// node refused them (its server went away between the choice and the connect).
-  std::uint64_t refused() const { return link_->relay().refused(); }
+  std::uint64_t refused() const { return link_->relay(detail::LinkKey()).refused(); }
   /// The client path's faults: cut, delay, bandwidth, counters.
   Link& link() noexcept { return *link_; }
   /// The route of an endpoint over several nodes (Route::Any after point_to()).
@@ -105,7 +105,7 @@ private:
     for (Node* n : nodes) nodes_.push_back(candidate(n));
     for (auto& c : nodes_) refresh(c);
     password_ = nodes.front()->password();
-    link_ = std::make_unique<Link>([this](detail::RelayTarget& t) { return choose(t); });
+    link_ = std::make_unique<Link>([this](detail::RelayTarget& t) { return choose(t); }, detail::LinkKey());
     {
       std::string names;
       for (Node* n : nodes) names += (names.empty() ? "" : ", ") + n->name();

@@ -20,10 +20,18 @@
 namespace pgha {
 
 class Link;
+class Endpoint;
 namespace detail {
-/// pgha's own classes reach the link's faults and partition cuts through this (no public door).
+/// pgha's own classes reach a link's faults and partition cuts through this (no public door).
 struct LinkAccess {
   static RelayedLink& of(Link& l) noexcept;
+};
+/// The pass-key of Link's doors into detail/ (a routed link, its relay): only the classes
+/// it names can make one, so a user's code cannot call them.
+class LinkKey {
+  LinkKey() {}  // user-provided: `LinkKey{}` is no aggregate initialization from outside
+  friend struct LinkAccess;
+  friend class ::pgha::Endpoint;
 };
 }  // namespace detail
 
@@ -31,8 +39,8 @@ class Link {
 public:
   /// A link to `host`:`port` (throws SetupError if the host does not resolve).
   Link(const std::string& host, int port) : r_(host, port) {}
-  /// A link whose new connections go where `choose` says (see Endpoint).
-  explicit Link(detail::Relay::Chooser choose) : r_(std::move(choose)) {}
+  /// A link whose new connections go where `choose` says (for Endpoint: needs its key).
+  Link(detail::Relay::Chooser choose, detail::LinkKey) : r_(std::move(choose)) {}
   /// Resets every open connection and joins the relay's thread (bounded, never throws).
   ~Link() = default;
   Link(const Link&) = delete;
@@ -75,8 +83,8 @@ public:
   /// The relay's port on 127.0.0.1.
   int port() const noexcept { return r_.relay().port(); }
 
-  /// The relay itself (for pgha's own classes).
-  detail::Relay& relay() noexcept { return r_.relay(); }
+  /// The relay itself (for pgha's own classes: needs their key).
+  detail::Relay& relay(detail::LinkKey) noexcept { return r_.relay(); }
 
 private:
   friend struct detail::LinkAccess;
