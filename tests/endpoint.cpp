@@ -234,11 +234,11 @@ TEST_CASE("limit_data closes each connection after so many bytes - reset_connect
 }
 
 TEST_CASE("bad endpoint arguments throw at once") {
-  CHECK_THROWS_AS(pgha::Endpoint({}, pgha::Route::Primary), pgha::StateError);
-  CHECK_THROWS_AS(pgha::Endpoint({nullptr}, pgha::Route::Any), pgha::StateError);
+  CHECK_THROWS_AS(pgha::Endpoint({}, pgha::Route::Primary), pgha::UsageError);
+  CHECK_THROWS_AS(pgha::Endpoint({nullptr}, pgha::Route::Any), pgha::UsageError);
   pgha::TempPrimary node1;
   pgha::Endpoint db(node1);
-  CHECK_THROWS_AS(db.link().delay(-1ms), pgha::SetupError);
+  CHECK_THROWS_AS(db.link().delay(-1ms), pgha::UsageError);
 }
 
 TEST_CASE("a node destroyed behind an Endpoint counts as stopped - its connections are reset", "[tsan]") {

@@ -127,10 +127,10 @@ TEST_CASE("a Partition cuts nothing between nodes that do not stream from each o
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   pgha::TempStandby node3(node1);
-  CHECK_THROWS_AS(pgha::Partition({&node1}, {&node1}), pgha::StateError);
-  CHECK_THROWS_AS(pgha::Partition({nullptr}, {&node1}), pgha::StateError);
+  CHECK_THROWS_AS(pgha::Partition({&node1}, {&node1}), pgha::UsageError);
+  CHECK_THROWS_AS(pgha::Partition({nullptr}, {&node1}), pgha::UsageError);
   CHECK_THROWS_WITH(pgha::Partition({}, {&node1}), Catch::Matchers::ContainsSubstring("an empty group"));
-  CHECK_THROWS_AS(pgha::Partition({&node1}, {}), pgha::StateError);
+  CHECK_THROWS_AS(pgha::Partition({&node1}, {}), pgha::UsageError);
   CHECK_FALSE(node2.replication_link().is_cut());
   {
     pgha::Partition p({&node2}, {&node3});

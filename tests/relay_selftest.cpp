@@ -339,6 +339,7 @@ void test_half_close_and_connect_failure() {
   const auto t1 = Clock::now();
   recv_some(d.fd, milliseconds(2000), &eof, &err);
   CHECK_MSG((eof || err == ECONNRESET) && ms_since(t1) < 1000, "upstream refusal not passed on");
+  CHECK_MSG(r.refused() == 1, "a refused upstream connect counts in refused(): " + std::to_string(r.refused()));
 }
 
 void test_reset() {

@@ -192,6 +192,22 @@ TEST_CASE("Timeline::render keeps Mermaid syntax out of names and messages") {
   CHECK(pgha::Timeline::render({}) == "sequenceDiagram\n");
 }
 
+TEST_CASE("Timeline::render draws an endpoint switch as an arrow and never gives two lanes one identifier") {
+  std::vector<Event> es = {
+      ev("my node", "start", "started"),
+      ev("lane1", "start", "started"),
+      ev("endpoint5000", "switch", "new connections go to lane1; existing ones: Reset", 0, {{"peer", "lane1"}}),
+  };
+  CHECK(pgha::Timeline::render(es) ==
+        "sequenceDiagram\n"
+        "  participant lane2 as my node\n"
+        "  participant lane1\n"
+        "  participant endpoint5000\n"
+        "  Note over lane2: started\n"
+        "  Note over lane1: started\n"
+        "  lane1->>endpoint5000: new connections go to lane1, existing ones: Reset\n");
+}
+
 TEST_CASE("a Timeline records the events of its lifetime and writes Markdown or a bare diagram") {
   std::vector<Event> got;
   {

@@ -7,11 +7,12 @@
 // Route::Primary decides per new connection, on the relay's thread, without a query: each
 // listed node's role is the one pgha gave it (it changes with promote(), rejoin(), stop(),
 // start(), so a FailoverGuard is followed by itself), refreshed at each connection when the
-// node is not busy (a node in the middle of a promote keeps its cached role), plus a check
-// that its postmaster is alive and not frozen. A role changed behind pgha's back (pg_promote()
+// node is not busy, plus a check that its postmaster is alive and not frozen. A node in the
+// middle of a start, stop, promote or rejoin is never chosen: while the old primary rejoins,
+// new connections go to the running primary. A role changed behind pgha's back (pg_promote()
 // from SQL) is not seen. When no listed node qualifies, the new connection is reset (the
 // client sees "server closed the connection unexpectedly"), as HAProxy with no healthy
-// backend closes it. In a split brain both nodes are primaries: the first listed one that no
+// backend closes it; refused() counts it, and a chosen node that refuses the connection. In a split brain both nodes are primaries: the first listed one that no
 // Partition hides wins, so a Partition({&a}, {&b}) sends new connections to a's side.
 //
 // Threads: every call may come from any thread. A listed node destroyed before the Endpoint
@@ -37,7 +38,7 @@ public:
   /// Listens on 127.0.0.1:<free port> and forwards every new connection to `node`.
   explicit Endpoint(Node& node) : Endpoint(std::vector<Node*>{&node}, Route::Any, true) {}
   /// Forwards each new connection to a listed node that fits `route` at that moment.
-  /// Throws StateError if `nodes` is empty or holds a null pointer.
+  /// Throws UsageError if `nodes` is empty or holds a null pointer.
   Endpoint(std::vector<Node*> nodes, Route route) : Endpoint(std::move(nodes), route, false) {}
   /// Resets every client connection and stops the relay's thread (bounded, never throws).
   ~Endpoint() = default;
@@ -63,7 +64,7 @@ public:
       nodes_.assign(1, candidate(&node));
       pinned_ = true;
     }
-    link_->relay().switch_existing(existing);
+    link_->relay(detail::LinkKey()).switch_existing(existing);
     detail::emit(name(), "switch", "new connections go to " + node.name() + "; existing ones: " +
                  enum_name(existing), std::chrono::microseconds(0),
                  {{"peer", node.name()}, {"port", std::to_string(node.port())}, {"mode", enum_name(existing)}});
@@ -72,8 +73,9 @@ public:
   std::string name() const { return "endpoint" + std::to_string(port()); }
   /// Client connections open through the endpoint right now.
   std::size_t connections() const { return link_->connections(); }
-  /// New connections reset because no listed node fitted the route.
-  std::uint64_t refused() const { return link_->relay().refused(); }
+  /// New connections reset because no listed node fitted the route, or because the chosen
+  /// node refused them (its server went away between the choice and the connect).
+  std::uint64_t refused() const { return link_->relay(detail::LinkKey()).refused(); }
   /// The client path's faults: cut, delay, bandwidth, counters.
   Link& link() noexcept { return *link_; }
   /// The route of an endpoint over several nodes (Route::Any after point_to()).
@@ -93,7 +95,7 @@ private:
     std::uint64_t serial;
   };
   static Candidate candidate(Node* n) {
-    if (!n) throw StateError("pgha::Endpoint: a node pointer is null; expected nodes that outlive the endpoint");
+    if (!n) throw UsageError("pgha::Endpoint: a node pointer is null; expected nodes that outlive the endpoint");
     detail::NodeState* st = &n->state();
     return {st, n->port(), Role::Stopped, detail::live_nodes().serial(&st->dir())};
   }
@@ -101,11 +103,16 @@ private:
     return detail::live_nodes().visit(&c.st->dir(), c.serial, [] {});
   }
   Endpoint(std::vector<Node*> nodes, Route route, bool pinned) : route_(route), pinned_(pinned) {
-    if (nodes.empty()) throw StateError("pgha::Endpoint over no node; expected at least one");
+    if (nodes.empty()) throw UsageError("pgha::Endpoint over no node; expected at least one");
     for (Node* n : nodes) nodes_.push_back(candidate(n));
     for (auto& c : nodes_) refresh(c);
     password_ = nodes.front()->password();
-    link_ = std::make_unique<Link>([this](detail::RelayTarget& t) { return choose(t); });
+    link_ = std::make_unique<Link>([this](detail::RelayTarget& t) { return choose(t); }, detail::LinkKey());
+    {
+      std::string names;
+      for (Node* n : nodes) names += (names.empty() ? "" : ", ") + n->name();
+      detail::LinkAccess::of(*link_).set_lane(name(), "client link", ", to " + names);
+    }
     if (detail::events_on()) {
       std::string names;
       for (Node* n : nodes) names += (names.empty() ? "" : ", ") + n->name();
@@ -115,10 +122,12 @@ private:
     }
   }
   // pgha's own view of the node, read only when nobody is changing it (try_lock: the relay
-  // thread never waits for a promote); else the cached role stands.
+  // thread never waits for a promote); a node in transition counts as stopped; a node busy
+  // otherwise (a reload, a query under its lock) keeps its cached role.
   // A destroyed node is Stopped for good.
   static void refresh(Candidate& c) {
     const bool live = detail::live_nodes().visit(&c.st->dir(), c.serial, [&c] {
+      if (c.st->in_transition()) { c.cached = Role::Stopped; return; }  // re-read once it is over
       std::unique_lock<std::recursive_mutex> l(c.st->mutex(), std::try_to_lock);
       if (!l.owns_lock()) return;
       if (!c.st->running() || c.st->server().frozen()) c.cached = Role::Stopped;

@@ -13,18 +13,34 @@
 #include <cstdint>
 #include <string>
 
-#include "pgha/detail/relay.hpp"
+#include "pgha/detail/relayed_link.hpp"
 #include "pgha/link_types.hpp"
 #include "pgha/options.hpp"
 
 namespace pgha {
 
+class Link;
+class Endpoint;
+namespace detail {
+/// pgha's own classes reach a link's faults and partition cuts through this (no public door).
+struct LinkAccess {
+  static RelayedLink& of(Link& l) noexcept;
+};
+/// The pass-key of Link's doors into detail/ (a routed link, its relay): only the classes
+/// it names can make one, so a user's code cannot call them.
+class LinkKey {
+  LinkKey() {}  // user-provided: `LinkKey{}` is no aggregate initialization from outside
+  friend struct LinkAccess;
+  friend class ::pgha::Endpoint;
+};
+}  // namespace detail
+
 class Link {
 public:
   /// A link to `host`:`port` (throws SetupError if the host does not resolve).
   Link(const std::string& host, int port) : r_(host, port) {}
-  /// A link whose new connections go where `choose` says (see Endpoint).
-  explicit Link(detail::Relay::Chooser choose) : r_(std::move(choose)) {}
+  /// A link whose new connections go where `choose` says (for Endpoint: needs its key).
+  Link(detail::Relay::Chooser choose, detail::LinkKey) : r_(std::move(choose)) {}
   /// Resets every open connection and joins the relay's thread (bounded, never throws).
   ~Link() = default;
   Link(const Link&) = delete;
@@ -34,38 +50,47 @@ public:
   /// arrive (with one Direction: a connection is reset when a byte would cross that way).
   /// Blackhole: bytes silently stop (in `d` only); the ends notice only through their own
   /// timeouts; on heal() held bytes flow on.
-  void cut(LinkCut how = LinkCut::Reset, Direction d = Direction::Both) {
-    r_.set_state(how == LinkCut::Reset ? detail::LinkState::Reset : detail::LinkState::Blackhole, d);
-  }
-  /// Lifts every cut, both directions (toxics stay: set them to 0 to remove them).
-  void heal() { r_.set_state(detail::LinkState::Pass, Direction::Both); }
-  /// Whether some direction is cut now.
-  bool is_cut() const noexcept { return r_.state() != detail::LinkState::Pass; }
+  ///
+  /// The link is cut while the user's cut or a live Partition's is set: heal() lifts the
+  /// user's cuts only (a Partition's end lifts its own). Every fault set here is an event in
+  /// the lane of the link's node or endpoint (PGHA_LOG, Timeline, failure reports).
+  void cut(LinkCut how = LinkCut::Reset, Direction d = Direction::Both) { r_.cut(how, d); }
+  /// Lifts the cuts set through cut(), both directions (toxics stay: set them to 0 to remove
+  /// them; a live Partition's cut stays until the Partition ends).
+  void heal() { r_.heal(); }
+  /// Whether some direction is cut now (by cut() or by a live Partition).
+  bool is_cut() const noexcept { return r_.is_cut(); }
   /// Latency added to each chunk read from now on, each direction, +- `jitter` (uniform;
-  /// chunks never overtake each other). 0 = none. Negative values throw SetupError.
+  /// chunks never overtake each other). 0 = none. UsageError for a negative value or one
+  /// above 1 hour.
   void delay(std::chrono::milliseconds latency,
-             std::chrono::milliseconds jitter = std::chrono::milliseconds(0)) { r_.set_delay(latency, jitter); }
+             std::chrono::milliseconds jitter = std::chrono::milliseconds(0)) { r_.delay(latency, jitter); }
   /// Caps each connection at `bytes_per_second` in each direction; 0 = unlimited.
-  void bandwidth(std::uint64_t bytes_per_second) { r_.set_bandwidth(bytes_per_second); }
+  /// UsageError above INT64_MAX (a negative number converted to unsigned).
+  void bandwidth(std::uint64_t bytes_per_second) { r_.bandwidth(bytes_per_second); }
   /// Closes each connection (a FIN to both ends) once `bytes` moved through it, both
-  /// directions counted, including connections open now; 0 = no limit.
-  void limit_data(std::uint64_t bytes) { r_.set_limit(bytes); }
+  /// directions counted, including connections open now; 0 = no limit. UsageError above
+  /// INT64_MAX.
+  void limit_data(std::uint64_t bytes) { r_.limit_data(bytes); }
   /// Resets the connections open now (RST to both ends); new connections pass.
-  void reset_connections() { r_.switch_existing(Switch::Reset); }
+  void reset_connections() { r_.reset_connections(); }
   /// Bytes delivered client -> server so far.
-  std::uint64_t bytes_up() const { return r_.bytes(Direction::Upstream); }
+  std::uint64_t bytes_up() const { return r_.relay().bytes(Direction::Upstream); }
   /// Bytes delivered server -> client so far.
-  std::uint64_t bytes_down() const { return r_.bytes(Direction::Downstream); }
+  std::uint64_t bytes_down() const { return r_.relay().bytes(Direction::Downstream); }
   /// Client connections open through the link now (held and frozen ones included).
-  std::size_t connections() const { return r_.open_pairs(); }
+  std::size_t connections() const { return r_.relay().open_pairs(); }
   /// The relay's port on 127.0.0.1.
-  int port() const noexcept { return r_.port(); }
+  int port() const noexcept { return r_.relay().port(); }
 
-  /// The relay itself (for pgha's own classes).
-  detail::Relay& relay() noexcept { return r_; }
+  /// The relay itself (for pgha's own classes: needs their key).
+  detail::Relay& relay(detail::LinkKey) noexcept { return r_.relay(); }
 
 private:
-  detail::Relay r_;
+  friend struct detail::LinkAccess;
+  detail::RelayedLink r_;
 };
+
+inline detail::RelayedLink& detail::LinkAccess::of(Link& l) noexcept { return l.r_; }
 
 }  // namespace pgha

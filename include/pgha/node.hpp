@@ -180,17 +180,12 @@ public:
   /// and resets connections at once, Blackhole silently stops all bytes (the ends notice
   /// only through wal_receiver_timeout / wal_sender_timeout). Needs Options::relay.
   /// Shorthand for replication_link().cut(how).
-  void cut_link(LinkCut how = LinkCut::Reset) {
-    s().link().cut(how);
-    note_event("fault", how == LinkCut::Reset ? "replication link cut (reset)" : "replication link cut (blackhole)");
-  }
-  /// Restores the link; after a Blackhole, held connections resume where they stopped.
-  void heal_link() { s().link().heal(); note_event("heal", "replication link healed"); }
+  void cut_link(LinkCut how = LinkCut::Reset) { s().link().cut(how); }
+  /// Lifts the cut set by cut_link() (a live Partition's stays); after a Blackhole, held
+  /// connections resume where they stopped.
+  void heal_link() { s().link().heal(); }
   /// Adds latency to each chunk on the link, in each direction (0 = none).
-  void set_link_delay(std::chrono::milliseconds d) {
-    s().link().delay(d);
-    note_event(d.count() ? "fault" : "heal", "replication link delay " + std::to_string(d.count()) + " ms");
-  }
+  void set_link_delay(std::chrono::milliseconds d) { s().link().delay(d); }
   /// This standby's replication link (see pgha::Link): per-direction cuts, delay, bandwidth,
   /// counters. StateError on a primary or without Options::relay. The reference stays valid
   /// while the node is a standby; promote() (and the node's destruction) ends the link.

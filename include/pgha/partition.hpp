@@ -24,27 +24,39 @@ namespace pgha {
 
 class Partition {
 public:
-  /// Cuts the links between `a` and `b` (StateError if a group is empty, a pointer is null, a
-  /// node is in both groups, or a link to cut streams without a relay: Options::relay = false).
+  /// Cuts the links between `a` and `b`, and every link between them created while the
+  /// Partition lives (a rejoin across it). Partitions compose with each other and with the
+  /// user's own cuts: a link is cut while any of them cuts it; the end of one lifts only its
+  /// own. UsageError if a group is empty, a pointer is null or a node is in both groups;
+  /// StateError if a link to cut streams without a relay (Options::relay = false).
   Partition(std::vector<Node*> a, std::vector<Node*> b, LinkCut how = LinkCut::Blackhole) {
+    if (a.empty() || b.empty())
+      throw UsageError("pgha::Partition: an empty group (" + std::to_string(a.size()) + " and " +
+                       std::to_string(b.size()) + " nodes); expected at least one node on each side");
     for (Node* n : a) groups_[0].push_back(check(n));
     for (Node* n : b) groups_[1].push_back(check(n));
-    for (int g = 0; g < 2; ++g)
-      for (auto* x : groups_[g]) names_[g].push_back(x->dir().name());
-    if (a.empty() || b.empty())
-      throw StateError("pgha::Partition: an empty group; expected at least one node on each side");
     for (auto* x : groups_[0])
       if (std::find(groups_[1].begin(), groups_[1].end(), x) != groups_[1].end())
-        throw StateError("pgha::Partition: a node is in both groups; expected two disjoint groups", x->label());
+        throw UsageError("pgha::Partition: node " + x->dir().name() +
+                         " is in both groups; expected two disjoint groups", x->label());
+    for (int g = 0; g < 2; ++g)
+      for (auto* x : groups_[g]) {
+        names_[g].push_back(x->dir().name());
+        ids_[g].emplace_back(&x->dir(), detail::live_nodes().serial(&x->dir()));
+      }
+    std::vector<const void*> keys[2];
+    for (int g = 0; g < 2; ++g) keys[g].assign(groups_[g].begin(), groups_[g].end());
+    // Registered first: a link created from here on (attach_to) is cut by it as it is made.
+    id_ = detail::Isolation::instance().begin(std::move(keys[0]), std::move(keys[1]), how);
     try {
       for (int g = 0; g < 2; ++g)
         for (auto* x : groups_[g])
           for (auto* y : groups_[1 - g]) cut_if_streams(*x, *y, how);
     } catch (...) {
+      detail::Isolation::instance().end(id_);
       heal_cuts();
       throw;
     }
-    for (auto* y : groups_[1]) detail::Isolation::instance().add(y);
     note("fault", "partitioned from ");
   }
   /// Heals (see heal()); never throws: a failure is written to stderr.
@@ -56,29 +68,30 @@ public:
   Partition(const Partition&) = delete;
   Partition& operator=(const Partition&) = delete;
 
-  /// Lifts the cuts on the links that still exist (a promoted node has none any more) and
-  /// lets endpoints reach the second group again. Idempotent.
+  /// Lifts this Partition's cuts on the links that still exist (a promoted node has none
+  /// any more), including links made while it lived; cuts of other live Partitions and the
+  /// user's own stay. Lets endpoints reach the second group again unless another Partition
+  /// hides it. Idempotent.
   void heal() {
     if (healed_) return;
     healed_ = true;
-    for (auto* y : groups_[1]) detail::Isolation::instance().remove(y);
+    detail::Isolation::instance().end(id_);
     heal_cuts();
     note("heal", "partition healed; reaches ");
   }
   /// Replication links cut when the partition began.
-  std::size_t links_cut() const noexcept { return cut_.size(); }
+  std::size_t links_cut() const noexcept { return cut_; }
 
 private:
   static detail::NodeState* check(Node* n) {
-    if (!n) throw StateError("pgha::Partition: a node pointer is null; expected live nodes");
+    if (!n) throw UsageError("pgha::Partition: a node pointer is null; expected live nodes");
     return &n->state();
   }
   void cut_if_streams(detail::NodeState& x, detail::NodeState& y, LinkCut how) {
     std::lock_guard<std::recursive_mutex> l(x.mutex());
     if (!x.topo().standby() || x.topo().upstream_port() != y.dir().port()) return;
-    x.link().cut(how, Direction::Both);  // StateError without a relay
-    cut_.push_back(&x);
-    cut_id_.emplace_back(&x.dir(), detail::live_nodes().serial(&x.dir()));
+    detail::LinkAccess::of(x.link()).partition_cut(id_, how);  // StateError without a relay
+    ++cut_;
   }
   // One event per node of each group, naming the other group.
   void note(const char* kind, const std::string& what) const noexcept {
@@ -92,21 +105,24 @@ private:
     } catch (...) {
     }
   }
-  // Skips a node destroyed inside the partition's scope (live_nodes() tells; its serial
-  // tells a new node at the same address apart).
+  // Lifts this partition's cut on the link of every node of both groups (links made after
+  // it began included). Skips a node destroyed inside the partition's scope (live_nodes()
+  // tells; its serial tells a new node at the same address apart).
   void heal_cuts() {
-    for (std::size_t i = 0; i < cut_.size(); ++i) {
-      detail::NodeState* x = cut_[i];
-      if (detail::live_nodes().serial(cut_id_[i].first) != cut_id_[i].second) continue;
-      std::lock_guard<std::recursive_mutex> l(x->mutex());
-      if (Link* k = x->topo().link()) k->heal();
-    }
+    for (int g = 0; g < 2; ++g)
+      for (std::size_t i = 0; i < groups_[g].size(); ++i) {
+        if (detail::live_nodes().serial(ids_[g][i].first) != ids_[g][i].second) continue;
+        detail::NodeState* x = groups_[g][i];
+        std::lock_guard<std::recursive_mutex> l(x->mutex());
+        if (Link* k = x->topo().link()) detail::LinkAccess::of(*k).partition_heal(id_);
+      }
   }
 
   std::vector<detail::NodeState*> groups_[2];
-  std::vector<detail::NodeState*> cut_;
-  std::vector<std::pair<const void*, std::uint64_t>> cut_id_;  // cut_[i] in detail::live_nodes()
+  std::vector<std::pair<const void*, std::uint64_t>> ids_[2];  // groups_ in detail::live_nodes()
   std::vector<std::string> names_[2];  // for events, read while the nodes surely live
+  std::uint64_t id_ = 0;
+  std::size_t cut_ = 0;
   bool healed_ = false;
 };
 

@@ -1,7 +1,8 @@
 // pgha/timeline.hpp: a run's events as a picture. pgha::Timeline records the events of its
 // lifetime and renders them as a Mermaid sequence diagram (GitHub and most Markdown viewers
-// draw it): one lane per node and per endpoint, in the order they first appear; a clone,
-// rejoin, failover or switch is an arrow from the node it came from; everything else
+// draw it): one lane per node and per endpoint, in the order they first appear, each with its
+// own identifier (a lane named "lane1" and one named "my node" never share one); a clone,
+// rejoin, failover or an endpoint's switch is an arrow from the node it came from or goes to; everything else
 // (created, started, promoted on timeline 2, stopped, a statement blocked and released, a
 // fault) is a note over the node, with its duration.
 //
@@ -64,18 +65,23 @@ public:
         std::string peer = e.fact("peer");
         if (!peer.empty() && peer != e.node && is_lane_kind(e)) add_lane(lanes, peer);
       }
+    const std::vector<std::string> ids = lane_ids(lanes);
+    const auto id_of = [&](const std::string& name) {
+      for (std::size_t i = 0; i < lanes.size(); ++i)
+        if (lanes[i] == name) return ids[i];
+      return std::string("unknown");
+    };
     std::string out = "sequenceDiagram\n";
     for (std::size_t i = 0; i < lanes.size(); ++i)
-      out += "  participant " + lane_id(lanes, lanes[i]) +
-             (lane_id(lanes, lanes[i]) == lanes[i] ? "" : " as " + text(lanes[i])) + "\n";
+      out += "  participant " + ids[i] + (ids[i] == lanes[i] ? "" : " as " + text(lanes[i])) + "\n";
     for (const Event& e : events) {
       if (!drawn(e)) continue;
       std::string msg = text(e.message);
       if (e.duration.count() > 0) msg += " (" + detail::format_duration(e.duration) + ")";
-      std::string self = lane_id(lanes, e.node);
+      std::string self = id_of(e.node);
       std::string peer = e.fact("peer");
       if (!peer.empty() && peer != e.node && is_lane_kind(e))
-        out += "  " + lane_id(lanes, peer) + "->>" + self + ": " + msg + "\n";
+        out += "  " + id_of(peer) + "->>" + self + ": " + msg + "\n";
       else
         out += "  Note over " + self + ": " + msg + "\n";
     }
@@ -105,22 +111,37 @@ private:
   // Events whose peer is drawn as the origin of an arrow.
   static bool is_lane_kind(const Event& e) {
     return e.kind == "clone" || e.kind == "rejoin" || e.kind == "failover" || e.kind == "endpoint" ||
-           e.kind == "ready";
+           e.kind == "switch" || e.kind == "ready";
   }
   static void add_lane(std::vector<std::string>& lanes, const std::string& name) {
     for (const auto& l : lanes)
       if (l == name) return;
     lanes.push_back(name);
   }
-  // A Mermaid identifier for a lane: its name when that is a plain word, else lane<i>.
-  static std::string lane_id(const std::vector<std::string>& lanes, const std::string& name) {
-    bool plain = !name.empty() && std::isalpha(static_cast<unsigned char>(name[0]));
+  // A lane's name can be its Mermaid identifier: a plain word, not a keyword.
+  static bool plain(const std::string& name) {
+    bool ok = !name.empty() && std::isalpha(static_cast<unsigned char>(name[0]));
     for (unsigned char c : name)
-      if (!std::isalnum(c) && c != '_') plain = false;
-    if (plain && name != "end" && name != "participant" && name != "as") return name;
-    for (std::size_t i = 0; i < lanes.size(); ++i)
-      if (lanes[i] == name) return "lane" + std::to_string(i + 1);
-    return "unknown";
+      if (!std::isalnum(c) && c != '_') ok = false;
+    return ok && name != "end" && name != "participant" && name != "as";
+  }
+  // One Mermaid identifier per lane, all different: its name when plain, else lane<i> (the
+  // first such identifier no lane's name already is: a node may be named "lane1").
+  static std::vector<std::string> lane_ids(const std::vector<std::string>& lanes) {
+    std::vector<std::string> ids(lanes.size());
+    const auto taken = [&](const std::string& id) {
+      for (std::size_t i = 0; i < lanes.size(); ++i)
+        if (ids[i] == id || (plain(lanes[i]) && lanes[i] == id)) return true;
+      return false;
+    };
+    std::size_t next = 1;
+    for (std::size_t i = 0; i < lanes.size(); ++i) {
+      if (plain(lanes[i])) { ids[i] = lanes[i]; continue; }
+      std::string id;
+      do id = "lane" + std::to_string(next++); while (taken(id));
+      ids[i] = id;
+    }
+    return ids;
   }
   // Text Mermaid shows as written: ';' and '#' start syntax there, and one event is one line.
   static std::string text(const std::string& s) {

@@ -19,6 +19,7 @@ namespace pgha::detail {
 
 // Turns a running standby into a primary; returns once it accepts writes.
 inline void promote(NodeState& n) {
+  NodeState::Transition t(n);
   std::lock_guard<std::recursive_mutex> l(n.mutex());
   if (!n.running())
     throw StateError("promote() needs a running standby; the node is stopped", n.label(),
@@ -142,6 +143,7 @@ inline RejoinMethod repair(NodeState& n, NodeState& p, bool same_lineage, CloneO
 // Makes `n` a synchronous standby of the running primary `p`; returns the method used.
 inline RejoinMethod rejoin(NodeState& n, NodeState& p) {
   if (&n == &p) throw StateError("rejoin() onto itself; expected another node", n.label());
+  NodeState::Transition t(n);  // before the locks: it ends after they are released
   std::unique_lock<std::recursive_mutex> ln(n.mutex(), std::defer_lock);
   std::unique_lock<std::recursive_mutex> lp(p.mutex(), std::defer_lock);
   std::lock(ln, lp);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -102,6 +103,58 @@ inline LiveNodes& live_nodes() {
   return *r;
 }
 
+/// Every relay port of the process (replication links, endpoints) and what it serves, for
+/// failure reports: a standby's log names the relay's port it streams from, not its
+/// upstream's. Entries stay after their relay goes (the logs of destroyed nodes name them);
+/// a port reused by a new relay gets the new entry.
+class RelayPorts {
+public:
+  /// Relay port `port` serves `what` ("replication link of node2, to node1 (port 5432)").
+  void set(int port, std::string what) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& e : ports_)
+      if (e.port == port) { e.what = std::move(what); e.live = true; return; }
+    if (ports_.size() >= kMax) ports_.erase(ports_.begin());
+    ports_.push_back({port, std::move(what), true});
+  }
+  /// The relay on `port` is gone.
+  void gone(int port) noexcept {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& e : ports_) if (e.port == port) e.live = false;
+  }
+  /// One line per relay alive now or whose port `text` names ("" if none).
+  std::string report(const std::string& text) const {
+    std::string out;
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& e : ports_) {
+      const std::string p = std::to_string(e.port);
+      bool named = false;
+      for (auto at = text.find(p); at != std::string::npos && !named; at = text.find(p, at + 1))
+        named = (at == 0 || !std::isdigit(static_cast<unsigned char>(text[at - 1]))) &&
+                (at + p.size() >= text.size() || !std::isdigit(static_cast<unsigned char>(text[at + p.size()])));
+      if (e.live || named)
+        out += "  relay port " + p + ": " + e.what + (e.live ? "" : " (gone)") + "\n";
+    }
+    return out;
+  }
+
+private:
+  struct Entry {
+    int port;
+    std::string what;
+    bool live;
+  };
+  static constexpr std::size_t kMax = 1024;
+  mutable std::mutex mu_;
+  std::vector<Entry> ports_;
+};
+
+// Never destroyed, like live_nodes().
+inline RelayPorts& relay_ports() {
+  static RelayPorts* r = new RelayPorts;
+  return *r;
+}
+
 /// The last `lines` lines of a file (reads at most its last 256 KiB); "" if unreadable.
 inline std::string file_tail(const std::string& path, int lines) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
@@ -172,10 +225,13 @@ public:
     for (const std::string& g : gone) body += g;
     std::string timeline = timeline_section(events, dropped, started);
     if (body.empty() && timeline.empty()) return {};
+    std::string relays = relay_ports().report(timeline + body);
     if (!body.empty())
       body = "\npgha: server logs of the nodes alive at the end of the failed test or destroyed "
              "during it:\n" + body + "---- pgha: end of server logs ----\n";
-    return timeline + body;
+    if (!relays.empty())
+      relays = "\npgha: relay ports (the logs name a relay's port, not the node behind it):\n" + relays;
+    return timeline + body + relays;
   }
   /// Writes a report on stderr, after what the test framework wrote on stdout so far.
   static void print(const std::string& report) {

@@ -6,6 +6,7 @@
 // it, so a node may be used from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cerrno>
 #include <cstdint>
@@ -18,6 +19,7 @@
 
 #include "pgha/connection.hpp"
 #include "pgha/detail/config.hpp"
+#include "pgha/detail/isolation.hpp"
 #include "pgha/detail/lineage_names.hpp"
 #include "pgha/detail/node_dir.hpp"
 #include "pgha/detail/scram.hpp"
@@ -110,6 +112,23 @@ public:
   std::string log_tail(int lines = 20) const { return dir_.log_tail(lines); }
   std::recursive_mutex& mutex() noexcept { return mu_; }
 
+  // --- transitions ---
+  /// Marks the node as changing role or process (start, stop, promote, rejoin) for its
+  /// scope: observers that must not act on a stale view (an Endpoint's route) skip it.
+  /// Made before the node's lock is taken and ended after it is released, so an observer
+  /// that can lock the node and sees no transition sees the node's new state.
+  class Transition {
+  public:
+    explicit Transition(NodeState& n) noexcept : n_(n) { n_.transitions_.fetch_add(1); }
+    ~Transition() { n_.transitions_.fetch_sub(1); }
+    Transition(const Transition&) = delete;
+    Transition& operator=(const Transition&) = delete;
+  private:
+    NodeState& n_;
+  };
+  /// Whether a start, stop, promote or rejoin is under way.
+  bool in_transition() const noexcept { return transitions_.load() != 0; }
+
   // --- identity ---
   /// A new cluster: fresh passwords and lineage. `armed`: see Topology::init.
   void init_cluster(const std::string& app_name, bool armed) {
@@ -187,6 +206,7 @@ public:
   /// port lost to another program between reservation and bind is replaced (unless fixed).
   /// `while_starting`: see Server::start (runs once, on the first attempt).
   void start(std::function<void()> while_starting = nullptr) {
+    Transition t(*this);
     std::lock_guard<std::recursive_mutex> l(mu_);
     if (server_.running())
       throw StateError("start() called but the server is already running; expected a stopped node",
@@ -228,6 +248,7 @@ public:
   /// Stops the server. pgha's own sessions close first, and again once the server refuses
   /// new connections (one opened in between by another thread would hold up a smart stop).
   void stop(StopMode mode) {
+    Transition t(*this);
     std::lock_guard<std::recursive_mutex> l(mu_);
     StepEvent ev(dir_.name(), "stop", [&, was = server_.running()](Event& e) {  // no event if it was stopped
       const char* m = mode == StopMode::Smart ? "smart" : mode == StopMode::Fast ? "fast" : mode == StopMode::Immediate ? "immediate" : "crash";
@@ -293,6 +314,12 @@ public:
     }
     if (arm) arm_upstream(up);
     topo_.attach_to(up.dir_.port(), up.dir_.archive(), opts_.relay);
+    if (Link* k = topo_.link()) {
+      RelayedLink& r = LinkAccess::of(*k);
+      r.set_lane(dir_.name(), "replication link",
+                 ", to " + up.dir_.name() + " (port " + std::to_string(up.dir_.port()) + ")");
+      for (const auto& p : Isolation::instance().between(this, &up)) r.partition_cut(p.first, p.second);
+    }
     attach_slots(up);
     publish_contact();
   }
@@ -345,6 +372,7 @@ public:
   /// nothing of the parent's is touched: its server and directory stay.
   void destroy() noexcept {
     if (dir_.root().empty()) return;
+    Isolation::instance().forget(this);
     if (!dir_.owned_here()) {
       admin_.abandon();
       sessions_->abandon();
@@ -415,6 +443,7 @@ private:
   AdminSession admin_;
   std::shared_ptr<UserSessions> sessions_ = std::make_shared<UserSessions>();
   std::recursive_mutex mu_;
+  std::atomic<int> transitions_{0};
 };
 
 }  // namespace pgha::detail

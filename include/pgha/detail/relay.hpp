@@ -117,7 +117,8 @@ public:
   std::uint64_t bytes(Direction d) const {
     return d == Direction::Both ? bytes_forwarded() : bytes_[d == Direction::Upstream ? 0 : 1].load();
   }
-  /// New connections the chooser refused (no eligible target).
+  /// New connections refused: the chooser had no eligible target, or the connect to the
+  /// target failed (the client got an RST either way).
   std::uint64_t refused() const { return refused_.load(); }
 
 private:
@@ -313,7 +314,7 @@ private:
   void start_connect(Pair& p) {
     Fd& up = p.fd[1];
     up = Fd(::socket(p.target.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!up) return close_pair(p, true);
+    if (!up) return refuse(p);
     set_nodelay(up.get());
     int rc = ::connect(up.get(), reinterpret_cast<const sockaddr*>(&p.target.addr), p.target.len);
     int err = errno;
@@ -329,7 +330,11 @@ private:
     if (rc == 0) return;
     // EINTR on a non-blocking connect: the attempt continues in the background, like EINPROGRESS.
     if (errno == EINPROGRESS || errno == EINTR) p.connecting = true;
-    else close_pair(p, true);
+    else refuse(p);
+  }
+  void refuse(Pair& p) {
+    refused_.fetch_add(1);
+    close_pair(p, true);
   }
   void service(Pair& p, const std::vector<pollfd>& pfds, std::vector<char>& buf) {
     const auto fired = [&](int side, short ev) {  // HUP/ERR count only if we asked for `ev`
@@ -347,7 +352,7 @@ private:
       int err = 0;
       socklen_t len = sizeof err;
       if (::getsockopt(p.fd[1].get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-      if (err != 0) return close_pair(p, true);
+      if (err != 0) return refuse(p);
       p.connecting = false;
     }
     for (int i = 0; i < 2; ++i) if (!p.dead && fired(i, POLLIN)) read_side(p, i, buf);

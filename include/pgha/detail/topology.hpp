@@ -36,11 +36,12 @@ public:
   const std::vector<std::string>& sync_list() const noexcept { return sync_list_; }
 
   /// Streams from the server on 127.0.0.1:`port` (through a relay when `relay`), restoring
-  /// from `archive` when not empty. Re-points an existing relay and heals it.
+  /// from `archive` when not empty. Re-points an existing relay and lifts its cuts (they
+  /// were about the old path; the caller applies the live Partitions to the new one).
   void attach_to(int port, const std::string& archive, bool relay) {
     if (relay) {
       if (!link_) link_ = std::make_unique<Link>("127.0.0.1", port);
-      else { link_->relay().retarget("127.0.0.1", port); link_->heal(); }
+      else LinkAccess::of(*link_).retarget("127.0.0.1", port);
     } else {
       link_.reset();
     }

@@ -1,0 +1,196 @@
+// pgha/detail/relayed_link.hpp: the faults of one relayed path (a standby's replication link
+// or an Endpoint's client path), as the user and every live Partition set them. A link is cut
+// in a direction when the user cut it or when some live Partition cut it: the state applied to
+// the relay is the union (Reset before Blackhole before Pass), so ending one Partition lifts
+// only its own cut, and the user's heal() lifts only the user's. Arguments are checked here
+// (UsageError at once), and every fault the user sets is an event in the link's lane.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "pgha/detail/live_nodes.hpp"
+#include "pgha/detail/relay.hpp"
+#include "pgha/error.hpp"
+#include "pgha/events.hpp"
+#include "pgha/link_types.hpp"
+#include "pgha/options.hpp"
+
+namespace pgha::detail {
+
+class RelayedLink {
+public:
+  /// The longest delay or jitter a link accepts: beyond it a test would wait, not test.
+  static constexpr std::chrono::milliseconds kMaxDelay = std::chrono::hours(1);
+  /// Byte counts above this are a negative number converted to unsigned, not a setting.
+  static constexpr std::uint64_t kMaxBytes = std::uint64_t(std::numeric_limits<std::int64_t>::max());
+
+  RelayedLink(const std::string& host, int port) : r_(host, port) {
+    lane_ = "link" + std::to_string(r_.port());
+    relay_ports().set(r_.port(), "a link to " + host + ":" + std::to_string(port));
+  }
+  explicit RelayedLink(Relay::Chooser choose) : r_(std::move(choose)) {
+    lane_ = "link" + std::to_string(r_.port());
+    relay_ports().set(r_.port(), "a routed link");
+  }
+  ~RelayedLink() { relay_ports().gone(r_.port()); }
+  RelayedLink(const RelayedLink&) = delete;
+  RelayedLink& operator=(const RelayedLink&) = delete;
+
+  /// Where this link's events go: the lane (a node's or an endpoint's name) and what the
+  /// link is called in their messages ("replication link", "client link"); `serves` says
+  /// in failure reports what the relay's port leads to.
+  void set_lane(std::string lane, std::string what, const std::string& serves) {
+    relay_ports().set(r_.port(), what + " of " + lane + serves);
+    std::lock_guard<std::mutex> l(mu_);
+    lane_ = std::move(lane);
+    what_ = std::move(what);
+  }
+
+  // --- the user's faults ---
+  void cut(LinkCut how, Direction d) {
+    check_enum(how, d);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      const LinkState s = how == LinkCut::Reset ? LinkState::Reset : LinkState::Blackhole;
+      if (d != Direction::Downstream) user_[0] = s;
+      if (d != Direction::Upstream) user_[1] = s;
+      apply();
+    }
+    std::string m = std::string(how == LinkCut::Reset ? "reset" : "blackhole");
+    if (d != Direction::Both) m += std::string(", ") + (d == Direction::Upstream ? "upstream" : "downstream") + " only";
+    event("fault", "cut (" + m + ")", {{"mode", how == LinkCut::Reset ? "reset" : "blackhole"}, {"direction", enum_name(d)}});
+  }
+  /// Lifts the user's cuts; a live Partition's stay.
+  void heal() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      user_[0] = user_[1] = LinkState::Pass;
+      apply();
+    }
+    event("heal", "healed", {});
+  }
+  /// Whether some direction is cut now (by the user or a Partition).
+  bool is_cut() const noexcept { return r_.state() != LinkState::Pass; }
+  void delay(std::chrono::milliseconds latency, std::chrono::milliseconds jitter) {
+    check_delay("delay", latency);
+    check_delay("jitter", jitter);
+    r_.set_delay(latency, jitter);
+    std::string m = "delay " + std::to_string(latency.count()) + " ms";
+    if (jitter.count()) m += " +- " + std::to_string(jitter.count()) + " ms";
+    event(latency.count() || jitter.count() ? "fault" : "heal", m,
+          {{"delay_ms", std::to_string(latency.count())}, {"jitter_ms", std::to_string(jitter.count())}});
+  }
+  void bandwidth(std::uint64_t bytes_per_second) {
+    check_bytes("bandwidth", bytes_per_second);
+    r_.set_bandwidth(bytes_per_second);
+    event(bytes_per_second ? "fault" : "heal",
+          bytes_per_second ? "bandwidth " + std::to_string(bytes_per_second) + " bytes/s" : std::string("bandwidth unlimited"),
+          {{"bandwidth", std::to_string(bytes_per_second)}});
+  }
+  void limit_data(std::uint64_t bytes) {
+    check_bytes("limit_data", bytes);
+    r_.set_limit(bytes);
+    event(bytes ? "fault" : "heal",
+          bytes ? "closes each connection after " + std::to_string(bytes) + " bytes" : std::string("byte limit off"),
+          {{"limit", std::to_string(bytes)}});
+  }
+  void reset_connections() {
+    r_.switch_existing(Switch::Reset);
+    event("fault", "open connections reset", {});
+  }
+
+  // --- Partitions ---
+  /// Partition `id` cuts this link both ways (again: no change).
+  void partition_cut(std::uint64_t id, LinkCut how) {
+    std::lock_guard<std::mutex> l(mu_);
+    parts_[id] = how == LinkCut::Reset ? LinkState::Reset : LinkState::Blackhole;
+    apply();
+  }
+  /// Partition `id` ended: its cut goes, the others' and the user's stay.
+  void partition_heal(std::uint64_t id) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (parts_.erase(id)) apply();
+  }
+  /// Whether Partition `id` cuts this link.
+  bool partition_cuts(std::uint64_t id) const {
+    std::lock_guard<std::mutex> l(mu_);
+    return parts_.count(id) != 0;
+  }
+  /// A new upstream (a rejoin): every cut was about the old path and goes; the caller
+  /// applies the live Partitions between this node and its new upstream.
+  void retarget(const std::string& host, int port) {
+    r_.retarget(host, port);
+    std::lock_guard<std::mutex> l(mu_);
+    parts_.clear();
+    user_[0] = user_[1] = LinkState::Pass;
+    apply();
+  }
+
+  Relay& relay() noexcept { return r_; }
+  const Relay& relay() const noexcept { return r_; }
+
+private:
+  static LinkState worse(LinkState a, LinkState b) noexcept {
+    if (a == LinkState::Reset || b == LinkState::Reset) return LinkState::Reset;
+    return a == LinkState::Blackhole || b == LinkState::Blackhole ? LinkState::Blackhole : LinkState::Pass;
+  }
+  // Under mu_: the union of every cut, per direction, applied to the relay in one step when
+  // both directions agree (a Reset of both resets every pair at once).
+  void apply() {
+    LinkState s[2] = {user_[0], user_[1]};
+    for (const auto& p : parts_) { s[0] = worse(s[0], p.second); s[1] = worse(s[1], p.second); }
+    if (s[0] == s[1]) { r_.set_state(s[0], Direction::Both); return; }
+    r_.set_state(s[0], Direction::Upstream);
+    r_.set_state(s[1], Direction::Downstream);
+  }
+  void check_enum(LinkCut how, Direction d) const {
+    if (how != LinkCut::Reset && how != LinkCut::Blackhole)
+      throw UsageError("pgha::Link::cut: LinkCut value " + std::to_string(static_cast<int>(how)) +
+                       " is not an enumerator; expected LinkCut::Reset or LinkCut::Blackhole");
+    if (d != Direction::Both && d != Direction::Upstream && d != Direction::Downstream)
+      throw UsageError("pgha::Link::cut: Direction value " + std::to_string(static_cast<int>(d)) +
+                       " is not an enumerator; expected Both, Upstream or Downstream");
+  }
+  static void check_delay(const char* what, std::chrono::milliseconds v) {
+    if (v.count() < 0 || v > kMaxDelay)
+      throw UsageError(std::string("pgha::Link::delay: ") + what + " of " + std::to_string(v.count()) +
+                       " ms is out of range; expected 0 (none) to " + std::to_string(kMaxDelay.count()) +
+                       " ms (1 hour)");
+  }
+  static void check_bytes(const char* what, std::uint64_t v) {
+    if (v > kMaxBytes)
+      throw UsageError(std::string("pgha::Link::") + what + "(" + std::to_string(v) +
+                       ") is out of range (a negative number converted to unsigned?); expected 0 (off) "
+                       "or a byte count up to " + std::to_string(kMaxBytes));
+  }
+  void event(const char* kind, const std::string& what,
+             std::vector<std::pair<std::string, std::string>> facts) const noexcept {
+    if (!events_on()) return;
+    try {
+      std::string lane, name;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        lane = lane_;
+        name = what_;
+      }
+      facts.insert(facts.begin(), {"relay_port", std::to_string(r_.port())});
+      emit(lane, kind, name + " " + what, std::chrono::microseconds(0), std::move(facts));
+    } catch (...) {
+    }
+  }
+
+  mutable std::mutex mu_;  // guards the cuts (applied under it, in order) and the lane
+  LinkState user_[2] = {LinkState::Pass, LinkState::Pass};
+  std::map<std::uint64_t, LinkState> parts_;  // partition id -> its cut (both directions)
+  std::string lane_;
+  std::string what_ = "link";
+  Relay r_;
+};
+
+}  // namespace pgha::detail
