@@ -27,6 +27,18 @@ TEST_CASE("WAL retention: wal_keep_segments up to 12, wal_keep_size from 13") {
   CHECK(server_settings(standby_input(18)).count("wal_keep_segments") == 0);
 }
 
+TEST_CASE("Async clears synchronous_standby_names even when a user setting lists names") {
+  ConfigInput in = standby_input(15);
+  in.standby = false;
+  in.sync_names = "FIRST 1 (standby1, primary)";
+  in.settings["synchronous_standby_names"] = "FIRST 1 (standby1, primary)";
+  in.sync_mode = pgha::SyncMode::Async;
+  CHECK(server_settings(in).at("synchronous_standby_names") == "");
+  CHECK_THAT(render_conf(in), ContainsSubstring("synchronous_standby_names = ''"));
+  in.sync_mode = pgha::SyncMode::RemoteApply;  // a sync mode: the user's names win
+  CHECK(server_settings(in).at("synchronous_standby_names") == "FIRST 1 (standby1, primary)");
+}
+
 TEST_CASE("standby settings: recovery.conf on 11, postgresql.conf on 12+") {
   auto s11 = server_settings(standby_input(11));
   CHECK(s11.count("primary_conninfo") == 0);  // PG 11 refuses to start with it there

@@ -149,12 +149,29 @@ public:
     start();
   }
 
-  /// Switches synchronous_commit at run time (Async clears synchronous_standby_names);
-  /// takes effect for new transactions once the server reloaded its configuration.
+  /// Switches synchronous_commit at run time; Async clears synchronous_standby_names, also
+  /// when Options::settings lists names (as the Catch2 and GoogleTest fixtures do). Returns
+  /// once the server reloaded its configuration: new transactions run in the new mode. The
+  /// "sync_mode" event quotes both settings as the running server reports them.
   void set_sync_mode(SyncMode mode) {
     s().set_sync_mode(mode);
-    note_event("sync_mode", std::string("synchronous_commit = ") + synchronous_commit_setting(mode) +
-                           (mode == SyncMode::Async ? ", no synchronous standby" : ""));
+    if (!detail::events_on()) return;
+    std::string what;
+    try {
+      if (!s().running()) {
+        what = std::string("synchronous_commit = ") + synchronous_commit_setting(mode) +
+               " at the next start (the server is stopped)";
+      } else {
+        Result r = s().admin_query("SELECT current_setting('synchronous_commit'), "
+                                   "current_setting('synchronous_standby_names')");
+        what = "synchronous_commit = " + r.value(0, 0) + ", synchronous_standby_names = '" +
+               r.value(0, 1) + "'" + (r.value(0, 1).empty() ? " (no synchronous standby)" : "");
+      }
+    } catch (const Error& e) {
+      what = std::string("synchronous_commit = ") + synchronous_commit_setting(mode) +
+             " written; the server did not say what it has: " + e.message();
+    }
+    note_event("sync_mode", what);
   }
 
   // --- faults ---

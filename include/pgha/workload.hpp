@@ -1,7 +1,9 @@
 // pgha/workload.hpp: a ready-made workload. N client threads append unique values through
-// any conninfo into the workload's own table, reconnect on errors and record in a History
+// any conninfo into the workload's table, reconnect on errors and record in a History
 // what each client was told. After the test, check(node) compares it with the table on
-// that node.
+// that node. Every row carries the workload's run id (column `run`) and check() reads only
+// its own run's rows, so any number of Workloads may share one table, one after the other
+// or at once: a clean run's verdict is ok whatever else wrote there.
 //
 // How an outcome is classified (what PostgreSQL guarantees):
 // - an error, or a lost connection, before COMMIT was sent: fail (nothing can commit);
@@ -23,6 +25,7 @@
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,6 +44,7 @@ namespace pgha {
 /// Options of a Workload.
 struct WorkloadOptions {
   /// The workload's table (a plain SQL identifier: lower-case letters, digits, '_').
+  /// Workloads may share it: each one's rows carry its run id (see Workload::run_id()).
   std::string table = "pgha_workload";
   /// Number of distinct keys the clients append to ("k0", "k1", ...).
   int keys = 4;
@@ -60,7 +64,8 @@ public:
   /// `clients` threads will write through `conninfo` (any libpq conninfo: one node, a
   /// multi-host list with target_session_attrs=read-write, a proxy). Nothing runs yet.
   explicit Workload(std::string conninfo, int clients = 4, WorkloadOptions opts = {})
-      : conninfo_(std::move(conninfo)), clients_(clients), opts_(std::move(opts)) {
+      : conninfo_(std::move(conninfo)), clients_(clients), opts_(std::move(opts)),
+        run_id_(new_run_id()) {
     if (clients_ < 1 || clients_ > 1000)
       throw Error("Workload: " + std::to_string(clients_) + " clients; expected 1 to 1000");
     if (opts_.keys < 1) throw Error("Workload: WorkloadOptions::keys must be at least 1");
@@ -83,10 +88,7 @@ public:
     if (started_)
       throw StateError("Workload::start: this workload was started before; a Workload runs once, "
                        "create a new one (with another table) for another run");
-    Connection c(conninfo_, opts_.connect_timeout + opts_.statement_timeout, "workload");
-    c.execute("CREATE TABLE IF NOT EXISTS " + opts_.table +
-              " (key text NOT NULL, value text NOT NULL, process int NOT NULL,"
-              " written_at timestamptz NOT NULL DEFAULT clock_timestamp())");
+    create_table();
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) throw SetupError("Workload::start: pipe2 failed");
     stop_read_.reset(p[0]);
@@ -152,7 +154,8 @@ public:
       throw StateError("Workload::check before start(): this workload never wrote; expected "
                        "start(), the test's steps, stop(), then check(node)");
     try {
-      return history_.check(node.query("SELECT key, value FROM " + opts_.table));
+      return history_.check(
+          node.query("SELECT key, value FROM " + opts_.table + " WHERE run = $1", {run_id_}));
     } catch (const QueryError& e) {
       if (e.sqlstate() != "42P01") throw;
       throw Error("Workload::check: table " + opts_.table + " does not exist on " + node.name() +
@@ -168,8 +171,44 @@ public:
   const History& history() const noexcept { return history_; }
   /// The workload's table name.
   const std::string& table() const noexcept { return opts_.table; }
+  /// This workload's run id: the value of the `run` column in each row it writes, unique
+  /// to this Workload object (process id, clock and a counter). check() reads only the rows
+  /// of this run, so Workloads that share a table do not see each other's rows.
+  const std::string& run_id() const noexcept { return run_id_; }
 
 private:
+  static std::string new_run_id() {
+    static std::atomic<std::uint64_t> counter{0};
+    auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::to_string(::getpid()) + "-" + std::to_string(now) + "-" +
+           std::to_string(counter.fetch_add(1) + 1);
+  }
+
+  // Creates the table if it does not exist, and adds the run column to a table made by an
+  // older pgha (its rows have run '' and belong to no Workload). Two Workloads starting at
+  // once may race on CREATE TABLE IF NOT EXISTS (23505 on the catalog, or 42P07): the loser
+  // tries again and finds the table.
+  void create_table() {
+    Connection c(conninfo_, opts_.connect_timeout + opts_.statement_timeout, "workload");
+    for (int attempt = 0;; ++attempt) {
+      try {
+        c.execute("CREATE TABLE IF NOT EXISTS " + opts_.table +
+                  " (key text NOT NULL, value text NOT NULL, process int NOT NULL,"
+                  " written_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+                  " run text NOT NULL DEFAULT '')");
+        break;
+      } catch (const QueryError& e) {
+        if (attempt > 0 || (e.sqlstate() != "23505" && e.sqlstate() != "42P07")) throw;
+      }
+    }
+    // Only when it is missing: ALTER TABLE would wait for a lock behind another Workload's
+    // open transactions (which may be blocked on a sync standby).
+    if (c.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) AND "
+                  "attname = 'run' AND NOT attisdropped", {opts_.table}).value(0, 0) == "0")
+      c.execute("ALTER TABLE " + opts_.table + " ADD COLUMN IF NOT EXISTS run text NOT NULL DEFAULT ''");
+  }
+
   void note_error(const std::string& e) {
     std::lock_guard<std::mutex> l(m_);
     last_error_ = e;
@@ -180,7 +219,8 @@ private:
   void client(int process) noexcept {
     try {
       detail::ClientSession s(stop_read_.get());
-      const std::string insert = "INSERT INTO " + opts_.table + " (key, value, process) VALUES ($1, $2, $3)";
+      const std::string insert =
+          "INSERT INTO " + opts_.table + " (key, value, process, run) VALUES ($1, $2, $3, $4)";
       const std::string proc = std::to_string(process);
       for (std::size_t seq = 0; running_; ++seq) {
         if (!s.open()) {
@@ -196,7 +236,7 @@ private:
         Op op = history_.invoke(key, value, process);
         // After a failure, pause briefly (or until stop) rather than spin on, e.g., a
         // read-only standby.
-        if (!attempt(s, op, insert, {key, value, proc})) pause();
+        if (!attempt(s, op, insert, {key, value, proc, run_id_})) pause();
       }
     } catch (const std::exception& e) {  // out of memory or threads: note it, end this client
       note_error(std::string("client stopped by an exception: ") + e.what());
@@ -265,6 +305,7 @@ private:
   std::string conninfo_;
   int clients_;
   WorkloadOptions opts_;
+  std::string run_id_;
   History history_;
   detail::Fd stop_read_, stop_write_;
   std::vector<std::thread> threads_;

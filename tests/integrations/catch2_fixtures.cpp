@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <iostream>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "subprocess.hpp"
 
@@ -85,6 +87,36 @@ TEST_CASE_METHOD(pgha::catch2::ClusterFixture<1>, "ClusterFixture<1> fails over 
               .value(0, 1) == "sync");
   standby().execute("INSERT INTO t VALUES (1)");  // returns: remote_apply on "primary"
   REQUIRE(primary().query("SELECT count(*) FROM t").value(0, 0) == "1");
+}
+
+// Issue 20: the fixture lists the sync names as a user setting, which used to be written
+// after pgha's sync rule, so set_sync_mode(Async) left them set and commits kept waiting.
+// The call now clears them on the server, and its event quotes what the server has.
+TEST_CASE_METHOD(pgha::catch2::ClusterFixture<1>,
+                 "ClusterFixture<1>: set_sync_mode(Async) clears the sync standby, and back",
+                 "[catch2-fixtures]") {
+  std::mutex mu;
+  std::vector<std::string> said;  // the primary's sync_mode events
+  std::string name = primary().name();
+  pgha::set_log_sink([&](const pgha::Event& e) {
+    std::lock_guard<std::mutex> l(mu);
+    if (e.node == name && e.kind == "sync_mode") said.push_back(e.message);
+  });
+  primary().set_sync_mode(pgha::SyncMode::Async);
+  CHECK(primary().query("SHOW synchronous_standby_names").value(0, 0) == "");
+  // A commit no longer waits for the standby: with its walreceiver frozen it still returns.
+  standby().freeze_walreceiver();
+  CHECK_NOTHROW(primary().execute("CREATE TABLE t (id int)"));
+  standby().thaw_walreceiver();
+  primary().set_sync_mode(pgha::SyncMode::RemoteApply);
+  CHECK(primary().query("SHOW synchronous_standby_names").value(0, 0) == "FIRST 1 (standby1, primary)");
+  primary().execute("INSERT INTO t VALUES (1)");  // remote_apply again: visible on the standby
+  CHECK(standby().query("SELECT count(*) FROM t").value(0, 0) == "1");
+  pgha::set_log_sink(nullptr);
+  REQUIRE(said.size() == 2);
+  INFO(said[0] << "\n" << said[1]);
+  CHECK(said[0].find("synchronous_standby_names = ''") != std::string::npos);
+  CHECK(said[1].find("synchronous_standby_names = 'FIRST 1 (standby1, primary)'") != std::string::npos);
 }
 
 // A and B are hidden: they only mean something in one process, A then B. ctest runs each

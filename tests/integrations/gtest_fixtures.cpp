@@ -1,6 +1,7 @@
 // tests/integrations/gtest_fixtures.cpp: pgha/gtest.hpp against real servers.
 #include <pgha/gtest.hpp>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,33 @@ TEST_F(ClusterTest, FailoverGuardKeepsTheOldPrimarySync) {
   EXPECT_EQ(standby().query("SELECT sync_state FROM pg_stat_replication").value(0, 0), "sync");
   standby().execute("INSERT INTO t VALUES (9)");
   EXPECT_EQ(primary().query("SELECT id FROM t").value(0, 0), "9");
+}
+
+// Issue 20: set_sync_mode(Async) on the fixture's primary clears its sync standby (the
+// fixture lists the names as a user setting, which used to win), and back.
+TEST_F(ClusterTest, AsyncClearsTheSyncStandbyAndBack) {
+  std::mutex mu;
+  std::vector<std::string> said;  // the primary's sync_mode events
+  std::string name = primary().name();
+  pgha::set_log_sink([&](const pgha::Event& e) {
+    std::lock_guard<std::mutex> l(mu);
+    if (e.node == name && e.kind == "sync_mode") said.push_back(e.message);
+  });
+  primary().set_sync_mode(pgha::SyncMode::Async);
+  EXPECT_EQ(primary().query("SHOW synchronous_standby_names").value(0, 0), "");
+  standby().freeze_walreceiver();  // a commit no longer waits for it
+  EXPECT_NO_THROW(primary().execute("CREATE TABLE t (id int)"));
+  standby().thaw_walreceiver();
+  primary().set_sync_mode(pgha::SyncMode::RemoteApply);
+  EXPECT_EQ(primary().query("SHOW synchronous_standby_names").value(0, 0),
+            "FIRST 1 (standby1, primary)");
+  primary().execute("INSERT INTO t VALUES (1)");
+  EXPECT_EQ(standby().query("SELECT count(*) FROM t").value(0, 0), "1");
+  pgha::set_log_sink(nullptr);
+  ASSERT_EQ(said.size(), 2u);
+  EXPECT_NE(said[0].find("synchronous_standby_names = ''"), std::string::npos) << said[0];
+  EXPECT_NE(said[1].find("synchronous_standby_names = 'FIRST 1 (standby1, primary)'"),
+            std::string::npos) << said[1];
 }
 
 // A and B only mean something in one process, A then B; gtest_discover_tests runs each test

@@ -23,7 +23,8 @@ struct ConfigInput {
   bool standby = false;
   std::string primary_conninfo;  // standby only
   std::string restore_dir;       // standby only: upstream's archive, "" = no restore_command
-  std::map<std::string, std::string> settings;  // user settings, written last (they win)
+  std::map<std::string, std::string> settings;  // user settings, written last (they win,
+                                                // but Async keeps synchronous_standby_names '')
   // Replication slots (detail/slots.hpp decides them):
   std::string primary_slot_name;  // standby only: the physical slot it streams through
   bool sync_slots = false;        // standby only, 17+: sync failover slots from upstream
@@ -95,7 +96,7 @@ inline std::map<std::string, std::string> server_settings(const ConfigInput& in)
   else s["wal_keep_size"] = "32MB";
   s["synchronous_commit"] = synchronous_commit_setting(in.sync_mode);
   s["synchronous_standby_names"] = in.sync_mode == SyncMode::Async ? "" : in.sync_names;
-  // User settings below may still set synchronous_standby_names explicitly.
+  // User settings below may set synchronous_standby_names explicitly, except for Async.
   // Small and fast: test clusters, not production.
   s["fsync"] = "off";  // a killed server keeps its page cache; only an OS crash loses data
   s["shared_buffers"] = "16MB";
@@ -129,6 +130,10 @@ inline std::map<std::string, std::string> server_settings(const ConfigInput& in)
   if (!in.standby && !in.standby_slots.empty()) s["synchronized_standby_slots"] = in.standby_slots;
   for (auto& [k, v] : in.pinned) s[k] = v;
   for (auto& [k, v] : in.settings) s[k] = v;
+  // Async means no synchronous standby: it wins over a user's synchronous_standby_names
+  // (the fixtures of catch2.hpp and gtest.hpp list their names there), or commits would
+  // keep waiting for a standby while the node says it runs async.
+  if (in.sync_mode == SyncMode::Async) s["synchronous_standby_names"] = "";
   return s;
 }
 
