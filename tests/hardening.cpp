@@ -55,6 +55,45 @@ TEST_CASE("a fork()ed child that exits never tears down the parent's nodes") {
   CHECK(n->query("SELECT count(*) FROM t").value(0, 0) == "1");
 }
 
+TEST_CASE("a fork()ed child calling execute() gets its own session, and the parent keeps its own") {
+  pgha::TempPrimary n;
+  std::string parent_backend = n.query("SELECT pg_backend_pid()").value(0, 0);
+  n.execute("SET application_name = 'parent-session'");  // session state the child must not see
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  std::fflush(nullptr);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(p[0]);
+    std::string out;
+    try {
+      pgha::Result r = n.query("SELECT pg_backend_pid() || ' ' || current_setting('application_name')");
+      out = r.value(0, 0);
+    } catch (const std::exception& e) {
+      out = std::string("error: ") + e.what();
+    }
+    out += "\n";
+    (void)!::write(p[1], out.data(), out.size());
+    ::_exit(0);  // no destructors: the child's copy of the node is abandoned, as at exec or crash
+  }
+  ::close(p[1]);
+  std::string got;
+  char buf[256];
+  for (ssize_t k; (k = ::read(p[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(k));
+  ::close(p[0]);
+  int st = 0;
+  REQUIRE(::waitpid(child, &st, 0) == child);
+  CHECK(WIFEXITED(st));
+  INFO("child said: " << got);
+  CHECK(got.rfind("error", 0) != 0);
+  CHECK(got.rfind(parent_backend + " ", 0) != 0);          // not the parent's backend
+  CHECK(got.find("parent-session") == std::string::npos);  // nor its session state
+  // The parent's session is intact: same backend, same state.
+  CHECK(n.query("SELECT pg_backend_pid() || ' ' || current_setting('application_name')").value(0, 0) ==
+        parent_backend + " parent-session");
+}
+
 TEST_CASE("two threads on one node each get their own results") {
   pgha::TempPrimary n;
   std::atomic<int> wrong{0}, errors{0};
