@@ -109,6 +109,11 @@ public:
   }
   /// New connections the chooser refused (no eligible target).
   std::uint64_t refused() const { return refused_.load(); }
+  /// The toxics set now (delay, jitter, bandwidth, limit; all 0: none).
+  Toxics toxics() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return want_tox_;
+  }
 
 private:
   static constexpr std::size_t kMaxQueued = 4u << 20;  // stop reading a side past this backlog
