@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <pgha/shared_cluster.hpp>
+
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -275,4 +277,43 @@ TEST_CASE("a crashed or destroyed node leaves no SysV shared memory segment") {
     REQUIRE(::shmctl(id2, IPC_STAT, &ds) == 0);
   }
   CHECK(::shmctl(id2, IPC_STAT, &ds) == -1);
+}
+
+TEST_CASE("SharedCluster::reset() lifts every fault and drops slots, publications and subscriptions") {
+  pgha::Options o;
+  o.relay = true;
+  o.settings["wal_level"] = "logical";
+  o.timeout = 10s;  // reset() of a link that still closes every connection after 4 kB ends here
+  pgha::SharedCluster c(o);
+  {
+    pgha::Link& l = c.standby().replication_link();
+    l.delay(200ms, 5ms);
+    l.bandwidth(1000000);
+    c.primary().create_logical_slot("test_cdc", "test_decoding");
+    c.primary().execute("CREATE TABLE pub_t (x int)");
+    c.primary().execute("CREATE PUBLICATION test_pub FOR TABLE pub_t");
+    c.primary().execute("CREATE SUBSCRIPTION test_sub CONNECTION " +
+                        pgha::detail::sql_literal(c.primary().conninfo()) +
+                        " PUBLICATION test_pub WITH (connect = false)");
+    c.standby().freeze_walreceiver();
+    l.limit_data(4096);
+  }
+  REQUIRE_NOTHROW(c.reset());
+  pgha::Node& p = c.primary();
+  pgha::Node& s = c.standby();
+  pgha::detail::Toxics t = s.replication_link().relay().toxics();
+  CHECK(t.delay.count() == 0);
+  CHECK(t.jitter.count() == 0);
+  CHECK(t.bandwidth == 0);
+  CHECK(t.limit == 0);
+  CHECK_FALSE(s.replication_link().is_cut());
+  CHECK(p.query("SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'").value(0, 0) == "0");
+  CHECK(p.query("SELECT count(*) FROM pg_publication").value(0, 0) == "0");
+  CHECK(p.query("SELECT count(*) FROM pg_subscription").value(0, 0) == "0");
+  CHECK(test::sync_state(p, s.application_name()) == "streaming/sync");
+  // No byte limit left: some 400 kB of WAL cross on the walreceiver's one connection.
+  std::string receiver = s.query("SELECT pid FROM pg_stat_wal_receiver").value(0, 0);
+  p.execute("CREATE TABLE big AS SELECT md5(i::text) AS v FROM generate_series(1, 5000) i");
+  p.wait_for_catchup(s);
+  CHECK(s.query("SELECT pid FROM pg_stat_wal_receiver").value(0, 0) == receiver);
 }

@@ -55,6 +55,45 @@ TEST_CASE("a fork()ed child that exits never tears down the parent's nodes") {
   CHECK(n->query("SELECT count(*) FROM t").value(0, 0) == "1");
 }
 
+TEST_CASE("a fork()ed child calling execute() gets its own session, and the parent keeps its own") {
+  pgha::TempPrimary n;
+  std::string parent_backend = n.query("SELECT pg_backend_pid()").value(0, 0);
+  n.execute("SET application_name = 'parent-session'");  // session state the child must not see
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  std::fflush(nullptr);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(p[0]);
+    std::string out;
+    try {
+      pgha::Result r = n.query("SELECT pg_backend_pid() || ' ' || current_setting('application_name')");
+      out = r.value(0, 0);
+    } catch (const std::exception& e) {
+      out = std::string("error: ") + e.what();
+    }
+    out += "\n";
+    (void)!::write(p[1], out.data(), out.size());
+    ::_exit(0);  // no destructors: the child's copy of the node is abandoned, as at exec or crash
+  }
+  ::close(p[1]);
+  std::string got;
+  char buf[256];
+  for (ssize_t k; (k = ::read(p[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(k));
+  ::close(p[0]);
+  int st = 0;
+  REQUIRE(::waitpid(child, &st, 0) == child);
+  CHECK(WIFEXITED(st));
+  INFO("child said: " << got);
+  CHECK(got.rfind("error", 0) != 0);
+  CHECK(got.rfind(parent_backend + " ", 0) != 0);          // not the parent's backend
+  CHECK(got.find("parent-session") == std::string::npos);  // nor its session state
+  // The parent's session is intact: same backend, same state.
+  CHECK(n.query("SELECT pg_backend_pid() || ' ' || current_setting('application_name')").value(0, 0) ==
+        parent_backend + " parent-session");
+}
+
 TEST_CASE("two threads on one node each get their own results", "[tsan]") {
   pgha::TempPrimary n;
   std::atomic<int> wrong{0}, errors{0};
@@ -163,6 +202,55 @@ TEST_CASE("FailoverGuard's destructor survives a moved-from node") {
   CHECK(node2.role() == pgha::Role::Primary);
 }
 
+TEST_CASE("a FailoverGuard outlived by neither node gives a pgha error, never a use after free") {
+  auto node1 = std::make_unique<pgha::TempPrimary>();
+  auto node2 = std::make_unique<pgha::TempStandby>(*node1);
+  std::string name1 = node1->name();
+  auto g = std::make_unique<pgha::FailoverGuard>(*node1, *node2);
+  node1.reset();  // the old primary goes before its guard
+  CHECK_THROWS_AS(g->rejoin(), pgha::StateError);
+  CHECK_THROWS_WITH(g->rejoin(), ContainsSubstring(name1) && ContainsSubstring("destroyed"));
+  CHECK_FALSE(g->has_rejoined());
+  CHECK_THROWS_AS(g->old_primary(), pgha::StateError);
+  CHECK(g->new_primary().role() == pgha::Role::Primary);
+  node2.reset();  // and the new primary too: the destructor has nothing left to touch
+  CHECK_THROWS_AS(g->new_primary(), pgha::StateError);
+  g.reset();
+}
+
+TEST_CASE("a node's destructor on another thread waits for a FailoverGuard's rejoin of it") {
+  auto node1 = std::make_unique<pgha::TempPrimary>();
+  pgha::TempStandby node2(*node1);
+  pgha::FailoverGuard g(*node1, node2);
+  std::atomic<bool> started{false};
+  std::thread rejoiner([&] {
+    started = true;
+    try { g.rejoin(); } catch (const pgha::Error&) {}  // either order is fine; no crash
+  });
+  while (!started) std::this_thread::yield();
+  node1.reset();
+  rejoiner.join();
+  CHECK(node2.role() == pgha::Role::Primary);
+}
+
+TEST_CASE("has_rejoined() tells 'no rejoin yet' apart from Resumed") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  CHECK_FALSE(node1.has_rejoined());
+  CHECK_FALSE(node1.last_rejoin().has_value());
+  CHECK(node1.last_rejoin_method() == pgha::RejoinMethod::Resumed);  // the old name stays
+  pgha::FailoverGuard g(node1, node2);
+  CHECK_FALSE(g.has_rejoined());
+  CHECK_FALSE(g.rejoined_method().has_value());
+  pgha::RejoinMethod m = g.rejoin();
+  CHECK(g.has_rejoined());
+  CHECK(g.rejoined_method() == m);
+  CHECK(g.method() == m);
+  CHECK(node1.has_rejoined());
+  CHECK(node1.last_rejoin() == m);
+  CHECK(node1.last_rejoin_method() == m);
+}
+
 TEST_CASE("FailoverGuard refuses a frozen standby before it stops anything") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
@@ -193,6 +281,52 @@ TEST_CASE("a FailoverGuard whose promote fails restarts the old primary and says
   CHECK(test::ids(node1) == std::vector<int>{1, 2});
   ::kill(startup[0], SIGCONT);  // node2 now finishes the promote it was asked for
   node2.wait_until("SELECT NOT pg_is_in_recovery()");
+}
+
+TEST_CASE("a FailoverGuard whose promote fails rethrows the promote's own error type") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  if (node2.server_version_num() < 120000) PGHA_SKIP("PG 11 promotes with a file pgha writes itself");
+  // The server user cannot create promote.signal in a read-only data directory: pg_promote()
+  // fails with SQLSTATE 42501, a QueryError.
+  ::chmod(node2.data_dir().c_str(), 0500);
+  try {
+    pgha::FailoverGuard g(node1, node2);
+    FAIL("the promote succeeded in a read-only data directory");
+  } catch (const pgha::QueryError& e) {
+    CHECK(e.sqlstate() == "42501");
+    CHECK_THAT(e.what(), ContainsSubstring("promoting " + node2.name() + " failed") &&
+                             ContainsSubstring(node1.name() + " was started again"));
+  } catch (const pgha::Error& e) {
+    FAIL("sliced to a less specific type: " << e.what());
+  }
+  ::chmod(node2.data_dir().c_str(), 0700);
+  CHECK(node1.role() == pgha::Role::Primary);
+  CHECK(node2.role() == pgha::Role::Standby);
+}
+
+TEST_CASE("a FailoverGuard destructor's failure is an event, not only a line on stderr") {
+  std::mutex mu;
+  std::vector<pgha::Event> seen;
+  pgha::set_log_sink([&](const pgha::Event& e) {
+    std::lock_guard<std::mutex> l(mu);
+    seen.push_back(e);
+  });
+  std::optional<pgha::TempPrimary> node1;
+  node1.emplace();
+  pgha::TempStandby node2(*node1);
+  std::string name1 = node1->name();
+  {
+    pgha::FailoverGuard g(*node1, node2);
+    node1.reset();
+  }  // the rejoin of a destroyed node fails in the destructor
+  pgha::set_log_sink(nullptr);
+  bool found = false;
+  for (const auto& e : seen)
+    if (e.kind == "error" && e.message.find("FailoverGuard could not rejoin") != std::string::npos &&
+        e.message.find(name1) != std::string::npos)
+      found = true;
+  CHECK(found);
 }
 
 TEST_CASE("role() answers while the server shuts down, instead of a connection error", "[tsan]") {

@@ -435,3 +435,80 @@ TEST_CASE("a child forked while other threads hold pgha's locks can use pgha and
   busy.join();
   CHECK(hung == 0);
 }
+
+TEST_CASE("the watcher removes only directories pgha created, whatever paths it is sent") {
+  // Issue 20: a newline in PGHA_TMPDIR made the watcher remove the part of a path before
+  // the newline (a user's directory). The watcher is driven here directly, as the reaper
+  // starts it, with the identity of a (pretend) test process; its pipe then closes as when
+  // that process dies.
+  std::string base = "/dev/shm/pgha-watcher-victims-" + std::to_string(::getpid());
+  boost::filesystem::remove_all(base);
+  boost::filesystem::create_directories(base + "/victim");  // a user's directory
+  std::ofstream(base + "/victim/data.txt") << "precious\n";
+  const std::string me = "4242 123456";  // the identity the owner files must hold
+  // A pgha-named directory owned by another process, and a symlink with a pgha name that
+  // points at a directory with a matching owner file: neither is ours to remove.
+  boost::filesystem::create_directories(base + "/pgha-node-foreign");
+  std::ofstream(base + "/pgha-node-foreign/owner") << "999 1\n";
+  boost::filesystem::create_directories(base + "/linked");
+  std::ofstream(base + "/linked/owner") << me << "\n";
+  boost::filesystem::create_directory_symlink(base + "/linked", base + "/pgha-node-link");
+  // A directory not named like pgha's, with a matching owner file.
+  boost::filesystem::create_directories(base + "/other");
+  std::ofstream(base + "/other/owner") << me << "\n";
+  // Ours: removed.
+  boost::filesystem::create_directories(base + "/pgha-node-mine/data");
+  std::ofstream(base + "/pgha-node-mine/owner") << me << "\n";
+
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  pid_t w = ::fork();
+  if (w == 0) {
+    ::dup2(p[0], 0);
+    ::close(p[0]);
+    ::close(p[1]);
+    ::execl("/bin/sh", "/bin/sh", "-c", pgha::detail::kWatcherScript, "pgha-watcher", me.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(p[0]);
+  std::string lines = "+" + base + "/victim\n" + "x/pgha-node-abc\n" +  // PGHA_TMPDIR=<base>/victim\nx
+                      "+" + base + "/pgha-node-foreign\n" + "+" + base + "/pgha-node-link\n" +
+                      "+" + base + "/other\n" + "+" + base + "/pgha-node-mine\n" + "+victim\n" +
+                      "+" + base + "/pgha-node-forgotten\n" + "-" + base + "/pgha-node-forgotten\n";
+  REQUIRE(::write(p[1], lines.data(), lines.size()) == static_cast<ssize_t>(lines.size()));
+  ::close(p[1]);
+  int st = 0;
+  bool exited = false;
+  REQUIRE(eventually([&] { return exited || (exited = ::waitpid(w, &st, WNOHANG) == w); }, 30s));
+  CHECK(boost::filesystem::exists(base + "/victim/data.txt"));
+  CHECK(boost::filesystem::exists(base + "/pgha-node-foreign/owner"));
+  CHECK(boost::filesystem::exists(base + "/linked/owner"));
+  CHECK(boost::filesystem::is_symlink(base + "/pgha-node-link"));
+  CHECK(boost::filesystem::exists(base + "/other/owner"));
+  CHECK_FALSE(boost::filesystem::exists(base + "/pgha-node-mine"));
+  boost::filesystem::remove_all(base);
+}
+
+TEST_CASE("a newline in PGHA_TMPDIR fails the node's set-up and leaves the directories alone") {
+  std::string base = "/dev/shm/pgha-newline-base-" + std::to_string(::getpid());
+  boost::filesystem::remove_all(base);
+  boost::filesystem::create_directories(base + "/victim");
+  ::chmod(base.c_str(), 0711);
+  ::chmod((base + "/victim").c_str(), 0777);
+  std::ofstream(base + "/victim/data.txt") << "precious\n";
+  boost::filesystem::create_directories(base + "/victim\nx");
+  ::chmod((base + "/victim\nx").c_str(), 0777);
+  ::setenv("PGHA_TMPDIR", (base + "/victim\nx").c_str(), 1);
+  try {
+    pgha::TempPrimary p;
+    FAIL("a node was made under a temp base with a newline");
+  } catch (const pgha::SetupError& e) {
+    CHECK_THAT(e.what(), Catch::Matchers::ContainsSubstring("PGHA_TMPDIR") &&
+                             Catch::Matchers::ContainsSubstring("newline"));
+  }
+  ::unsetenv("PGHA_TMPDIR");
+  CHECK(boost::filesystem::exists(base + "/victim/data.txt"));
+  CHECK(boost::filesystem::is_empty(base + "/victim\nx"));
+  boost::filesystem::remove_all(base);
+}

@@ -234,3 +234,26 @@ TEST_CASE("a postmaster's segment is removed only when it is provably that serve
   if (exists()) ::shmctl(shmid, IPC_RMID, nullptr);
   fs::remove_all(d);
 }
+
+TEST_CASE("a temp base with a newline or a relative path is a SetupError naming where it came from") {
+  auto message = [](auto f) -> std::string {
+    try {
+      f();
+    } catch (const pgha::SetupError& e) {
+      return e.what();
+    }
+    return "no SetupError";
+  };
+  const char* saved = std::getenv("PGHA_TMPDIR");
+  std::string restore = saved ? saved : "";
+  ::setenv("PGHA_TMPDIR", "/tmp/a\nb", 1);
+  CHECK_THAT(message([] { temp_base(""); }), ContainsSubstring("PGHA_TMPDIR holds a newline"));
+  ::setenv("PGHA_TMPDIR", "relative/dir", 1);
+  CHECK_THAT(message([] { temp_base(""); }),
+             ContainsSubstring("PGHA_TMPDIR is the relative path 'relative/dir'") && ContainsSubstring("absolute"));
+  CHECK_THAT(message([] { temp_base("rel"); }), ContainsSubstring("Options::tmp_dir is the relative path 'rel'"));
+  CHECK_THAT(message([] { temp_base("/x\ny"); }), ContainsSubstring("Options::tmp_dir holds a newline"));
+  ::setenv("PGHA_TMPDIR", "/tmp/fine", 1);
+  CHECK(temp_base("") == "/tmp/fine");
+  if (restore.empty()) ::unsetenv("PGHA_TMPDIR"); else ::setenv("PGHA_TMPDIR", restore.c_str(), 1);
+}

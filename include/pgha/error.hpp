@@ -10,6 +10,10 @@
 
 namespace pgha {
 
+namespace detail {
+struct ErrorAccess;
+}  // namespace detail
+
 /// Base of every exception pgha throws; what() is the full human-readable message.
 class Error : public std::runtime_error {
 public:
@@ -27,6 +31,13 @@ public:
   const std::string& log_tail() const noexcept { return log_tail_; }
 
 private:
+  friend struct detail::ErrorAccess;
+  // Puts `context` in front of the message, keeping the object (and so its type and its
+  // fields, a QueryError's SQLSTATE, a SystemError's code) as it is.
+  void prepend(const std::string& context) {
+    message_ = context + message_;
+    static_cast<std::runtime_error&>(*this) = std::runtime_error(compose(message_, node_, log_tail_));
+  }
   static std::string compose(const std::string& message, const std::string& node,
                              const std::string& log_tail) {
     std::string out = node.empty() ? message : node + ": " + message;
@@ -134,5 +145,13 @@ public:
 private:
   std::error_code code_;
 };
+
+namespace detail {
+// For pgha's own classes: adds context to an error in flight before rethrowing it as it is
+// (`catch (Error& e) { ErrorAccess::prepend(e, "..."); throw; }`): no slicing.
+struct ErrorAccess {
+  static void prepend(Error& e, const std::string& context) { e.prepend(context); }
+};
+}  // namespace detail
 
 }  // namespace pgha

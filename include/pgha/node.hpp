@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <regex>
 #include <string>
@@ -59,12 +60,9 @@ inline std::ostream& operator<<(std::ostream& o, CatchupMode m) { return o << en
 
 class Node {
 public:
-  Node(Node&& o) noexcept : st_(std::move(o.st_)), last_rejoin_(o.last_rejoin_.load()) {}
+  Node(Node&& o) noexcept : st_(std::move(o.st_)) {}
   Node& operator=(Node&& o) noexcept {
-    if (this != &o) {
-      st_ = std::move(o.st_);  // the old state is destroyed: server stopped, directory removed
-      last_rejoin_ = o.last_rejoin_.load();
-    }
+    if (this != &o) st_ = std::move(o.st_);  // the old state is destroyed: server stopped, directory removed
     return *this;
   }
   /// Stops the server (bounded in time) and removes the node's directory (PGHA_KEEP=1 keeps
@@ -228,18 +226,16 @@ public:
   /// when its WAL diverged (after a crash, a promote it did not see, or when it belongs to
   /// another cluster), starts it and waits until it streams (and has a sync priority, when
   /// the primary lists it). Returns the method used.
-  RejoinMethod rejoin(Node& new_primary) {
-    RejoinMethod m{};
-    detail::StepEvent ev(name(), "rejoin", [&](Event& e) {
-      e.message = std::string("rejoined as standby of ") + new_primary.name() + " (" + to_string(m) + ")";
-      e.facts = {{"peer", new_primary.name()}, {"method", to_string(m)}, {"timeline", std::to_string(timeline_or_0())}};
-    });
-    m = detail::rejoin(s(), new_primary.s());
-    last_rejoin_ = m;
-    return m;
-  }
+  RejoinMethod rejoin(Node& new_primary) { return detail::rejoin_step(s(), new_primary.s()); }
   /// How the last rejoin() brought this node back.
-  RejoinMethod last_rejoin_method() const noexcept { return last_rejoin_.load(); }
+  RejoinMethod last_rejoin_method() const noexcept { return last_rejoin().value_or(RejoinMethod::Resumed); }
+  /// Whether this node was ever rejoined (by rejoin() or a FailoverGuard); before that,
+  /// last_rejoin_method() says Resumed though no rejoin ran.
+  bool has_rejoined() const noexcept { return last_rejoin().has_value(); }
+  /// How the node was last rejoined, or empty before its first rejoin.
+  std::optional<RejoinMethod> last_rejoin() const noexcept {
+    return st_ ? st_->last_rejoin() : std::nullopt;
+  }
 
   // --- waits ---
   /// Current WAL insert position of a primary (or replay position of a standby), as text.
@@ -460,7 +456,6 @@ private:
     return *st_;
   }
   std::unique_ptr<detail::NodeState> st_;
-  std::atomic<RejoinMethod> last_rejoin_{RejoinMethod::Resumed};
 };
 
 }  // namespace pgha

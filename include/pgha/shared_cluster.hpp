@@ -52,10 +52,11 @@ public:
     Node& b = *nodes_[1];
     for (Node* n : {&a, &b}) {
       if (!n->is_running()) continue;
-      try { n->thaw(); } catch (const std::exception&) {}
+      try { n->thaw(); } catch (const std::exception&) {}  // SIGCONT to all: walsender/-receiver too
     }
-    try { if (b.is_running()) b.heal_link(); } catch (const std::exception&) {}
-    try { if (a.is_running()) a.heal_link(); } catch (const std::exception&) {}
+    // Every fault of the links, not only cuts: a delay, a bandwidth cap or a byte limit left
+    // by the last test would slow (or, a limit, stall) every later one, and this reset too.
+    for (Node* n : {&b, &a}) clear_link_faults(*n);
     Role ra = a.role(), rb = b.role();
     if (ra == Role::Stopped && rb == Role::Stopped) { a.start(); ra = a.role(); }
     if (ra == Role::Stopped && rb == Role::Standby) { b.promote(); rb = Role::Primary; }
@@ -71,6 +72,7 @@ public:
     // Drop user objects without waiting for the standby on each commit.
     Connection c = p->connect();
     c.execute("SET synchronous_commit = local");
+    drop_logical_replication(*p, c);
     Result dbs = c.query("SELECT quote_ident(datname) FROM pg_database "
                          "WHERE datname NOT IN ('postgres', 'template0', 'template1')");
     for (int i = 0; i < dbs.rows(); ++i)
@@ -88,6 +90,48 @@ public:
   }
 
 private:
+  // Lifts every fault of the node's replication link (a primary has none).
+  static void clear_link_faults(Node& n) noexcept {
+    try {
+      if (!n.is_running() || n.role() != Role::Standby) return;
+      Link& l = n.replication_link();
+      l.heal();
+      l.delay(std::chrono::milliseconds(0));
+      l.bandwidth(0);
+      l.limit_data(0);
+    } catch (const std::exception&) {  // no relay (Options::relay = false): nothing to lift
+    }
+  }
+  // Drops what tests made for logical replication: subscriptions (in every database; each
+  // is first detached from its slot, so dropping it never waits for a publisher), then
+  // publications and logical slots (a slot in use has its walsender or backend ended first).
+  // Physical slots are pgha's own and stay.
+  static void drop_logical_replication(Node& p, Connection& c) {
+    Result subs = c.query("SELECT quote_ident(s.subname), quote_ident(d.datname), d.datname "
+                          "FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid");
+    for (int i = 0; i < subs.rows(); ++i) {
+      const std::string sub = subs.value(i, 0);
+      auto drop = [&](Connection& in) {
+        in.execute("ALTER SUBSCRIPTION " + sub + " DISABLE");
+        in.execute("ALTER SUBSCRIPTION " + sub + " SET (slot_name = NONE)");
+        in.execute("DROP SUBSCRIPTION " + sub);
+      };
+      if (subs.value(i, 2) == "postgres") {
+        drop(c);
+      } else {
+        Connection other = p.connect(subs.value(i, 2));
+        drop(other);
+      }
+    }
+    Result pubs = c.query("SELECT quote_ident(pubname) FROM pg_publication");
+    for (int i = 0; i < pubs.rows(); ++i) c.execute("DROP PUBLICATION " + pubs.value(i, 0));
+    c.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+              "WHERE slot_type = 'logical' AND active_pid IS NOT NULL");
+    p.wait_until("SELECT NOT EXISTS (SELECT 1 FROM pg_replication_slots "
+                 "WHERE slot_type = 'logical' AND active_pid IS NOT NULL)");
+    c.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+              "WHERE slot_type = 'logical'");
+  }
   static bool healthy(Node& p, Node& s) {
     try {
       if (s.role() != Role::Standby) return false;

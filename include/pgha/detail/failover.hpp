@@ -173,4 +173,21 @@ inline RejoinMethod rejoin(NodeState& n, NodeState& p) {
   return method;
 }
 
+// rejoin() as a step of the node's history: its "rejoin" event (method, peer, timeline)
+// and the method recorded in the node (Node::last_rejoin()). Node::rejoin and
+// FailoverGuard::rejoin both come here.
+inline RejoinMethod rejoin_step(NodeState& n, NodeState& p) {
+  RejoinMethod m{};
+  const std::string peer = p.dir().name();
+  StepEvent ev(n.dir().name(), "rejoin", [&](Event& e) {
+    std::uint32_t tli = 0;
+    try { tli = n.current_timeline(); } catch (...) {}
+    e.message = std::string("rejoined as standby of ") + peer + " (" + to_string(m) + ")";
+    e.facts = {{"peer", peer}, {"method", to_string(m)}, {"timeline", std::to_string(tli)}};
+  });
+  m = rejoin(n, p);
+  n.note_rejoin(m);
+  return m;
+}
+
 }  // namespace pgha::detail

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -31,6 +32,8 @@ struct LiveNode {
   int port = 0;              // the server's own port (not a relay's)
   std::string log_file;
   std::uint64_t serial = 0;  // set by add(), unique in the process: a new node at a reused address differs
+  int pins = 0;              // NodeRef pins: the node's destruction waits until they are gone
+  bool retired = false;      // being destroyed: no new visit or pin
 };
 
 class LiveNodes {
@@ -54,11 +57,48 @@ public:
   bool visit(const void* id, std::uint64_t serial, F&& f) const {
     std::lock_guard<std::mutex> l(mu_);
     for (const auto& n : nodes_)
-      if (n.id == id && n.serial == serial) {
+      if (n.id == id && n.serial == serial && !n.retired) {
         f();
         return true;
       }
     return false;
+  }
+  /// Pins the node added as (`id`, `serial`) if it is alive and not being destroyed: its
+  /// retire() (the first step of its destruction) waits until unpin(). False if it is gone.
+  /// A pin is held for one call of a holder (FailoverGuard's rejoin), whose own waits are
+  /// bounded: that bounds retire()'s wait too.
+  bool pin(const void* id, std::uint64_t serial) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& n : nodes_)
+      if (n.id == id && n.serial == serial && !n.retired) {
+        ++n.pins;
+        return true;
+      }
+    return false;
+  }
+  void unpin(const void* id, std::uint64_t serial) noexcept {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (auto& n : nodes_)
+        if (n.id == id && n.serial == serial && n.pins > 0) --n.pins;
+    }
+    unpinned_.notify_all();
+  }
+  /// The node starts being destroyed: no new visit or pin; waits until the pins held now
+  /// are released (a holder's call in progress on another thread finishes first).
+  void retire(const void* id) noexcept {
+    std::unique_lock<std::mutex> l(mu_);
+    for (auto& n : nodes_)
+      if (n.id == id) {
+        n.retired = true;
+        const std::uint64_t serial = n.serial;
+        unpinned_.wait(l, [&] {
+          for (const auto& m : nodes_)
+            if (m.id == id && m.serial == serial) return m.pins == 0;
+          return true;
+        });
+        return;
+      }
   }
   void set_port(const void* id, int port) {
     std::lock_guard<std::mutex> l(mu_);
@@ -92,6 +132,7 @@ public:
 
 private:
   mutable std::mutex mu_;
+  std::condition_variable unpinned_;
   std::vector<LiveNode> nodes_;
   std::uint64_t serial_ = 0;
   std::function<void(const LiveNode&)> on_remove_;

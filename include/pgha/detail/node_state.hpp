@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "pgha/connection.hpp"
@@ -162,6 +163,16 @@ public:
     return c;
   }
   void drop_user_session() noexcept { sessions_->drop_mine(); }
+
+  // --- history ---
+  /// Records how the node was last rejoined (Node::rejoin, FailoverGuard::rejoin).
+  void note_rejoin(RejoinMethod m) noexcept { last_rejoin_.store(static_cast<int>(m)); }
+  /// How the node was last rejoined; empty before its first rejoin.
+  std::optional<RejoinMethod> last_rejoin() const noexcept {
+    int m = last_rejoin_.load();
+    if (m < 0) return std::nullopt;
+    return static_cast<RejoinMethod>(m);
+  }
   /// libpq conninfo over TCP with SCRAM, for any client.
   std::string tcp_conninfo(const std::string& db) const {
     return "host=127.0.0.1 port=" + std::to_string(dir_.port()) + " user=postgres " +
@@ -380,6 +391,9 @@ public:
       server_.abandon();
       return;
     }
+    // First: a holder's call in progress on this node (a FailoverGuard's rejoin on another
+    // thread, see NodeRef) ends before anything is torn down; no new one starts.
+    live_nodes().retire(&dir_);
     std::string slot;  // detach() forgets it
     int upstream = topo_.upstream_port();
     try {
@@ -444,6 +458,7 @@ private:
   std::shared_ptr<UserSessions> sessions_ = std::make_shared<UserSessions>();
   std::recursive_mutex mu_;
   std::atomic<int> transitions_{0};
+  std::atomic<int> last_rejoin_{-1};  // a RejoinMethod, -1 before the first rejoin
 };
 
 }  // namespace pgha::detail

@@ -31,26 +31,41 @@
 
 namespace pgha::detail {
 
+// The watcher's script. $1 is the identity of the test process (process_identity(), as
+// its owner files hold it). It receives one line per change: "+<dir>" registers, "-<dir>"
+// unregisters; pgha never sends a path holding a newline (Reaper refuses them), and the
+// script never word-splits a path: every path stays one quoted word, lists are read back
+// line by line. Before it touches a directory it checks that the directory is pgha's own:
+// an absolute path named pgha-node-*, pgha-gone-*, pgha-spare-* or pgha-templates/build-*,
+// a real directory (not a symlink), whose owner file (not a symlink) holds exactly $1 (and its newline). So
+// a mangled path (a newline in PGHA_TMPDIR once made it remove the part of the path before
+// the newline) or anybody else's directory is left alone.
 inline const char* kWatcherScript = R"SH(
 trap '' INT HUP TERM QUIT PIPE
+owner=$1
+nl='
+'
 dirs=''
 while IFS= read -r line; do
   case "$line" in
-    +*) dirs="$dirs
-${line#+}" ;;
-    -*) gone=${line#-}; kept=''; set -f; IFS='
-'
-        for d in $dirs; do [ "$d" = "$gone" ] || kept="$kept
-$d"; done
-        IFS=' 	
-'; set +f; dirs=$kept ;;
+    +/*) dirs="$dirs$nl${line#+}" ;;
+    -/*) gone=${line#-}
+         dirs=$(printf '%s\n' "$dirs" | while IFS= read -r d; do
+                  [ "$d" = "$gone" ] || printf '%s\n' "$d"; done) ;;
   esac
 done
+[ -n "$owner" ] || exit 0
 printf '%s\n' "$dirs" | while IFS= read -r d; do
-  [ -n "$d" ] || continue
+  case "$d" in
+    /*/pgha-node-?*|/*/pgha-gone-?*|/*/pgha-spare-?*|/*/pgha-templates/build-?*) ;;
+    *) continue ;;
+  esac
+  [ -d "$d" ] && [ ! -L "$d" ] && [ -f "$d/owner" ] && [ ! -L "$d/owner" ] || continue
+  [ "$(head -c 200 "$d/owner" 2>/dev/null)" = "$owner" ] || continue
   pf="$d/data/postmaster.pid"
   if [ -f "$pf" ]; then
     pid=$(head -n1 "$pf" | tr -d ' -')
+    case "$pid" in *[!0-9]*) pid='' ;; esac
     # Still that server (a single-user postgres of initdb has no -D, but sits in its data dir)?
     if [ -n "$pid" ] && { tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d/data" ||
                           [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$d/data" ]; }; then
@@ -63,7 +78,9 @@ printf '%s\n' "$dirs" | while IFS= read -r d; do
     fi
     # The SysV segment, also of a server that died before us: only if provably its own
     # (id and key of line 7, created by the pid of line 1), once nothing is attached.
+    set -f
     set -- $(sed -n 7p "$pf")
+    set +f
     i=0
     while [ -n "$pid" ] && [ -n "${2:-}" ] && [ $i -lt 250 ]; do
       n=$(awk -v k="$1" -v id="$2" -v p="$pid" '$2 == id && $5 == p {
@@ -76,11 +93,21 @@ printf '%s\n' "$dirs" | while IFS= read -r d; do
   fi
   # A process of a killed initdb may still be writing files for a moment.
   i=0
-  while [ -e "$d" ] && [ $i -lt 20 ]; do
-    rm -rf "$d" 2>/dev/null || sleep 0.05; i=$((i+1))
+  while [ -e "$d" ] && [ ! -L "$d" ] && [ $i -lt 20 ]; do
+    rm -rf -- "$d" 2>/dev/null || sleep 0.05; i=$((i+1))
   done
 done
 )SH";
+
+// A path the watcher can be told about: absolute, no newline (its protocol is one path a
+// line), no "." or ".." component.
+inline bool watchable_path(const std::string& p) noexcept {
+  if (p.empty() || p[0] != '/' || p.find('\n') != std::string::npos) return false;
+  return p.find("/./") == std::string::npos && p.find("/../") == std::string::npos &&
+         (p.size() < 2 || p.compare(p.size() - 2, 2, "/.") != 0) &&
+         (p.size() < 3 || p.compare(p.size() - 3, 3, "/..") != 0);
+}
+
 
 class Reaper {
 public:
@@ -95,6 +122,10 @@ public:
   }
   // Registers a node directory; starts the watcher (and sweeps `base`) on first use.
   void watch(const std::string& root, const std::string& base) {
+    if (!watchable_path(root))
+      throw SetupError("pgha: refusing to register the directory '" + root + "' for cleanup: "
+                       "expected an absolute path without a newline or a '.'/'..' component "
+                       "(check PGHA_TMPDIR, TMPDIR and Options::tmp_dir)");
     std::lock_guard<std::mutex> lock(mu_);
     if (owner_ != ::getpid()) start_watcher();  // first use, or we are a fork()ed child
     if (swept_.insert(base).second) sweep(base);
@@ -109,12 +140,12 @@ public:
   // name while it is removed in the background).
   void track(const std::string& root) noexcept {
     std::lock_guard<std::mutex> lock(mu_);
-    if (owner_ == ::getpid()) send("+" + root);
+    if (owner_ == ::getpid() && watchable_path(root)) send("+" + root);
   }
   // Unregisters a directory that was cleaned up (or is kept on purpose).
   void forget(const std::string& root) noexcept {
     std::lock_guard<std::mutex> lock(mu_);
-    if (owner_ == ::getpid()) send("-" + root);
+    if (owner_ == ::getpid() && watchable_path(root)) send("-" + root);
   }
   pid_t watcher_pid() const noexcept { return watcher_; }
 
@@ -125,7 +156,7 @@ private:
     Fd rd(p[0]);
     pipe_.reset(p[1]);
     SpawnSpec spec;
-    spec.argv = {"/bin/sh", "-c", kWatcherScript, "pgha-watcher"};
+    spec.argv = {"/bin/sh", "-c", kWatcherScript, "pgha-watcher", process_identity(::getpid())};
     spec.stdin_fd = rd.get();
     try {
       watcher_ = spawn(spec);
@@ -146,7 +177,8 @@ private:
   // is owned right after mkdtemp; older pgha versions wrote no owner for template builds).
   static bool orphaned(const std::string& dir) {
     struct stat st{};
-    if (::stat(dir.c_str(), &st) != 0) return false;
+    // Only a real directory: a symlink named like pgha's points at somebody else's.
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
     if (::access((dir + "/keep").c_str(), F_OK) == 0) return false;  // PGHA_KEEP=1
     std::string owner = read_file(dir + "/owner");
     if (owner.empty()) return std::time(nullptr) - st.st_mtime >= 60;

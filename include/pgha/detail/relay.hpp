@@ -120,6 +120,11 @@ public:
   /// New connections refused: the chooser had no eligible target, or the connect to the
   /// target failed (the client got an RST either way).
   std::uint64_t refused() const { return refused_.load(); }
+  /// The toxics set now (delay, jitter, bandwidth, limit; all 0: none).
+  Toxics toxics() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return want_tox_;
+  }
 
 private:
   static constexpr std::size_t kMaxQueued = 4u << 20;  // stop reading a side past this backlog

@@ -7,6 +7,8 @@
 // session closes when the thread ends. Sessions opened before a restart are replaced.
 #pragma once
 
+#include <unistd.h>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +23,9 @@ namespace pgha::detail {
 
 // In a fork()ed child, a connection of the parent must not send its Terminate message
 // (it would end the parent's session): such connections are kept, reachable, never closed.
+// Each cached connection records the process that opened it, so a fork()ed child never
+// runs a statement on its parent's session (both would read each other's results): it
+// sets the parent's aside this way and opens its own.
 inline void keep_forever(std::shared_ptr<Connection> c) noexcept {
   static auto* kept = new std::vector<std::shared_ptr<Connection>>;
   try { kept->push_back(std::move(c)); } catch (...) {}
@@ -36,11 +41,13 @@ public:
            std::chrono::milliseconds timeout, const std::string& label, F f)
       -> decltype(f(std::declval<Connection&>())) {
     std::lock_guard<std::mutex> l(mu_);
+    if (conn_ && pid_ != ::getpid()) keep_forever(std::move(conn_));  // the parent's (fork)
     if (!conn_ || gen_ != generation || !conn_->is_open()) {
       conn_.reset();
       conn_ = std::make_shared<Connection>(conninfo, timeout, label);
       ConnectionAccess::set_local_postmaster(*conn_, postmaster);
       gen_ = generation;
+      pid_ = ::getpid();
     }
     try {
       return f(*conn_);
@@ -49,10 +56,12 @@ public:
       throw;
     }
   }
-  /// Closes the connection (a smart shutdown waits for every client, this one included).
+  /// Closes the connection (a smart shutdown waits for every client, this one included);
+  /// in a fork()ed child, sets the parent's aside without closing it.
   void reset() noexcept {
     std::shared_ptr<Connection> gone;
     std::lock_guard<std::mutex> l(mu_);
+    if (conn_ && pid_ != ::getpid()) keep_forever(std::move(conn_));
     gone = std::move(conn_);
   }
   void abandon() noexcept {
@@ -64,6 +73,7 @@ private:
   std::mutex mu_;
   std::shared_ptr<Connection> conn_;
   unsigned gen_ = 0;
+  pid_t pid_ = 0;  // the process that opened conn_
 };
 
 class UserSessions : public std::enable_shared_from_this<UserSessions> {
@@ -74,6 +84,9 @@ public:
     auto id = std::this_thread::get_id();
     {
       std::lock_guard<std::mutex> l(mu_);
+      // A fork()ed child's thread has the id of the thread that forked: every session it
+      // finds is the parent's. Set them all aside (never closed) and open its own.
+      if (pid_ != ::getpid()) set_aside_locked();
       auto it = by_thread_.find(id);
       if (it != by_thread_.end() && it->second.gen == generation && it->second.conn->is_open())
         return it->second.conn;
@@ -82,6 +95,7 @@ public:
     ConnectionAccess::set_local_postmaster(*c, postmaster);  // cancel may SIGINT its backend
     {
       std::lock_guard<std::mutex> l(mu_);
+      if (pid_ != ::getpid()) set_aside_locked();
       by_thread_[id] = Entry{c, generation};
     }
     on_thread_exit(weak_from_this());
@@ -92,6 +106,7 @@ public:
   void drop(std::thread::id id) noexcept {
     std::shared_ptr<Connection> gone;  // closed outside the lock
     std::lock_guard<std::mutex> l(mu_);
+    if (pid_ != ::getpid()) set_aside_locked();
     auto it = by_thread_.find(id);
     if (it != by_thread_.end()) { gone = std::move(it->second.conn); by_thread_.erase(it); }
   }
@@ -99,6 +114,7 @@ public:
   void clear() noexcept {
     std::map<std::thread::id, Entry> gone;
     std::lock_guard<std::mutex> l(mu_);
+    if (pid_ != ::getpid()) set_aside_locked();
     gone.swap(by_thread_);
   }
   void abandon() noexcept {
@@ -129,8 +145,15 @@ private:
       if (!w.owner_before(s) && !s.owner_before(w)) return;  // already known
     hook.used.push_back(std::move(s));
   }
+  // The sessions belong to another process (we are its fork()ed child): kept, never closed.
+  void set_aside_locked() noexcept {
+    for (auto& e : by_thread_) keep_forever(std::move(e.second.conn));
+    by_thread_.clear();
+    pid_ = ::getpid();
+  }
   std::mutex mu_;
   std::map<std::thread::id, Entry> by_thread_;
+  pid_t pid_ = ::getpid();  // the process whose sessions by_thread_ holds
 };
 
 }  // namespace pgha::detail
