@@ -301,7 +301,7 @@ TEST_CASE("SharedCluster::reset() lifts every fault and drops slots, publication
   REQUIRE_NOTHROW(c.reset());
   pgha::Node& p = c.primary();
   pgha::Node& s = c.standby();
-  pgha::detail::Toxics t = s.replication_link().relay().toxics();
+  pgha::detail::Toxics t = pgha::detail::LinkAccess::of(s.replication_link()).relay().toxics();
   CHECK(t.delay.count() == 0);
   CHECK(t.jitter.count() == 0);
   CHECK(t.bandwidth == 0);

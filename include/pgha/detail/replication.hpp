@@ -145,7 +145,7 @@ inline int identify_receiver(NodeState& standby, int pid) {
   int to = link ? link->port() : standby.topo().upstream_port();
   int port = local_port_to(static_cast<pid_t>(pid), to);
   if (port <= 0 || !link) return port;
-  return link->relay().server_side_port(port);
+  return LinkAccess::of(*link).relay().server_side_port(port);
 }
 
 inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t log_offset) {
