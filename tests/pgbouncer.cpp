@@ -127,7 +127,7 @@ TEST_CASE("pgbouncer: bad input is an error at once") {
   CHECK_THROWS_AS(pgha::TempPgBouncer(node1), pgha::StateError);
 }
 
-TEST_CASE("pgbouncer: behind Route::Primary, a crash failover fails the session's next statement; new clients reach the new primary; nothing acknowledged is lost") {
+TEST_CASE("pgbouncer: behind Route::Primary a crash failover fails the old session's next statement - new clients reach the new primary - nothing acknowledged is lost") {
   PGBOUNCER_OR_SKIP();
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
