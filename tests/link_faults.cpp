@@ -270,7 +270,7 @@ template <class L>
 struct link_relay_open<L, std::void_t<decltype(std::declval<L&>().relay())>> : std::true_type {};
 }  // namespace
 
-TEST_CASE("Link's doors into detail/ (a routed link, its relay) are closed to the user") {
+TEST_CASE("Link's doors into detail/ are closed to the user: no routed Link and no relay() without a key") {
   CHECK_FALSE(std::is_constructible<pgha::Link, pgha::detail::Relay::Chooser>::value);
   CHECK_FALSE(link_relay_open<pgha::Link>::value);
   CHECK(std::is_constructible<pgha::Link, std::string, int>::value);  // the public one stays

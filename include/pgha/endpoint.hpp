@@ -12,8 +12,9 @@
 // new connections go to the running primary. A role changed behind pgha's back (pg_promote()
 // from SQL) is not seen. When no listed node qualifies, the new connection is reset (the
 // client sees "server closed the connection unexpectedly"), as HAProxy with no healthy
-// backend closes it; refused() counts it, and a chosen node that refuses the connection. In a split brain both nodes are primaries: the first listed one that no
-// Partition hides wins, so a Partition({&a}, {&b}) sends new connections to a's side.
+// backend closes it; refused() counts it, and a chosen node that refuses the connection. In
+// a split brain both nodes are primaries: the first listed one that no Partition hides wins,
+// so a Partition({&a}, {&b}) sends new connections to a's side.
 //
 // Threads: every call may come from any thread. A listed node destroyed before the Endpoint
 // counts as stopped: new connections to it are reset (detail::live_nodes() tells).

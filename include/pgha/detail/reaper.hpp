@@ -45,13 +45,17 @@ trap '' INT HUP TERM QUIT PIPE
 owner=$1
 nl='
 '
-dirs=''
+dirs=$nl  # "\n<dir>\n<dir>\n": each path between two newlines
 while IFS= read -r line; do
   case "$line" in
-    +/*) dirs="$dirs$nl${line#+}" ;;
-    -/*) gone=${line#-}
-         dirs=$(printf '%s\n' "$dirs" | while IFS= read -r d; do
-                  [ "$d" = "$gone" ] || printf '%s\n' "$d"; done) ;;
+    +/*) dirs="$dirs${line#+}$nl" ;;
+    -/*) gone=${line#-}  # no fork per line: the test process may send thousands
+         while :; do
+           case "$dirs" in
+             *"$nl$gone$nl"*) dirs="${dirs%%"$nl$gone$nl"*}$nl${dirs#*"$nl$gone$nl"}" ;;
+             *) break ;;
+           esac
+         done ;;
   esac
 done
 [ -n "$owner" ] || exit 0
