@@ -18,6 +18,7 @@
 
 #include "pgha/detail/isolation.hpp"
 #include "pgha/detail/live_nodes.hpp"
+#include "pgha/detail/node_ref.hpp"
 #include "pgha/node.hpp"
 
 namespace pgha {
@@ -42,7 +43,7 @@ public:
     for (int g = 0; g < 2; ++g)
       for (auto* x : groups_[g]) {
         names_[g].push_back(x->dir().name());
-        ids_[g].emplace_back(&x->dir(), detail::live_nodes().serial(&x->dir()));
+        refs_[g].emplace_back(*x);
       }
     std::vector<const void*> keys[2];
     for (int g = 0; g < 2; ++g) keys[g].assign(groups_[g].begin(), groups_[g].end());
@@ -106,20 +107,26 @@ private:
     }
   }
   // Lifts this partition's cut on the link of every node of both groups (links made after
-  // it began included). Skips a node destroyed inside the partition's scope (live_nodes()
-  // tells; its serial tells a new node at the same address apart).
+  // it began included). Skips a node destroyed inside the partition's scope: each node is
+  // reached through its handle, pinned (alive until the pin goes) before it is locked, so
+  // the check and the use are one step; a node being destroyed meanwhile is skipped.
   void heal_cuts() {
     for (int g = 0; g < 2; ++g)
-      for (std::size_t i = 0; i < groups_[g].size(); ++i) {
-        if (detail::live_nodes().serial(ids_[g][i].first) != ids_[g][i].second) continue;
-        detail::NodeState* x = groups_[g][i];
-        std::lock_guard<std::recursive_mutex> l(x->mutex());
-        if (Link* k = x->topo().link()) detail::LinkAccess::of(*k).partition_heal(id_);
+      for (const detail::NodeRef& ref : refs_[g]) {
+        if (!ref.alive()) continue;
+        try {
+          auto x = ref.pin("pgha::Partition heal");
+          std::lock_guard<std::recursive_mutex> l(x->mutex());
+          if (Link* k = x->topo().link()) detail::LinkAccess::of(*k).partition_heal(id_);
+        } catch (const StateError&) {  // destroyed between alive() and pin(): nothing to heal
+        }
       }
   }
 
+  // The nodes' states as identities only (the isolation registry's keys, the checks at
+  // construction while the caller's nodes surely live): never dereferenced after that.
   std::vector<detail::NodeState*> groups_[2];
-  std::vector<std::pair<const void*, std::uint64_t>> ids_[2];  // groups_ in detail::live_nodes()
+  std::vector<detail::NodeRef> refs_[2];  // how the nodes are reached after construction
   std::vector<std::string> names_[2];  // for events, read while the nodes surely live
   std::uint64_t id_ = 0;
   std::size_t cut_ = 0;
