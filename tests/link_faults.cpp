@@ -275,3 +275,21 @@ TEST_CASE("Link's doors into detail/ are closed to the user: no routed Link and 
   CHECK_FALSE(link_relay_open<pgha::Link>::value);
   CHECK(std::is_constructible<pgha::Link, std::string, int>::value);  // the public one stays
 }
+
+TEST_CASE("a replication_link() reference kept across a promote is a StateError - never a dangling access") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  pgha::Link& kept = node2.replication_link();
+  const int port = kept.port();
+  kept.delay(std::chrono::milliseconds(0));  // a live link answers
+  node1.stop();
+  node2.promote();  // a primary has no replication link: the old one is closed, not freed
+  CHECK_THROWS_AS(kept.cut(), pgha::StateError);
+  CHECK_THROWS_WITH(kept.delay(std::chrono::milliseconds(10)), Catch::Matchers::ContainsSubstring("promoted"));
+  CHECK_THROWS_AS(kept.is_cut(), pgha::StateError);
+  CHECK(kept.port() == port);
+  CHECK_THROWS_AS(node2.replication_link(), pgha::StateError);
+  node1.rejoin(node2);  // node1's link is a new one; node2's old reference stays closed
+  CHECK_NOTHROW(node1.replication_link().delay(std::chrono::milliseconds(0)));
+  CHECK_THROWS_AS(kept.heal(), pgha::StateError);
+}

@@ -59,7 +59,7 @@ public:
   /// them; a live Partition's cut stays until the Partition ends).
   void heal() { r_.heal(); }
   /// Whether some direction is cut now (by cut() or by a live Partition).
-  bool is_cut() const noexcept { return r_.is_cut(); }
+  bool is_cut() const { return r_.is_cut(); }
   /// Latency added to each chunk read from now on, each direction, +- `jitter` (uniform;
   /// chunks never overtake each other). 0 = none. UsageError for a negative value or one
   /// above 1 hour.
@@ -81,7 +81,7 @@ public:
   /// Client connections open through the link now (held and frozen ones included).
   std::size_t connections() const { return r_.relay().open_pairs(); }
   /// The relay's port on 127.0.0.1.
-  int port() const noexcept { return r_.relay().port(); }
+  int port() const noexcept { return r_.port(); }
 
   /// The relay itself (for pgha's own classes: needs their key).
   detail::Relay& relay(detail::LinkKey) noexcept { return r_.relay(); }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -30,15 +31,36 @@ public:
   /// Byte counts above this are a negative number converted to unsigned, not a setting.
   static constexpr std::uint64_t kMaxBytes = std::uint64_t(std::numeric_limits<std::int64_t>::max());
 
-  RelayedLink(const std::string& host, int port) : r_(host, port) {
-    lane_ = "link" + std::to_string(r_.port());
-    relay_ports().set(r_.port(), "a link to " + host + ":" + std::to_string(port));
+  RelayedLink(const std::string& host, int port)
+      : r_(std::make_shared<Relay>(host, port)), port_(r_->port()) {
+    lane_ = "link" + std::to_string(port_);
+    relay_ports().set(port_, "a link to " + host + ":" + std::to_string(port));
   }
-  explicit RelayedLink(Relay::Chooser choose) : r_(std::move(choose)) {
-    lane_ = "link" + std::to_string(r_.port());
-    relay_ports().set(r_.port(), "a routed link");
+  explicit RelayedLink(Relay::Chooser choose)
+      : r_(std::make_shared<Relay>(std::move(choose))), port_(r_->port()) {
+    lane_ = "link" + std::to_string(port_);
+    relay_ports().set(port_, "a routed link");
   }
-  ~RelayedLink() { relay_ports().gone(r_.port()); }
+  ~RelayedLink() { close(""); }
+
+  /// Ends the link for good (a standby's link when it is promoted): its relay's connections
+  /// are reset and its thread ends; the object stays, so a reference a test still holds
+  /// (Node::replication_link()) gives a StateError saying `why`, never a dangling access.
+  void close(const std::string& why) noexcept {
+    std::shared_ptr<Relay> last;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!r_) return;
+      last = std::move(r_);
+      closed_why_ = why;
+    }
+    relay_ports().gone(port_);
+    // `last` goes here (or in a call still using the relay): the relay's thread is joined.
+  }
+  bool closed() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return !r_;
+  }
   RelayedLink(const RelayedLink&) = delete;
   RelayedLink& operator=(const RelayedLink&) = delete;
 
@@ -46,7 +68,7 @@ public:
   /// link is called in their messages ("replication link", "client link"); `serves` says
   /// in failure reports what the relay's port leads to.
   void set_lane(std::string lane, std::string what, const std::string& serves) {
-    relay_ports().set(r_.port(), what + " of " + lane + serves);
+    relay_ports().set(port_, what + " of " + lane + serves);
     std::lock_guard<std::mutex> l(mu_);
     lane_ = std::move(lane);
     what_ = std::move(what);
@@ -76,11 +98,11 @@ public:
     event("heal", "healed", {});
   }
   /// Whether some direction is cut now (by the user or a Partition).
-  bool is_cut() const noexcept { return r_.state() != LinkState::Pass; }
+  bool is_cut() const { return live("is_cut")->state() != LinkState::Pass; }
   void delay(std::chrono::milliseconds latency, std::chrono::milliseconds jitter) {
     check_delay("delay", latency);
     check_delay("jitter", jitter);
-    r_.set_delay(latency, jitter);
+    live("delay")->set_delay(latency, jitter);
     std::string m = "delay " + std::to_string(latency.count()) + " ms";
     if (jitter.count()) m += " +- " + std::to_string(jitter.count()) + " ms";
     event(latency.count() || jitter.count() ? "fault" : "heal", m,
@@ -88,20 +110,20 @@ public:
   }
   void bandwidth(std::uint64_t bytes_per_second) {
     check_bytes("bandwidth", bytes_per_second);
-    r_.set_bandwidth(bytes_per_second);
+    live("bandwidth")->set_bandwidth(bytes_per_second);
     event(bytes_per_second ? "fault" : "heal",
           bytes_per_second ? "bandwidth " + std::to_string(bytes_per_second) + " bytes/s" : std::string("bandwidth unlimited"),
           {{"bandwidth", std::to_string(bytes_per_second)}});
   }
   void limit_data(std::uint64_t bytes) {
     check_bytes("limit_data", bytes);
-    r_.set_limit(bytes);
+    live("limit_data")->set_limit(bytes);
     event(bytes ? "fault" : "heal",
           bytes ? "closes each connection after " + std::to_string(bytes) + " bytes" : std::string("byte limit off"),
           {{"limit", std::to_string(bytes)}});
   }
   void reset_connections() {
-    r_.switch_existing(Switch::Reset);
+    live("reset_connections")->switch_existing(Switch::Reset);
     event("fault", "open connections reset", {});
   }
 
@@ -125,15 +147,19 @@ public:
   /// A new upstream (a rejoin): every cut was about the old path and goes; the caller
   /// applies the live Partitions between this node and its new upstream.
   void retarget(const std::string& host, int port) {
-    r_.retarget(host, port);
+    live("retarget")->retarget(host, port);
     std::lock_guard<std::mutex> l(mu_);
     parts_.clear();
     user_[0] = user_[1] = LinkState::Pass;
     apply();
   }
 
-  Relay& relay() noexcept { return r_; }
-  const Relay& relay() const noexcept { return r_; }
+  /// The relay; StateError once the link is closed. Callers keep the link from closing
+  /// meanwhile (the node's lock, or an Endpoint, whose link never closes).
+  Relay& relay() { return *live("relay"); }
+  const Relay& relay() const { return *live("relay"); }
+  /// The relay's port (kept after close()).
+  int port() const noexcept { return port_; }
 
 private:
   static LinkState worse(LinkState a, LinkState b) noexcept {
@@ -145,9 +171,10 @@ private:
   void apply() {
     LinkState s[2] = {user_[0], user_[1]};
     for (const auto& p : parts_) { s[0] = worse(s[0], p.second); s[1] = worse(s[1], p.second); }
-    if (s[0] == s[1]) { r_.set_state(s[0], Direction::Both); return; }
-    r_.set_state(s[0], Direction::Upstream);
-    r_.set_state(s[1], Direction::Downstream);
+    if (!r_) throw StateError(gone_message("cut or heal"));
+    if (s[0] == s[1]) { r_->set_state(s[0], Direction::Both); return; }
+    r_->set_state(s[0], Direction::Upstream);
+    r_->set_state(s[1], Direction::Downstream);
   }
   void check_enum(LinkCut how, Direction d) const {
     if (how != LinkCut::Reset && how != LinkCut::Blackhole)
@@ -179,7 +206,7 @@ private:
         lane = lane_;
         name = what_;
       }
-      facts.insert(facts.begin(), {"relay_port", std::to_string(r_.port())});
+      facts.insert(facts.begin(), {"relay_port", std::to_string(port_)});
       emit(lane, kind, name + " " + what, std::chrono::microseconds(0), std::move(facts));
     } catch (...) {
     }
@@ -190,7 +217,21 @@ private:
   std::map<std::uint64_t, LinkState> parts_;  // partition id -> its cut (both directions)
   std::string lane_;
   std::string what_ = "link";
-  Relay r_;
+  // The relay while the link lives (calls take a copy of the pointer, so close() on another
+  // thread never pulls it from under them); null once closed.
+  std::shared_ptr<Relay> live(const char* op) const {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!r_) throw StateError(gone_message(op));
+    return r_;
+  }
+  std::string gone_message(const char* op) const {
+    return std::string("pgha::Link::") + op + ": this link is gone (" +
+           (closed_why_.empty() ? std::string("closed") : closed_why_) +
+           "); expected a live link: ask the node for its current one (replication_link())";
+  }
+  std::shared_ptr<Relay> r_;
+  int port_ = 0;
+  std::string closed_why_;
 };
 
 }  // namespace pgha::detail

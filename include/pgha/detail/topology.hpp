@@ -43,7 +43,7 @@ public:
       if (!link_) link_ = std::make_unique<Link>("127.0.0.1", port);
       else LinkAccess::of(*link_).retarget("127.0.0.1", port);
     } else {
-      link_.reset();
+      retire_link("the standby now streams without a relay");
     }
     standby_ = true;
     sync_armed_ = true;
@@ -54,7 +54,7 @@ public:
   void detach() {
     slot_.clear();
     standby_ = false;
-    link_.reset();
+    retire_link("the node was promoted: a primary has no replication link");
     upstream_port_ = 0;
     upstream_archive_.clear();
   }
@@ -125,6 +125,19 @@ private:
   int upstream_port_ = 0;
   std::string upstream_archive_;
   std::unique_ptr<Link> link_;
+  // Links this node had before (a promote ends its link): closed, but kept while the node
+  // lives, so a reference a test still holds gives a StateError, not a dangling access.
+  std::vector<std::unique_ptr<Link>> retired_;
+
+  void retire_link(const std::string& why) {
+    if (!link_) return;
+    LinkAccess::of(*link_).close(why);
+    try {
+      retired_.push_back(std::move(link_));
+    } catch (...) {
+      link_.reset();
+    }
+  }
 };
 
 }  // namespace pgha::detail
