@@ -78,6 +78,23 @@ inline bool wait_socket(PGconn* c, short events, Clock::time_point deadline) {
 }
 
 
+// Throws UsageError when libpq cannot parse `conninfo` (a key=value string or a URI),
+// quoting libpq's own reason, so a garbage string is not reported as a failed connection.
+// The conninfo itself is not quoted: it may hold a password.
+inline void check_conninfo(const std::string& conninfo, const std::string& who) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (opts) {
+    PQconninfoFree(opts);
+    return;
+  }
+  std::string why = err ? trim_message(err) : "out of memory";
+  if (err) PQfreemem(err);
+  throw UsageError(who + ": the conninfo is not a libpq connection string: " + why +
+                   "; expected key=value pairs (host=... port=... user=...) or a "
+                   "postgresql:// URI");
+}
+
 class ConnectionAccess;
 }  // namespace detail
 
@@ -146,12 +163,14 @@ private:
 /// Connection from several threads must be serialized by the caller.
 class Connection {
 public:
-  /// Connects using a libpq conninfo string; throws ConnectionError or TimeoutError.
-  /// `label` names the node in messages.
+  /// Connects using a libpq conninfo string; throws ConnectionError or TimeoutError, and
+  /// UsageError at once when libpq cannot parse the string. `label` names the node in
+  /// messages.
   explicit Connection(const std::string& conninfo,
                       std::chrono::milliseconds timeout = std::chrono::seconds(30),
                       std::string label = {})
       : label_(std::move(label)), timeout_(timeout) {
+    detail::check_conninfo(conninfo, "Connection");
     auto deadline = detail::Clock::now() + timeout;
     conn_.reset(PQconnectStart(conninfo.c_str()));
     if (!conn_) throw ConnectionError("out of memory creating a libpq connection", "", label_);

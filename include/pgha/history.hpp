@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <initializer_list>
 #include <mutex>
 #include <ostream>
 #include <string>
@@ -147,6 +148,11 @@ public:
   Verdict check(const std::vector<std::pair<std::string, std::string>>& final_state) const {
     std::lock_guard<std::mutex> l(m_);
     return Verdict(detail::check_history(ops_, final_state));
+  }
+  /// Same, with the pairs written in place: check({{"k0", "1"}, {"k1", "2"}}), or check({})
+  /// for an empty final state (which the two overloads above would make ambiguous).
+  Verdict check(std::initializer_list<std::pair<std::string, std::string>> final_state) const {
+    return check(std::vector<std::pair<std::string, std::string>>(final_state));
   }
 
   /// Every operation so far, in invoke order (pending ones have Outcome::Pending).
