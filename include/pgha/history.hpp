@@ -29,8 +29,9 @@ namespace pgha {
 class History;
 
 /// A handle on one attempted operation, returned by History::invoke. Move-only. Record the
-/// outcome exactly once with ok(), fail() or unknown(); an Op destroyed (or overwritten by
-/// a move) without an outcome is recorded as unknown. The History must outlive its Ops.
+/// outcome exactly once with ok(), fail() or unknown() (a second one, or one on an empty
+/// handle, is a UsageError); an Op destroyed (or overwritten by a move) without an outcome
+/// is recorded as unknown. The History must outlive its Ops.
 /// One Op serves one thread at a time; different Ops may be completed from any threads.
 class Op {
 public:
@@ -133,10 +134,10 @@ public:
 
   /// Compares the history with a final state: a Result whose first two columns are key and
   /// value (NULL reads as ""). Operations still without an outcome count as unknown.
-  /// Throws Error when the result has fewer than two columns.
+  /// Throws UsageError when the result has fewer than two columns.
   Verdict check(const Result& final_state) const {
     if (final_state.columns() < 2)
-      throw Error("History::check needs a result whose first two columns are key and value; "
+      throw UsageError("History::check needs a result whose first two columns are key and value; "
                   "this one has " + std::to_string(final_state.columns()) + " column(s)");
     std::vector<std::pair<std::string, std::string>> rows;
     rows.reserve(static_cast<std::size_t>(final_state.rows()));
@@ -264,7 +265,7 @@ private:
 
 inline void Op::complete(Outcome o, const std::string& note) {
   if (!h_)
-    throw StateError("this Op has no History (default-constructed, moved from, or its outcome "
+    throw UsageError("this Op has no History (default-constructed, moved from, or its outcome "
                      "was already recorded); expected exactly one ok(), fail() or unknown() "
                      "per History::invoke");
   History* h = std::exchange(h_, nullptr);
