@@ -1,9 +1,12 @@
 // tests/unit_vocabulary.cpp: what a caller gets for calls pgha cannot accept as made
-// (pgha::UsageError), and the small vocabulary of calls that must compile as written.
-// No server.
+// (pgha::UsageError), the small vocabulary of calls that must compile as written, and how
+// the public enums read (to_string, <<). No server.
+#include <pgha/history_types.hpp>  // first: the public History types stand on their own
 #include <pgha/pgha.hpp>
 
 #include <chrono>
+#include <initializer_list>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -71,4 +74,50 @@ TEST_CASE("usage: an Op finished twice or without a History, a Result without ke
   CHECK_THROWS_AS(none.ok(), pgha::UsageError);
   CHECK(h.count(pgha::Outcome::Ok) == 1);  // the first outcome stands
   CHECK_THROWS_AS(h.check(pgha::Result()), pgha::UsageError);
+}
+
+TEST_CASE("vocabulary: every public enum has a to_string and prints its name with <<") {
+  auto printed = [](auto v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  };
+  // Catch2 shows them by name (Outcome and EventType printed as integers before).
+  CHECK(Catch::Detail::stringify(pgha::Outcome::Unknown) == "Unknown");
+  CHECK(Catch::Detail::stringify(pgha::EventType::Info) == "Info");
+  CHECK(printed(pgha::Outcome::Pending) == "Pending");
+  CHECK(printed(pgha::EventType::Invoke) == "Invoke");
+  CHECK(printed(pgha::Direction::Upstream) == "Upstream");
+  CHECK(printed(pgha::Switch::Keep) == "Keep");
+  CHECK(printed(pgha::Route::Standby) == "Standby");
+  // One lower-case text per enumerator, distinct within its enum.
+  auto distinct = [](std::initializer_list<std::string> texts) {
+    std::set<std::string> s(texts.begin(), texts.end());
+    return s.size() == texts.size() && !s.count("?");
+  };
+  using namespace pgha;
+  CHECK(distinct({to_string(Outcome::Pending), to_string(Outcome::Ok), to_string(Outcome::Fail),
+                  to_string(Outcome::Unknown)}));
+  CHECK(distinct({to_string(EventType::Invoke), to_string(EventType::Ok), to_string(EventType::Fail),
+                  to_string(EventType::Info)}));
+  CHECK(distinct({to_string(Role::Primary), to_string(Role::Standby), to_string(Role::Stopped)}));
+  CHECK(distinct({to_string(StopMode::Smart), to_string(StopMode::Fast),
+                  to_string(StopMode::Immediate), to_string(StopMode::Crash)}));
+  CHECK(distinct({to_string(SyncMode::Async), to_string(SyncMode::RemoteWrite),
+                  to_string(SyncMode::On), to_string(SyncMode::RemoteApply)}));
+  CHECK(distinct({to_string(RejoinMethod::Resumed), to_string(RejoinMethod::Rewound),
+                  to_string(RejoinMethod::Recloned)}));
+  CHECK(distinct({to_string(LinkCut::Reset), to_string(LinkCut::Blackhole)}));
+  CHECK(distinct({to_string(CloneMethod::Auto), to_string(CloneMethod::BaseBackup),
+                  to_string(CloneMethod::BackupApi), to_string(CloneMethod::TemplateCopy)}));
+  CHECK(distinct({to_string(RepairMethod::Auto), to_string(RepairMethod::Rewind),
+                  to_string(RepairMethod::Reclone)}));
+  CHECK(distinct({to_string(Direction::Both), to_string(Direction::Upstream),
+                  to_string(Direction::Downstream)}));
+  CHECK(distinct({to_string(Switch::Reset), to_string(Switch::Blackhole), to_string(Switch::Keep)}));
+  CHECK(distinct({to_string(Route::Primary), to_string(Route::Standby), to_string(Route::Any)}));
+  CHECK(std::string(to_string(StopMode::Crash)) == "crash");
+  CHECK(std::string(to_string(SyncMode::RemoteApply)) == "remote_apply");
+  CHECK(std::string(to_string(Outcome::Unknown)) == "unknown");  // as in notes and JSON lines
+  CHECK(std::string(to_string(EventType::Info)) == "info");
 }

@@ -23,6 +23,7 @@
 #include "pgha/connection.hpp"
 #include "pgha/detail/history_check.hpp"
 #include "pgha/error.hpp"
+#include "pgha/history_types.hpp"  // Outcome, EventType, OpRecord, Row, HistoryEvent
 
 namespace pgha {
 

@@ -171,7 +171,7 @@ public:
   /// Shorthand for replication_link().cut(how).
   void cut_link(LinkCut how = LinkCut::Reset) {
     s().link().cut(how);
-    note_event("fault", how == LinkCut::Reset ? "replication link cut (reset)" : "replication link cut (blackhole)");
+    note_event("fault", std::string("replication link cut (") + to_string(how) + ")");
   }
   /// Restores the link; after a Blackhole, held connections resume where they stopped.
   void heal_link() { s().link().heal(); note_event("heal", "replication link healed"); }
