@@ -53,7 +53,11 @@ void client(const std::string& conninfo, ClientStats& st, std::atomic<bool>& sto
     } catch (const pgha::Error& e) {
       ++st.errors;
       std::string msg = e.message().substr(0, e.message().find('\n'));
-      say("client: " + std::string(dynamic_cast<const pgha::TimeoutError*>(&e) ? "TIMEOUT: " : "ERROR: ") +
+      // InDoubtError: the INSERT got no answer (a lost session, or its deadline passed and
+      // the cancel did not end it with an error): it may have committed.
+      say("client: " + std::string(dynamic_cast<const pgha::InDoubtError*>(&e) ? "IN DOUBT: "
+                                   : dynamic_cast<const pgha::TimeoutError*>(&e) ? "TIMEOUT: "
+                                                                                  : "ERROR: ") +
           msg.substr(0, 150) + " -> reconnect");
       conn.reset();
       std::this_thread::sleep_for(100ms);

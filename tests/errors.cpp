@@ -79,13 +79,93 @@ TEST_CASE("SQL errors carry the SQLSTATE and the statement") {
 
 TEST_CASE("a statement past its deadline is cancelled with a TimeoutError") {
   pgha::TempPrimary node1;
+  node1.execute("CREATE TABLE t (x int)");
+  CHECK_THROWS_AS(pgha::Connection(node1.conninfo()).execute("SELECT pg_sleep(5)", 100ms),
+                  pgha::TimeoutError);
+  CHECK_THROWS_WITH(pgha::Connection(node1.conninfo()).execute("SELECT pg_sleep(5)", 100ms),
+                    ContainsSubstring("cancelled") && ContainsSubstring("pg_sleep"));
+  // A write cancelled before it committed (blocked on a lock) answers the cancel with an
+  // error: it did not take effect, so this is a plain TimeoutError, not an InDoubtError.
+  pgha::Connection locker = node1.connect();
+  locker.execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
+  pgha::Connection c = node1.connect();
+  try {
+    c.execute("INSERT INTO t VALUES (1)", 300ms);
+    FAIL("the insert ran through the lock");
+  } catch (const pgha::InDoubtError& e) {
+    FAIL("an insert cancelled with an error is not in doubt: " << e.what());
+  } catch (const pgha::TimeoutError& e) {
+    CHECK_THAT(e.what(), ContainsSubstring("cancelled"));
+  }
+  locker.execute("COMMIT");
+  CHECK(node1.query("SELECT count(*) FROM t").value(0, 0) == "0");
+}
+
+// Issue 20: a commit that timed out in the sync wait said "was cancelled", yet the row had
+// committed on the primary. Its outcome is unknown to the client: InDoubtError says so.
+TEST_CASE("a commit that times out in the sync wait is an InDoubtError, and it committed locally") {
+  pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   node1.execute("CREATE TABLE t (x int)");
   node2.stop();
-  pgha::Connection c = node1.connect();
-  CHECK_THROWS_AS(c.execute("INSERT INTO t VALUES (1)", 300ms), pgha::TimeoutError);
-  CHECK_THROWS_WITH(pgha::Connection(node1.conninfo()).execute("SELECT pg_sleep(5)", 100ms),
-                    ContainsSubstring("cancelled") && ContainsSubstring("pg_sleep"));
+  auto in_doubt = [&](pgha::Connection& c, const std::string& sql, const std::string& row) {
+    try {
+      c.execute(sql, 300ms);
+      FAIL("returned without a synchronous standby: " << sql);
+    } catch (const pgha::InDoubtError& e) {
+      const pgha::ConnectionError& base = e;  // reconnect-on-ConnectionError code still works
+      CHECK_THAT(base.what(), ContainsSubstring("outcome unknown") &&
+                                  ContainsSubstring("canceling wait for synchronous replication"));
+    } catch (const pgha::Error& e) {
+      FAIL("expected an InDoubtError, got: " << e.what());
+    }
+    CHECK(node1.query("SELECT count(*) FROM t WHERE x = " + row).value(0, 0) == "1");
+    CHECK_FALSE(c.is_open());  // as after any ConnectionError
+  };
+  pgha::Connection c1 = node1.connect();
+  in_doubt(c1, "INSERT INTO t VALUES (1)", "1");  // autocommit
+  pgha::Connection c2 = node1.connect();
+  c2.execute("BEGIN");
+  c2.execute("INSERT INTO t VALUES (2)");  // inside a block: does not commit, returns
+  in_doubt(c2, "COMMIT", "2");
+  pgha::Connection c3 = node1.connect();
+  in_doubt(c3, "BEGIN; INSERT INTO t VALUES (3); COMMIT", "3");
+  // A read that times out is not in doubt: TimeoutError, as before.
+  CHECK_THROWS_AS(node1.connect().execute("SELECT pg_sleep(5)", 100ms), pgha::TimeoutError);
+}
+
+TEST_CASE("a commit whose session ends in the sync wait is an InDoubtError; a read's is not") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  node1.execute("CREATE TABLE t (x int)");
+  node2.stop();
+  pgha::PendingQuery p = node1.execute_async("INSERT INTO t VALUES (1)");
+  std::string pid = std::to_string(p.backend_pid());
+  node1.wait_until("SELECT wait_event = 'SyncRep' FROM pg_stat_activity WHERE pid = " + pid);
+  node1.execute("SELECT pg_terminate_backend(" + pid + ")");
+  REQUIRE(p.wait_for(10s));
+  try {
+    p.get();
+    FAIL("a terminated commit returned");
+  } catch (const pgha::InDoubtError& e) {
+    CHECK_THAT(e.what(), ContainsSubstring("outcome unknown"));
+  } catch (const pgha::Error& e) {
+    FAIL("expected an InDoubtError, got: " << e.what());
+  }
+  CHECK(node1.query("SELECT count(*) FROM t").value(0, 0) == "1");  // it had committed
+  pgha::PendingQuery read = node1.execute_async("SELECT pg_sleep(60)");
+  pid = std::to_string(read.backend_pid());
+  node1.wait_until("SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE pid = " + pid);
+  node1.execute("SELECT pg_terminate_backend(" + pid + ")");
+  REQUIRE(read.wait_for(10s));
+  try {
+    read.get();
+    FAIL("a terminated read returned");
+  } catch (const pgha::InDoubtError& e) {
+    FAIL("a read is never in doubt: " << e.what());
+  } catch (const pgha::ConnectionError& e) {
+    CHECK(e.sqlstate() == "57P01");
+  }
 }
 
 TEST_CASE("running as root with no usable unprivileged user") {

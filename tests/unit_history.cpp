@@ -176,7 +176,7 @@ TEST_CASE("history: check reads the first two columns of a Result") {
   pgha::Verdict v = h.check(make_result(Rows{{"k1", "2"}}));
   REQUIRE(v.lost().size() == 1);
   CHECK(v.lost()[0].value == "1");
-  CHECK_THROWS_AS(h.check(pgha::Result()), pgha::Error);
+  CHECK_THROWS_AS(h.check(pgha::Result()), pgha::UsageError);
 }
 
 TEST_CASE("history: an Op that goes out of scope without an outcome is unknown") {
@@ -194,7 +194,7 @@ TEST_CASE("history: an Op that goes out of scope without an outcome is unknown")
   CHECK(h.count(pgha::Outcome::Unknown) == 2);
   CHECK(h.count(pgha::Outcome::Pending) == 0);
   // A second outcome is a mistake the caller hears about at once.
-  CHECK_THROWS_AS(moved_over.fail(), pgha::StateError);
+  CHECK_THROWS_AS(moved_over.fail(), pgha::UsageError);
   pgha::Verdict v = h.check(Rows{{"k1", "3"}});
   CHECK(v.ok());
   CHECK(v.unknown_absent() == 2);

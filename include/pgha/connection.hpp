@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "pgha/detail/cancel.hpp"
+#include "pgha/detail/commit_point.hpp"
 #include "pgha/error.hpp"
 
 namespace pgha {
@@ -76,6 +77,23 @@ inline bool wait_socket(PGconn* c, short events, Clock::time_point deadline) {
   return wait_socket(c, events, deadline, -1) == SocketWake::Ready;
 }
 
+
+// Throws UsageError when libpq cannot parse `conninfo` (a key=value string or a URI),
+// quoting libpq's own reason, so a garbage string is not reported as a failed connection.
+// The conninfo itself is not quoted: it may hold a password.
+inline void check_conninfo(const std::string& conninfo, const std::string& who) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (opts) {
+    PQconninfoFree(opts);
+    return;
+  }
+  std::string why = err ? trim_message(err) : "out of memory";
+  if (err) PQfreemem(err);
+  throw UsageError(who + ": the conninfo is not a libpq connection string: " + why +
+                   "; expected key=value pairs (host=... port=... user=...) or a "
+                   "postgresql:// URI");
+}
 
 class ConnectionAccess;
 }  // namespace detail
@@ -134,16 +152,25 @@ private:
 /// One libpq connection. Move-only. Statements run with a deadline; on timeout the
 /// statement is cancelled and TimeoutError is thrown. A server-side error is a QueryError
 /// and leaves the connection usable; a lost session is a ConnectionError (see error.hpp).
+/// A statement that commits (COMMIT or END of an open transaction block, or outside a
+/// block any statement that may write: INSERT, CREATE, ..., not SELECT or SHOW) whose
+/// outcome cannot be known is an InDoubtError instead: the session ended during it, or its
+/// deadline passed and the cancel did not end it with an error (a commit waiting for a
+/// synchronous standby answers a cancel with success and a warning: committed locally,
+/// not replicated). After an InDoubtError, as after any ConnectionError, the connection is
+/// closed.
 /// Like a libpqxx connection, a Connection serves one thread at a time: calls on the same
 /// Connection from several threads must be serialized by the caller.
 class Connection {
 public:
-  /// Connects using a libpq conninfo string; throws ConnectionError or TimeoutError.
-  /// `label` names the node in messages.
+  /// Connects using a libpq conninfo string; throws ConnectionError or TimeoutError, and
+  /// UsageError at once when libpq cannot parse the string. `label` names the node in
+  /// messages.
   explicit Connection(const std::string& conninfo,
                       std::chrono::milliseconds timeout = std::chrono::seconds(30),
                       std::string label = {})
       : label_(std::move(label)), timeout_(timeout) {
+    detail::check_conninfo(conninfo, "Connection");
     auto deadline = detail::Clock::now() + timeout;
     conn_.reset(PQconnectStart(conninfo.c_str()));
     if (!conn_) throw ConnectionError("out of memory creating a libpq connection", "", label_);
@@ -164,9 +191,10 @@ public:
     PQsetNoticeProcessor(
         conn_.get(),
         [](void* arg, const char* msg) {
-          auto* q = static_cast<std::deque<std::string>*>(arg);
-          q->push_back(detail::trim_message(msg));
-          if (q->size() > 100) q->pop_front();
+          auto* q = static_cast<NoticeLog*>(arg);
+          q->items.push_back(detail::trim_message(msg));
+          ++q->total;
+          if (q->items.size() > 100) q->items.pop_front();
         },
         notices_.get());
   }
@@ -176,7 +204,8 @@ public:
 
   /// Runs SQL (one or more statements) and returns the last statement's result.
   /// Throws QueryError (with sqlstate) when the server rejects it, ConnectionError when
-  /// the session is lost, TimeoutError after the deadline (the statement is cancelled).
+  /// the session is lost, TimeoutError after the deadline (the statement is cancelled),
+  /// InDoubtError when the statement commits and its outcome is unknown (see the class).
   Result execute(const std::string& sql) { return run(sql, nullptr, timeout_); }
   /// Same as execute(sql) with an explicit deadline for this call.
   Result execute(const std::string& sql, std::chrono::milliseconds timeout) {
@@ -229,10 +258,10 @@ public:
   }
   /// Notices and warnings the server sent on this connection (the last 100), oldest first.
   std::vector<std::string> notices() const {
-    return std::vector<std::string>(notices_->begin(), notices_->end());
+    return std::vector<std::string>(notices_->items.begin(), notices_->items.end());
   }
   /// Forgets the notices received so far.
-  void clear_notices() noexcept { notices_->clear(); }
+  void clear_notices() noexcept { notices_->items.clear(); }
   /// The label used in messages.
   const std::string& label() const noexcept { return label_; }
 
@@ -240,14 +269,46 @@ private:
   friend class detail::ConnectionAccess;
   friend class PendingQuery;
   enum class CancelSent { Signal, Libpq, InFlight, No };
+  // How a drain ended: every result read (none an error), an error result read, or no
+  // end in time (the connection was closed).
+  enum class DrainEnd { Done, Failed, Closed };
+  struct NoticeLog {
+    std::deque<std::string> items;  // the last 100
+    std::size_t total = 0;          // received in all
+  };
 
   Result run(const std::string& sql, const std::vector<std::string>* params,
              std::chrono::milliseconds timeout) {
     send(sql, params);
     Result r;
     if (!collect(sql, detail::Clock::now() + timeout, r)) {
+      std::size_t seen = notices_->total;
       request_cancel();
-      drain(std::chrono::seconds(2));
+      DrainEnd end = drain_end(std::chrono::seconds(2));
+      if (may_commit_ && end != DrainEnd::Failed) {
+        // A ConnectionError leaves the Connection unusable: closed, so that no cancel still
+        // on its way can reach the session's next statement.
+        conn_.reset();
+        std::string after = end == DrainEnd::Closed
+            ? "no answer came after pgha cancelled it"
+            : "pgha cancelled it and the server then answered success";
+        if (end == DrainEnd::Done) {
+          std::string warned;
+          for (std::size_t i = std::max(seen, notices_->total - notices_->items.size());
+               i < notices_->total; ++i) {
+            const std::string& n = notices_->items[i - (notices_->total - notices_->items.size())];
+            if (n.rfind("WARNING", 0) == 0) warned += (warned.empty() ? "" : " / ") + n;
+          }
+          after += warned.empty() ? " without a warning" : ", with " + warned;
+        }
+        throw InDoubtError("outcome unknown, it may have committed: the statement did not finish "
+                               "within " + std::to_string(timeout.count()) + " ms; " + after +
+                               " (a commit whose wait for a synchronous standby is cancelled "
+                               "stays committed locally, not replicated); the connection is "
+                               "closed: check the data on a new one before retrying [" +
+                               detail::sql_excerpt(sql) + "]",
+                           "", label_);
+      }
       throw TimeoutError("statement did not finish within " + std::to_string(timeout.count()) +
                              " ms and was cancelled: " + detail::sql_excerpt(sql),
                          label_);
@@ -255,10 +316,32 @@ private:
     return r;
   }
 
+  // What the session's state before `sql` makes of it: whether `sql` can commit.
+  bool commits(const std::string& sql) const noexcept {
+    try {
+      auto st = PQtransactionStatus(conn_.get());
+      return detail::may_commit(sql, st == PQTRANS_INTRANS ? detail::TxBefore::InBlock
+                                     : st == PQTRANS_INERROR ? detail::TxBefore::Failed
+                                                             : detail::TxBefore::Idle);
+    } catch (...) {
+      return true;
+    }
+  }
+  // The session ended during the statement: InDoubtError when it commits, else
+  // ConnectionError.
+  [[noreturn]] void throw_ended(const std::string& message, const std::string& code) const {
+    if (may_commit_)
+      throw InDoubtError("outcome unknown, it may have committed: " + message +
+                             "; check the data before retrying",
+                         code, label_);
+    throw ConnectionError(message, code, label_);
+  }
+
   void require_open(const std::string& sql) const {
     if (!conn_)
-      throw ConnectionError("the connection is closed (moved from, or closed because a timed-out "
-                            "statement did not end after its cancel); expected an open "
+      throw ConnectionError("the connection is closed (moved from, closed because a timed-out "
+                            "statement did not end after its cancel, or after an InDoubtError); "
+                            "expected an open "
                             "connection: open a new one [" + detail::sql_excerpt(sql) + "]",
                             "", label_);
   }
@@ -266,6 +349,7 @@ private:
   // Sends SQL (with parameters if `params`) without waiting for the result.
   void send(const std::string& sql, const std::vector<std::string>* params) {
     require_open(sql);
+    may_commit_ = commits(sql);
     int ok;
     if (!params) {
       ok = PQsendQuery(conn_.get(), sql.c_str());
@@ -343,11 +427,11 @@ private:
     std::string code = sqlstate_of(r);
     std::string msg = detail::trim_message(PQresultErrorMessage(r));
     if (ends_session(r) || PQstatus(conn_.get()) == CONNECTION_BAD)
-      throw ConnectionError("the server ended the session" + explain(code) +
-                                " while running the statement: " + msg +
-                                "; expected its result: open a new connection [" +
-                                detail::sql_excerpt(sql) + "]",
-                            code, label_);
+      throw_ended("the server ended the session" + explain(code) +
+                      " while running the statement: " + msg +
+                      "; expected its result: open a new connection [" +
+                      detail::sql_excerpt(sql) + "]",
+                  code);
     throw QueryError(msg + explain(code) + " [" + detail::sql_excerpt(sql) + "]", code, label_);
   }
   // The socket broke; `held` is an error result read before that (e.g. 57P01), or null.
@@ -359,11 +443,11 @@ private:
       std::string first = detail::trim_message(PQresultErrorMessage(held));
       if (why.find(first) == std::string::npos) why = first + "; then: " + why;
     }
-    throw ConnectionError("connection lost" + (code.empty() ? std::string() : explain(code)) +
-                              " while running the statement: " + why +
-                              "; expected its result: open a new connection [" +
-                              detail::sql_excerpt(sql) + "]",
-                          code, label_);
+    throw_ended("connection lost" + (code.empty() ? std::string() : explain(code)) +
+                    " while running the statement: " + why +
+                    "; expected its result: open a new connection [" +
+                    detail::sql_excerpt(sql) + "]",
+                code);
   }
   [[noreturn]] void fail_connect() {
     throw ConnectionError("could not connect to " + safe_target() + ": " +
@@ -412,8 +496,10 @@ private:
   // so the cancel is re-sent while waiting: a SIGINT every 10 ms; a libpq cancel (a new
   // server connection each) only after the previous one finished, 10 ms after the first
   // and with the gap doubling up to 200 ms.
-  void drain(std::chrono::milliseconds limit) noexcept {
-    if (!conn_) return;
+  void drain(std::chrono::milliseconds limit) noexcept { drain_end(limit); }
+  DrainEnd drain_end(std::chrono::milliseconds limit) noexcept {
+    if (!conn_) return DrainEnd::Closed;
+    bool failed = false;
     using std::chrono::milliseconds;
     auto deadline = detail::Clock::now() + limit;
     auto next_cancel = detail::Clock::now() + milliseconds(10);
@@ -422,13 +508,22 @@ private:
       for (;;) {
         while (!PQisBusy(conn_.get())) {
           PGresult* r = PQgetResult(conn_.get());
-          if (!r) return;
+          if (!r) return failed ? DrainEnd::Failed : DrainEnd::Done;
+          auto st = PQresultStatus(r);
+          if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
+            if (ends_session(r)) {  // the session ended: what it did is not known
+              PQclear(r);
+              conn_.reset();
+              return DrainEnd::Closed;
+            }
+            failed = true;
+          }
           PQclear(r);
         }
         auto slice = std::min(deadline, detail::Clock::now() + milliseconds(10));
         if (!detail::wait_socket(conn_.get(), POLLIN, slice)) {
           auto now = detail::Clock::now();
-          if (now >= deadline) { conn_.reset(); return; }
+          if (now >= deadline) { conn_.reset(); return DrainEnd::Closed; }
           if (now >= next_cancel) {
             CancelSent how = request_cancel();
             if (how == CancelSent::Libpq) {
@@ -440,20 +535,22 @@ private:
           }
           continue;
         }
-        if (!PQconsumeInput(conn_.get())) { conn_.reset(); return; }
+        if (!PQconsumeInput(conn_.get())) { conn_.reset(); return DrainEnd::Closed; }
       }
     } catch (...) {
       conn_.reset();
+      return DrainEnd::Closed;
     }
   }
 
-  std::unique_ptr<std::deque<std::string>> notices_ = std::make_unique<std::deque<std::string>>();
+  std::unique_ptr<NoticeLog> notices_ = std::make_unique<NoticeLog>();
   detail::ConnPtr conn_;
   std::string label_;
   std::chrono::milliseconds timeout_;
   detail::ProcIdentity backend_identity_;  // ppid 0: no SIGINT shortcut
   int backend_pid_override_ = 0;
   std::shared_ptr<detail::CancelFlight> cancel_flight_;
+  bool may_commit_ = false;  // the statement sent last can commit (see commits())
 };
 
 namespace detail {

@@ -77,7 +77,8 @@ private:
 ///   result first and the broken connection second, depending on timing; pgha reports
 ///   both orders alike, as ConnectionError with that SQLSTATE in sqlstate(), because the
 ///   session is over either way and what a caller must do is reconnect.
-/// If the connection broke during a COMMIT, whether the transaction committed is unknown.
+/// If the connection broke during a statement that commits (COMMIT, or a write outside a
+/// transaction block), whether it committed is unknown: that is an InDoubtError.
 /// Not a QueryError (see there). A deadline that passes is a TimeoutError instead.
 class ConnectionError : public Error {
 public:
@@ -96,7 +97,11 @@ private:
 };
 
 /// The connection broke, or a wait ended, while a COMMIT was under way, so whether the
-/// transaction took effect is unknown (libpqxx's in_doubt_error). Check the data on the
+/// transaction took effect is unknown (libpqxx's in_doubt_error). Connection throws it for
+/// a statement that commits (COMMIT or END of an open block; outside a block, any statement
+/// but a read such as SELECT or SHOW) when the session ends during it, or when its deadline
+/// passes and the cancel does not end it with an error: a commit waiting for a synchronous
+/// standby answers the cancel with success and a warning, committed locally only. Check the data on the
 /// server (or record the operation as unknown in a History) before retrying. A
 /// ConnectionError, so code that reconnects on ConnectionError keeps working.
 class InDoubtError : public ConnectionError {

@@ -7,7 +7,8 @@
 //   TEST_F(MyClusterTest, Y) { standby().query("..."); }
 //   // shared per test run (register once, e.g. in main, before RUN_ALL_TESTS()):
 //   ::testing::AddGlobalTestEnvironment(new pgha::gtest::SharedClusterEnvironment);
-//   TEST_F(pgha::gtest::SharedClusterTest, Z) { cluster().primary().execute("..."); }
+//   using SharedClusterTest = pgha::gtest::SharedClusterTest;  // TEST_F takes a plain name
+//   TEST_F(SharedClusterTest, Z) { cluster().primary().execute("..."); }
 //
 // Server logs on failure: including this header appends a test event listener (before
 // main runs). When a test fails, it prints on stderr the last PGHA_GTEST_LOG_LINES (default

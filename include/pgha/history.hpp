@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <initializer_list>
 #include <mutex>
 #include <ostream>
 #include <string>
@@ -22,14 +23,16 @@
 #include "pgha/connection.hpp"
 #include "pgha/detail/history_check.hpp"
 #include "pgha/error.hpp"
+#include "pgha/history_types.hpp"  // Outcome, EventType, OpRecord, Row, HistoryEvent
 
 namespace pgha {
 
 class History;
 
 /// A handle on one attempted operation, returned by History::invoke. Move-only. Record the
-/// outcome exactly once with ok(), fail() or unknown(); an Op destroyed (or overwritten by
-/// a move) without an outcome is recorded as unknown. The History must outlive its Ops.
+/// outcome exactly once with ok(), fail() or unknown() (a second one, or one on an empty
+/// handle, is a UsageError); an Op destroyed (or overwritten by a move) without an outcome
+/// is recorded as unknown. The History must outlive its Ops.
 /// One Op serves one thread at a time; different Ops may be completed from any threads.
 class Op {
 public:
@@ -132,10 +135,10 @@ public:
 
   /// Compares the history with a final state: a Result whose first two columns are key and
   /// value (NULL reads as ""). Operations still without an outcome count as unknown.
-  /// Throws Error when the result has fewer than two columns.
+  /// Throws UsageError when the result has fewer than two columns.
   Verdict check(const Result& final_state) const {
     if (final_state.columns() < 2)
-      throw Error("History::check needs a result whose first two columns are key and value; "
+      throw UsageError("History::check needs a result whose first two columns are key and value; "
                   "this one has " + std::to_string(final_state.columns()) + " column(s)");
     std::vector<std::pair<std::string, std::string>> rows;
     rows.reserve(static_cast<std::size_t>(final_state.rows()));
@@ -147,6 +150,11 @@ public:
   Verdict check(const std::vector<std::pair<std::string, std::string>>& final_state) const {
     std::lock_guard<std::mutex> l(m_);
     return Verdict(detail::check_history(ops_, final_state));
+  }
+  /// Same, with the pairs written in place: check({{"k0", "1"}, {"k1", "2"}}), or check({})
+  /// for an empty final state (which the two overloads above would make ambiguous).
+  Verdict check(std::initializer_list<std::pair<std::string, std::string>> final_state) const {
+    return check(std::vector<std::pair<std::string, std::string>>(final_state));
   }
 
   /// Every operation so far, in invoke order (pending ones have Outcome::Pending).
@@ -258,7 +266,7 @@ private:
 
 inline void Op::complete(Outcome o, const std::string& note) {
   if (!h_)
-    throw StateError("this Op has no History (default-constructed, moved from, or its outcome "
+    throw UsageError("this Op has no History (default-constructed, moved from, or its outcome "
                      "was already recorded); expected exactly one ok(), fail() or unknown() "
                      "per History::invoke");
   History* h = std::exchange(h_, nullptr);

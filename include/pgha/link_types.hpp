@@ -24,6 +24,26 @@ enum class Route {
   Any       ///< any running node, round robin
 };
 
+/// Text of a Direction: "both", "upstream", "downstream".
+inline const char* to_string(Direction v) noexcept {
+  switch (v) { case Direction::Both: return "both"; case Direction::Upstream: return "upstream";
+               case Direction::Downstream: return "downstream"; }
+  return "?";
+}
+/// Text of a Switch: "reset", "blackhole", "keep".
+inline const char* to_string(Switch v) noexcept {
+  switch (v) { case Switch::Reset: return "reset"; case Switch::Blackhole: return "blackhole";
+               case Switch::Keep: return "keep"; }
+  return "?";
+}
+/// Text of a Route: "primary", "standby", "any".
+inline const char* to_string(Route v) noexcept {
+  switch (v) { case Route::Primary: return "primary"; case Route::Standby: return "standby";
+               case Route::Any: return "any"; }
+  return "?";
+}
+
+/// The enumerator's name ("Both", "Reset", "Primary", ...), as the enums print with <<.
 inline const char* enum_name(Direction v) noexcept {
   switch (v) { case Direction::Both: return "Both"; case Direction::Upstream: return "Upstream";
                case Direction::Downstream: return "Downstream"; }

@@ -202,8 +202,9 @@ public:
   /// Adds latency to each chunk on the link, in each direction (0 = none).
   void set_link_delay(std::chrono::milliseconds d) { s().link().delay(d); }
   /// This standby's replication link (see pgha::Link): per-direction cuts, delay, bandwidth,
-  /// counters. StateError on a primary or without Options::relay. The reference stays valid
-  /// while the node is a standby; promote() (and the node's destruction) ends the link.
+  /// counters. StateError on a primary or without Options::relay. promote() ends the link:
+  /// a reference kept from before then gives StateError on every call (it stays a valid
+  /// object while the node lives); after a rejoin, ask again for the new link.
   Link& replication_link() { return s().link(); }
 
   // --- failover ---

@@ -107,6 +107,59 @@ inline const char* to_string(RejoinMethod m) noexcept {
   return "?";
 }
 
+/// Text of a StopMode: "smart", "fast", "immediate", "crash".
+inline const char* to_string(StopMode m) noexcept {
+  switch (m) {
+    case StopMode::Smart: return "smart";
+    case StopMode::Fast: return "fast";
+    case StopMode::Immediate: return "immediate";
+    case StopMode::Crash: return "crash";
+  }
+  return "?";
+}
+
+/// Text of a SyncMode: "async", "remote_write", "on", "remote_apply" (the mode's name; the
+/// server setting it runs with is synchronous_commit_setting()).
+inline const char* to_string(SyncMode m) noexcept {
+  switch (m) {
+    case SyncMode::Async: return "async";
+    case SyncMode::RemoteWrite: return "remote_write";
+    case SyncMode::On: return "on";
+    case SyncMode::RemoteApply: return "remote_apply";
+  }
+  return "?";
+}
+
+/// Text of a LinkCut: "reset", "blackhole".
+inline const char* to_string(LinkCut c) noexcept {
+  switch (c) {
+    case LinkCut::Reset: return "reset";
+    case LinkCut::Blackhole: return "blackhole";
+  }
+  return "?";
+}
+
+/// Text of a CloneMethod: "auto", "base_backup", "backup_api", "template_copy".
+inline const char* to_string(CloneMethod m) noexcept {
+  switch (m) {
+    case CloneMethod::Auto: return "auto";
+    case CloneMethod::BaseBackup: return "base_backup";
+    case CloneMethod::BackupApi: return "backup_api";
+    case CloneMethod::TemplateCopy: return "template_copy";
+  }
+  return "?";
+}
+
+/// Text of a RepairMethod: "auto", "rewind", "reclone".
+inline const char* to_string(RepairMethod m) noexcept {
+  switch (m) {
+    case RepairMethod::Auto: return "auto";
+    case RepairMethod::Rewind: return "rewind";
+    case RepairMethod::Reclone: return "reclone";
+  }
+  return "?";
+}
+
 /// The `synchronous_commit` value a primary runs with in this mode: "remote_apply",
 /// "on", "remote_write", and "on" for Async too (Async means an empty
 /// synchronous_standby_names: commits wait for the local flush only).
@@ -158,7 +211,8 @@ inline const char* enum_name(RepairMethod v) noexcept {
                case RepairMethod::Reclone: return "Reclone"; }
   return "?";
 }
-/// Public enums print their enumerator's name, so test frameworks show `Primary == Standby`.
+/// Public enums print their enumerator's name, so test frameworks show `Primary == Standby`;
+/// to_string gives each enumerator's lower-case text for messages and events.
 inline std::ostream& operator<<(std::ostream& o, Role v) { return o << enum_name(v); }
 inline std::ostream& operator<<(std::ostream& o, StopMode v) { return o << enum_name(v); }
 inline std::ostream& operator<<(std::ostream& o, SyncMode v) { return o << enum_name(v); }

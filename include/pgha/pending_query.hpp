@@ -59,7 +59,8 @@ public:
   bool ready() { return wait_for(std::chrono::milliseconds(0)); }
   /// The result; waits up to the connection's timeout, then throws TimeoutError.
   /// Rethrows the statement's QueryError if it failed, ConnectionError if the session was
-  /// lost (node stopped or crashed, backend terminated).
+  /// lost (node stopped or crashed, backend terminated), InDoubtError if it was lost while
+  /// the statement could commit (see Connection).
   Result get() {
     if (!wait_for(conn_->timeout()))
       throw TimeoutError("pending statement did not finish within " +

@@ -63,18 +63,33 @@ class Workload {
 public:
   /// `clients` threads will write through `conninfo` (any libpq conninfo: one node, a
   /// multi-host list with target_session_attrs=read-write, a proxy). Nothing runs yet.
+  /// Throws UsageError for arguments it cannot run with: clients outside 1 to 1000, keys
+  /// below 1, a table name that is not a plain identifier, a connect or statement timeout
+  /// that is not positive, a negative stop_grace, a conninfo libpq cannot parse.
   explicit Workload(std::string conninfo, int clients = 4, WorkloadOptions opts = {})
       : conninfo_(std::move(conninfo)), clients_(clients), opts_(std::move(opts)),
         run_id_(new_run_id()) {
     if (clients_ < 1 || clients_ > 1000)
-      throw Error("Workload: " + std::to_string(clients_) + " clients; expected 1 to 1000");
-    if (opts_.keys < 1) throw Error("Workload: WorkloadOptions::keys must be at least 1");
+      throw UsageError("Workload: " + std::to_string(clients_) + " clients; expected 1 to 1000");
+    if (opts_.keys < 1)
+      throw UsageError("Workload: WorkloadOptions::keys is " + std::to_string(opts_.keys) +
+                       "; expected at least 1");
+    auto positive = [](std::chrono::milliseconds d, const char* name, bool zero_ok) {
+      if (d.count() > 0 || (zero_ok && d.count() == 0)) return;
+      throw UsageError(std::string("Workload: WorkloadOptions::") + name + " is " +
+                       std::to_string(d.count()) + " ms; expected " +
+                       (zero_ok ? "0 or more" : "more than 0"));
+    };
+    positive(opts_.connect_timeout, "connect_timeout", false);
+    positive(opts_.statement_timeout, "statement_timeout", false);
+    positive(opts_.stop_grace, "stop_grace", true);
     bool ident = !opts_.table.empty() && opts_.table.size() < 64 && !std::isdigit(static_cast<unsigned char>(opts_.table[0]));
     for (char ch : opts_.table)
       ident = ident && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_');
     if (!ident)
-      throw Error("Workload: table name '" + opts_.table + "' is not a plain SQL identifier; "
-                  "expected lower-case letters, digits and '_', not starting with a digit");
+      throw UsageError("Workload: table name '" + opts_.table + "' is not a plain SQL identifier; "
+                       "expected lower-case letters, digits and '_', not starting with a digit");
+    detail::check_conninfo(conninfo_, "Workload");
   }
   Workload(const Workload&) = delete;
   Workload& operator=(const Workload&) = delete;
@@ -124,9 +139,13 @@ public:
   /// Operations acknowledged so far.
   std::size_t acknowledged() const { return history_.count(Outcome::Ok); }
   /// Waits until at least `n` operations were acknowledged in total; throws TimeoutError
-  /// with the clients' last error when that does not happen in time.
+  /// with the clients' last error when that does not happen in time, UsageError for a
+  /// negative timeout.
   void wait_for_acknowledged(std::size_t n,
                              std::chrono::milliseconds timeout = std::chrono::seconds(30)) const {
+    if (timeout.count() < 0)
+      throw UsageError("Workload::wait_for_acknowledged: timeout is " +
+                       std::to_string(timeout.count()) + " ms; expected 0 or more");
     detail::wait_until("the workload to have " + std::to_string(n) + " acknowledged writes",
                        timeout, "workload", [&](std::string& seen) {
                          seen = std::to_string(acknowledged()) + " acknowledged, " +

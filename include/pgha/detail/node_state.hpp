@@ -262,7 +262,7 @@ public:
     Transition t(*this);
     std::lock_guard<std::recursive_mutex> l(mu_);
     StepEvent ev(dir_.name(), "stop", [&, was = server_.running()](Event& e) {  // no event if it was stopped
-      const char* m = mode == StopMode::Smart ? "smart" : mode == StopMode::Fast ? "fast" : mode == StopMode::Immediate ? "immediate" : "crash";
+      const char* m = to_string(mode);
       if (was) e.message = std::string("stopped (") + m + ")", e.facts = {{"mode", m}};
     });
     close_sessions();
