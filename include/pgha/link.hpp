@@ -9,6 +9,8 @@
 // Threads: every call may come from any thread.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -22,11 +24,11 @@ namespace pgha {
 class Link {
 public:
   /// A link to `host`:`port` (throws SetupError if the host does not resolve).
-  Link(const std::string& host, int port) : r_(host, port) {}
+  Link(const std::string& host, int port);
   /// A link whose new connections go where `choose` says (see Endpoint).
-  explicit Link(detail::Relay::Chooser choose) : r_(std::move(choose)) {}
+  explicit Link(detail::Relay::Chooser choose);
   /// Resets every open connection and joins the relay's thread (bounded, never throws).
-  ~Link() = default;
+  ~Link();
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
 
@@ -34,38 +36,40 @@ public:
   /// arrive (with one Direction: a connection is reset when a byte would cross that way).
   /// Blackhole: bytes silently stop (in `d` only); the ends notice only through their own
   /// timeouts; on heal() held bytes flow on.
-  void cut(LinkCut how = LinkCut::Reset, Direction d = Direction::Both) {
-    r_.set_state(how == LinkCut::Reset ? detail::LinkState::Reset : detail::LinkState::Blackhole, d);
-  }
+  void cut(LinkCut how = LinkCut::Reset, Direction d = Direction::Both);
   /// Lifts every cut, both directions (toxics stay: set them to 0 to remove them).
-  void heal() { r_.set_state(detail::LinkState::Pass, Direction::Both); }
+  void heal();
   /// Whether some direction is cut now.
-  bool is_cut() const noexcept { return r_.state() != detail::LinkState::Pass; }
+  bool is_cut() const noexcept;
   /// Latency added to each chunk read from now on, each direction, +- `jitter` (uniform;
   /// chunks never overtake each other). 0 = none. Negative values throw SetupError.
   void delay(std::chrono::milliseconds latency,
-             std::chrono::milliseconds jitter = std::chrono::milliseconds(0)) { r_.set_delay(latency, jitter); }
+             std::chrono::milliseconds jitter = std::chrono::milliseconds(0));
   /// Caps each connection at `bytes_per_second` in each direction; 0 = unlimited.
-  void bandwidth(std::uint64_t bytes_per_second) { r_.set_bandwidth(bytes_per_second); }
+  void bandwidth(std::uint64_t bytes_per_second);
   /// Closes each connection (a FIN to both ends) once `bytes` moved through it, both
   /// directions counted, including connections open now; 0 = no limit.
-  void limit_data(std::uint64_t bytes) { r_.set_limit(bytes); }
+  void limit_data(std::uint64_t bytes);
   /// Resets the connections open now (RST to both ends); new connections pass.
-  void reset_connections() { r_.switch_existing(Switch::Reset); }
+  void reset_connections();
   /// Bytes delivered client -> server so far.
-  std::uint64_t bytes_up() const { return r_.bytes(Direction::Upstream); }
+  std::uint64_t bytes_up() const;
   /// Bytes delivered server -> client so far.
-  std::uint64_t bytes_down() const { return r_.bytes(Direction::Downstream); }
+  std::uint64_t bytes_down() const;
   /// Client connections open through the link now (held and frozen ones included).
-  std::size_t connections() const { return r_.open_pairs(); }
+  std::size_t connections() const;
   /// The relay's port on 127.0.0.1.
-  int port() const noexcept { return r_.port(); }
+  int port() const noexcept;
 
   /// The relay itself (for pgha's own classes).
-  detail::Relay& relay() noexcept { return r_; }
+  detail::Relay& relay() noexcept;
 
 private:
   detail::Relay r_;
 };
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/link.ipp"
+#endif

@@ -2,6 +2,8 @@
 // relay (detail/relay.hpp), pgha::Link and pgha::Endpoint.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+
 #include <ostream>
 
 namespace pgha {
@@ -24,26 +26,18 @@ enum class Route {
   Any       ///< any running node, round robin
 };
 
-inline const char* enum_name(Direction v) noexcept {
-  switch (v) { case Direction::Both: return "Both"; case Direction::Upstream: return "Upstream";
-               case Direction::Downstream: return "Downstream"; }
-  return "?";
-}
-inline const char* enum_name(Switch v) noexcept {
-  switch (v) { case Switch::Reset: return "Reset"; case Switch::Blackhole: return "Blackhole";
-               case Switch::Keep: return "Keep"; }
-  return "?";
-}
-inline const char* enum_name(Route v) noexcept {
-  switch (v) { case Route::Primary: return "Primary"; case Route::Standby: return "Standby";
-               case Route::Any: return "Any"; }
-  return "?";
-}
+PGHA_DECL const char* enum_name(Direction v) noexcept;
+PGHA_DECL const char* enum_name(Switch v) noexcept;
+PGHA_DECL const char* enum_name(Route v) noexcept;
 /// Prints the enumerator's name.
-inline std::ostream& operator<<(std::ostream& o, Direction v) { return o << enum_name(v); }
+PGHA_DECL std::ostream& operator<<(std::ostream& o, Direction v);
 /// Prints the enumerator's name.
-inline std::ostream& operator<<(std::ostream& o, Switch v) { return o << enum_name(v); }
+PGHA_DECL std::ostream& operator<<(std::ostream& o, Switch v);
 /// Prints the enumerator's name.
-inline std::ostream& operator<<(std::ostream& o, Route v) { return o << enum_name(v); }
+PGHA_DECL std::ostream& operator<<(std::ostream& o, Route v);
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/link_types.ipp"
+#endif

@@ -9,6 +9,8 @@
 // node.rejoin(other) afterwards discards the rejoining node's split-brain writes.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <iostream>
@@ -16,9 +18,18 @@
 #include <utility>
 #include <vector>
 
+#ifndef PGHA_SEPARATE_COMPILATION  // the separate mode compiles these in the library
 #include "pgha/detail/isolation.hpp"
 #include "pgha/detail/live_nodes.hpp"
+#endif
 #include "pgha/node.hpp"
+
+// Forward declarations: the separate mode does not include detail/ here.
+namespace pgha {
+namespace detail {
+class NodeState;
+}  // namespace detail
+}  // namespace pgha
 
 namespace pgha {
 
@@ -26,82 +37,26 @@ class Partition {
 public:
   /// Cuts the links between `a` and `b` (StateError if a group is empty, a pointer is null, a
   /// node is in both groups, or a link to cut streams without a relay: Options::relay = false).
-  Partition(std::vector<Node*> a, std::vector<Node*> b, LinkCut how = LinkCut::Blackhole) {
-    for (Node* n : a) groups_[0].push_back(check(n));
-    for (Node* n : b) groups_[1].push_back(check(n));
-    for (int g = 0; g < 2; ++g)
-      for (auto* x : groups_[g]) names_[g].push_back(x->dir().name());
-    if (a.empty() || b.empty())
-      throw StateError("pgha::Partition: an empty group; expected at least one node on each side");
-    for (auto* x : groups_[0])
-      if (std::find(groups_[1].begin(), groups_[1].end(), x) != groups_[1].end())
-        throw StateError("pgha::Partition: a node is in both groups; expected two disjoint groups", x->label());
-    try {
-      for (int g = 0; g < 2; ++g)
-        for (auto* x : groups_[g])
-          for (auto* y : groups_[1 - g]) cut_if_streams(*x, *y, how);
-    } catch (...) {
-      heal_cuts();
-      throw;
-    }
-    for (auto* y : groups_[1]) detail::Isolation::instance().add(y);
-    note("fault", "partitioned from ");
-  }
+  Partition(std::vector<Node*> a, std::vector<Node*> b, LinkCut how = LinkCut::Blackhole);
   /// Heals (see heal()); never throws: a failure is written to stderr.
-  ~Partition() {
-    try { heal(); } catch (const std::exception& e) {
-      std::cerr << "pgha: Partition could not heal: " << e.what() << "\n";
-    }
-  }
+  ~Partition();
   Partition(const Partition&) = delete;
   Partition& operator=(const Partition&) = delete;
 
   /// Lifts the cuts on the links that still exist (a promoted node has none any more) and
   /// lets endpoints reach the second group again. Idempotent.
-  void heal() {
-    if (healed_) return;
-    healed_ = true;
-    for (auto* y : groups_[1]) detail::Isolation::instance().remove(y);
-    heal_cuts();
-    note("heal", "partition healed; reaches ");
-  }
+  void heal();
   /// Replication links cut when the partition began.
-  std::size_t links_cut() const noexcept { return cut_.size(); }
+  std::size_t links_cut() const noexcept;
 
 private:
-  static detail::NodeState* check(Node* n) {
-    if (!n) throw StateError("pgha::Partition: a node pointer is null; expected live nodes");
-    return &n->state();
-  }
-  void cut_if_streams(detail::NodeState& x, detail::NodeState& y, LinkCut how) {
-    std::lock_guard<std::recursive_mutex> l(x.mutex());
-    if (!x.topo().standby() || x.topo().upstream_port() != y.dir().port()) return;
-    x.link().cut(how, Direction::Both);  // StateError without a relay
-    cut_.push_back(&x);
-    cut_id_.emplace_back(&x.dir(), detail::live_nodes().serial(&x.dir()));
-  }
+  static detail::NodeState* check(Node* n);
+  void cut_if_streams(detail::NodeState& x, detail::NodeState& y, LinkCut how);
   // One event per node of each group, naming the other group.
-  void note(const char* kind, const std::string& what) const noexcept {
-    if (!detail::events_on()) return;
-    try {
-      for (int g = 0; g < 2; ++g) {
-        std::string others;
-        for (const auto& y : names_[1 - g]) others += (others.empty() ? "" : ", ") + y;
-        for (const auto& x : names_[g]) detail::emit(x, kind, what + others);
-      }
-    } catch (...) {
-    }
-  }
+  void note(const char* kind, const std::string& what) const noexcept;
   // Skips a node destroyed inside the partition's scope (live_nodes() tells; its serial
   // tells a new node at the same address apart).
-  void heal_cuts() {
-    for (std::size_t i = 0; i < cut_.size(); ++i) {
-      detail::NodeState* x = cut_[i];
-      if (detail::live_nodes().serial(cut_id_[i].first) != cut_id_[i].second) continue;
-      std::lock_guard<std::recursive_mutex> l(x->mutex());
-      if (Link* k = x->topo().link()) k->heal();
-    }
-  }
+  void heal_cuts();
 
   std::vector<detail::NodeState*> groups_[2];
   std::vector<detail::NodeState*> cut_;
@@ -111,3 +66,7 @@ private:
 };
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/partition.ipp"
+#endif
