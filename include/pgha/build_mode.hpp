@@ -16,6 +16,20 @@
 #if defined(PGHA_SEPARATE_COMPILATION)
 /// Marks pgha's non-template definitions: nothing in the separate mode (compiled once).
 #define PGHA_DECL
+#if defined(__GNUC__)
+// Every compiled-mode translation unit references the library's object (defined by
+// pgha/implementation.hpp): the linker always pulls it in, so a header-only translation
+// unit in the same program clashes with it (below) instead of silently standing in for
+// it, and a program without the library fails with "undefined reference to
+// `pgha_separate_compilation_needs_the_pgha_compiled_library'".
+extern "C" int pgha_separate_compilation_needs_the_pgha_compiled_library;
+namespace pgha {
+namespace detail {
+__attribute__((used)) static const int* const separate_compilation_link_tag =
+    &pgha_separate_compilation_needs_the_pgha_compiled_library;
+}  // namespace detail
+}  // namespace pgha
+#endif
 #else
 /// Marks pgha's non-template definitions: `inline` in the header-only mode.
 #define PGHA_DECL inline

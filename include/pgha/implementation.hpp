@@ -85,4 +85,5 @@
 // then reports "multiple definition of `pgha_mixes_header_only_and_separate_compilation'".
 extern "C" {
 int pgha_mixes_header_only_and_separate_compilation = 1;
+int pgha_separate_compilation_needs_the_pgha_compiled_library = 1;
 }
