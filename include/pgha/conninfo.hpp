@@ -3,10 +3,14 @@
 // failover by itself.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+
 #include <string>
 #include <vector>
 
+#ifndef PGHA_SEPARATE_COMPILATION  // the separate mode compiles these in the library
 #include "pgha/detail/quote.hpp"
+#endif
 #include "pgha/error.hpp"
 #include "pgha/node.hpp"
 
@@ -16,25 +20,13 @@ namespace pgha {
 /// `target_session_attrs` is libpq's: "read-write" connects to whichever node is the
 /// primary, "any" to the first that answers. Throws Error if `nodes` is empty or the
 /// nodes do not share one superuser password (nodes of one cluster always do).
-inline std::string multi_host_conninfo(const std::vector<Node*>& nodes,
+PGHA_DECL std::string multi_host_conninfo(const std::vector<Node*>& nodes,
                                        const std::string& target_session_attrs = "read-write",
                                        const std::string& dbname = "postgres",
-                                       int connect_timeout_s = 2) {
-  if (nodes.empty()) throw Error("multi_host_conninfo: no nodes given; expected at least one");
-  std::string hosts, ports;
-  const std::string& password = nodes.front()->password();
-  for (Node* n : nodes) {
-    if (n->password() != password)
-      throw Error("multi_host_conninfo: " + n->name() + " has a different password than " +
-                  nodes.front()->name() + "; expected nodes of one cluster (a primary, its "
-                  "standbys, and nodes that rejoined them)");
-    hosts += (hosts.empty() ? "" : ",") + n->host();
-    ports += (ports.empty() ? "" : ",") + std::to_string(n->port());
-  }
-  return "host=" + hosts + " port=" + ports + " user=postgres " +
-         detail::conninfo_param("password", password) + " " + detail::conninfo_param("dbname", dbname) +
-         " " + detail::conninfo_param("target_session_attrs", target_session_attrs) +
-         " connect_timeout=" + std::to_string(connect_timeout_s);
-}
+                                       int connect_timeout_s = 2);
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/conninfo.ipp"
+#endif

@@ -20,70 +20,69 @@
 // counts as stopped: new connections to it are reset (detail::live_nodes() tells).
 #pragma once
 
+#include "pgha/build_mode.hpp"
+#ifdef PGHA_SEPARATE_COMPILATION  // types the header-only mode gets through detail/
+#include "pgha/options.hpp"
+#endif
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#ifndef PGHA_SEPARATE_COMPILATION  // the separate mode compiles these in the library
 #include "pgha/detail/isolation.hpp"
 #include "pgha/detail/live_nodes.hpp"
 #include "pgha/detail/quote.hpp"
+#endif
 #include "pgha/link.hpp"
 #include "pgha/node.hpp"
+
+// Forward declarations: the separate mode does not include detail/ here.
+namespace pgha {
+namespace detail {
+class NodeState;
+struct RelayTarget;
+}  // namespace detail
+}  // namespace pgha
 
 namespace pgha {
 
 class Endpoint {
 public:
   /// Listens on 127.0.0.1:<free port> and forwards every new connection to `node`.
-  explicit Endpoint(Node& node) : Endpoint(std::vector<Node*>{&node}, Route::Any, true) {}
+  explicit Endpoint(Node& node);
   /// Forwards each new connection to a listed node that fits `route` at that moment.
   /// Throws UsageError if `nodes` is empty or holds a null pointer.
-  Endpoint(std::vector<Node*> nodes, Route route) : Endpoint(std::move(nodes), route, false) {}
+  Endpoint(std::vector<Node*> nodes, Route route);
   /// Resets every client connection and stops the relay's thread (bounded, never throws).
-  ~Endpoint() = default;
+  ~Endpoint();
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
 
   /// libpq keyword/value conninfo through the endpoint (user postgres, the cluster's password).
-  std::string conninfo(const std::string& dbname = "postgres") const {
-    return "host=127.0.0.1 port=" + std::to_string(port()) + " user=postgres " +
-           detail::conninfo_param("password", password_) + " " + detail::conninfo_param("dbname", dbname);
-  }
+  std::string conninfo(const std::string& dbname = "postgres") const;
   /// The endpoint's port on 127.0.0.1.
-  int port() const noexcept { return link_->port(); }
+  int port() const noexcept;
   /// The superuser password in conninfo() (its nodes' password).
-  const std::string& password() const noexcept { return password_; }
+  const std::string& password() const noexcept;
   /// "127.0.0.1".
-  std::string host() const { return "127.0.0.1"; }
+  std::string host() const;
   /// From now on new connections go to `node` (whatever its role); `existing` says what
   /// happens to the connections open now: Reset (default), Blackhole or Keep.
-  void point_to(Node& node, Switch existing = Switch::Reset) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      nodes_.assign(1, candidate(&node));
-      pinned_ = true;
-    }
-    link_->relay(detail::LinkKey()).switch_existing(existing);
-    detail::emit(name(), "switch", "new connections go to " + node.name() + "; existing ones: " +
-                 enum_name(existing), std::chrono::microseconds(0),
-                 {{"peer", node.name()}, {"port", std::to_string(node.port())}, {"mode", enum_name(existing)}});
-  }
+  void point_to(Node& node, Switch existing = Switch::Reset);
   /// The endpoint's name in events and timelines: "endpoint<port>".
-  std::string name() const { return "endpoint" + std::to_string(port()); }
+  std::string name() const;
   /// Client connections open through the endpoint right now.
-  std::size_t connections() const { return link_->connections(); }
+  std::size_t connections() const;
   /// New connections reset because no listed node fitted the route, or because the chosen
   /// node refused them (its server went away between the choice and the connect).
-  std::uint64_t refused() const { return link_->relay(detail::LinkKey()).refused(); }
+  std::uint64_t refused() const;
   /// The client path's faults: cut, delay, bandwidth, counters.
-  Link& link() noexcept { return *link_; }
+  Link& link() noexcept;
   /// The route of an endpoint over several nodes (Route::Any after point_to()).
-  Route route() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return pinned_ ? Route::Any : route_;
-  }
+  Route route() const;
 
 private:
   // A listed node, known by address and by its serial in detail::live_nodes(): the relay
@@ -95,71 +94,16 @@ private:
     Role cached;
     std::uint64_t serial;
   };
-  static Candidate candidate(Node* n) {
-    if (!n) throw UsageError("pgha::Endpoint: a node pointer is null; expected nodes that outlive the endpoint");
-    detail::NodeState* st = &n->state();
-    return {st, n->port(), Role::Stopped, detail::live_nodes().serial(&st->dir())};
-  }
-  static bool alive(const Candidate& c) {
-    return detail::live_nodes().visit(&c.st->dir(), c.serial, [] {});
-  }
-  Endpoint(std::vector<Node*> nodes, Route route, bool pinned) : route_(route), pinned_(pinned) {
-    if (nodes.empty()) throw UsageError("pgha::Endpoint over no node; expected at least one");
-    for (Node* n : nodes) nodes_.push_back(candidate(n));
-    for (auto& c : nodes_) refresh(c);
-    password_ = nodes.front()->password();
-    link_ = std::make_unique<Link>([this](detail::RelayTarget& t) { return choose(t); }, detail::LinkKey());
-    {
-      std::string names;
-      for (Node* n : nodes) names += (names.empty() ? "" : ", ") + n->name();
-      detail::LinkAccess::of(*link_).set_lane(name(), "client link", ", to " + names);
-    }
-    if (detail::events_on()) {
-      std::string names;
-      for (Node* n : nodes) names += (names.empty() ? "" : ", ") + n->name();
-      detail::emit(name(), "endpoint", "listening on 127.0.0.1:" + std::to_string(port()) + " for " + names +
-                   (pinned ? "" : std::string(" (route ") + enum_name(route) + ")"),
-                   std::chrono::microseconds(0), {{"port", std::to_string(port())}});
-    }
-  }
+  static Candidate candidate(Node* n);
+  static bool alive(const Candidate& c);
+  Endpoint(std::vector<Node*> nodes, Route route, bool pinned);
   // pgha's own view of the node, read only when nobody is changing it (try_lock: the relay
   // thread never waits for a promote); a node in transition counts as stopped; a node busy
   // otherwise (a reload, a query under its lock) keeps its cached role.
   // A destroyed node is Stopped for good.
-  static void refresh(Candidate& c) {
-    const bool live = detail::live_nodes().visit(&c.st->dir(), c.serial, [&c] {
-      if (c.st->in_transition()) { c.cached = Role::Stopped; return; }  // re-read once it is over
-      std::unique_lock<std::recursive_mutex> l(c.st->mutex(), std::try_to_lock);
-      if (!l.owns_lock()) return;
-      if (!c.st->running() || c.st->server().frozen()) c.cached = Role::Stopped;
-      else c.cached = c.st->topo().standby() ? Role::Standby : Role::Primary;
-    });
-    if (!live) c.cached = Role::Stopped;
-  }
+  static void refresh(Candidate& c);
   // On the relay's thread, once per new connection.
-  bool choose(detail::RelayTarget& t) {
-    std::lock_guard<std::mutex> l(mu_);
-    if (pinned_) {
-      if (!alive(nodes_.front())) return false;  // destroyed: its port may be another server's now
-      t = detail::loopback_target(nodes_.front().port);
-      return true;
-    }
-    const std::size_t n = nodes_.size();
-    for (std::size_t k = 0; k < n; ++k) {
-      const std::size_t i = route_ == Route::Primary ? k : (next_ + k) % n;
-      Candidate& c = nodes_[i];
-      if (detail::Isolation::instance().isolated(c.st)) continue;
-      refresh(c);
-      const bool fits = route_ == Route::Primary ? c.cached == Role::Primary
-                        : route_ == Route::Standby ? c.cached == Role::Standby
-                                                   : c.cached != Role::Stopped;
-      if (!fits) continue;
-      next_ = i + 1;
-      t = detail::loopback_target(c.port);
-      return true;
-    }
-    return false;
-  }
+  bool choose(detail::RelayTarget& t);
 
   mutable std::mutex mu_;  // guards nodes_, pinned_, next_
   std::vector<Candidate> nodes_;
@@ -171,3 +115,7 @@ private:
 };
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/endpoint.ipp"
+#endif

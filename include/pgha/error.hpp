@@ -3,6 +3,8 @@
 // server was involved, quotes the tail of that server's log.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -18,32 +20,23 @@ struct ErrorAccess;
 class Error : public std::runtime_error {
 public:
   /// `node` names the node involved (may be empty); `log_tail` is its last server log lines.
-  explicit Error(const std::string& message, std::string node = {}, std::string log_tail = {})
-      : std::runtime_error(compose(message, node, log_tail)),
-        message_(message), node_(std::move(node)), log_tail_(std::move(log_tail)) {}
+  explicit Error(const std::string& message, std::string node = {}, std::string log_tail = {});
 
   /// The message without the node prefix and the log tail.
-  const std::string& message() const noexcept { return message_; }
+  const std::string& message() const noexcept;
 
   /// The node the error is about ("node1 (port 5432)"), or empty.
-  const std::string& node() const noexcept { return node_; }
+  const std::string& node() const noexcept;
   /// The last lines of that node's server log at the time of the error, or empty.
-  const std::string& log_tail() const noexcept { return log_tail_; }
+  const std::string& log_tail() const noexcept;
 
 private:
   friend struct detail::ErrorAccess;
   // Puts `context` in front of the message, keeping the object (and so its type and its
   // fields, a QueryError's SQLSTATE, a SystemError's code) as it is.
-  void prepend(const std::string& context) {
-    message_ = context + message_;
-    static_cast<std::runtime_error&>(*this) = std::runtime_error(compose(message_, node_, log_tail_));
-  }
+  void prepend(const std::string& context);
   static std::string compose(const std::string& message, const std::string& node,
-                             const std::string& log_tail) {
-    std::string out = node.empty() ? message : node + ": " + message;
-    if (!log_tail.empty()) out += "\n--- server log tail ---\n" + log_tail;
-    return out;
-  }
+                             const std::string& log_tail);
   std::string message_;
   std::string node_;
   std::string log_tail_;
@@ -57,10 +50,9 @@ private:
 class QueryError : public Error {
 public:
   /// `sqlstate` is the five-character SQLSTATE the server reported ("" if it sent none).
-  QueryError(const std::string& message, std::string sqlstate, std::string node = {})
-      : Error(message, std::move(node)), sqlstate_(std::move(sqlstate)) {}
+  QueryError(const std::string& message, std::string sqlstate, std::string node = {});
   /// The SQLSTATE reported by the server ("25006" for a write on a standby), or "".
-  const std::string& sqlstate() const noexcept { return sqlstate_; }
+  const std::string& sqlstate() const noexcept;
 
 private:
   std::string sqlstate_;
@@ -83,14 +75,12 @@ private:
 class ConnectionError : public Error {
 public:
   /// `sqlstate` is the SQLSTATE of the FATAL error that ended the session, or "".
-  ConnectionError(const std::string& message, std::string sqlstate, std::string node = {})
-      : Error(message, std::move(node)), sqlstate_(std::move(sqlstate)) {}
+  ConnectionError(const std::string& message, std::string sqlstate, std::string node = {});
   /// A connection failure with no SQLSTATE.
-  explicit ConnectionError(const std::string& message)
-      : ConnectionError(message, std::string()) {}
+  explicit ConnectionError(const std::string& message);
   /// The SQLSTATE the server sent before it closed the session ("57P01" for
   /// pg_terminate_backend() or a shutdown), or "" when the connection just broke.
-  const std::string& sqlstate() const noexcept { return sqlstate_; }
+  const std::string& sqlstate() const noexcept;
 
 private:
   std::string sqlstate_;
@@ -141,11 +131,9 @@ public:
 class SystemError : public SetupError {
 public:
   /// `err` is the errno value; the message gets its text appended.
-  SystemError(int err, const std::string& message, std::string node = {})
-      : SetupError(message + ": " + std::generic_category().message(err), std::move(node)),
-        code_(err, std::system_category()) {}
+  SystemError(int err, const std::string& message, std::string node = {});
   /// The failed call's error code (errno in std::system_category()).
-  const std::error_code& code() const noexcept { return code_; }
+  const std::error_code& code() const noexcept;
 
 private:
   std::error_code code_;
@@ -155,8 +143,12 @@ namespace detail {
 // For pgha's own classes: adds context to an error in flight before rethrowing it as it is
 // (`catch (Error& e) { ErrorAccess::prepend(e, "..."); throw; }`): no slicing.
 struct ErrorAccess {
-  static void prepend(Error& e, const std::string& context) { e.prepend(context); }
+  static void prepend(Error& e, const std::string& context);
 };
 }  // namespace detail
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/error.ipp"
+#endif

@@ -21,6 +21,8 @@
 // set_log_sink), and what it throws is dropped.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,11 +62,7 @@ struct Event {
   std::vector<std::pair<std::string, std::string>> facts;
 
   /// The value of fact `key`, or "" if the event has none.
-  std::string fact(const std::string& key) const {
-    for (const auto& f : facts)
-      if (f.first == key) return f.second;
-    return {};
-  }
+  std::string fact(const std::string& key) const;
 };
 
 /// A user's event sink (see set_log_sink).
@@ -73,141 +71,43 @@ using LogSink = std::function<void(const Event&)>;
 namespace detail {
 
 /// Readable duration: "850 us", "51 ms" (below 10 s), "12.5 s".
-inline std::string format_duration(std::chrono::microseconds d) {
-  long long us = d.count();
-  char buf[48];
-  if (us < 1000) std::snprintf(buf, sizeof buf, "%lld us", us);
-  else if (us < 10000000) std::snprintf(buf, sizeof buf, "%lld ms", (us + 500) / 1000);
-  else std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(us) / 1e6);
-  return buf;
-}
+PGHA_DECL std::string format_duration(std::chrono::microseconds d);
 
 /// One log line: "+1.234s node2 promote: promoted to primary (51 ms)", with
 /// " {port=5433, timeline=2}" when `facts`. `origin` is the run's start.
-inline std::string format_event(const Event& e, std::chrono::system_clock::time_point origin,
-                                 bool facts = false) {
-  auto rel = std::chrono::duration_cast<std::chrono::milliseconds>(e.time - origin).count();
-  char stamp[32];
-  std::snprintf(stamp, sizeof stamp, "+%lld.%03llds", static_cast<long long>(rel / 1000),
-                static_cast<long long>(rel % 1000 < 0 ? 0 : rel % 1000));
-  std::string line = std::string(stamp) + " " + (e.node.empty() ? "" : e.node + " ") + e.kind + ": " +
-                     e.message;
-  if (e.duration.count() > 0) line += " (" + format_duration(e.duration) + ")";
-  if (facts && !e.facts.empty()) {
-    line += " {";
-    for (std::size_t i = 0; i < e.facts.size(); ++i)
-      line += (i ? ", " : "") + e.facts[i].first + "=" + e.facts[i].second;
-    line += "}";
-  }
-  return line;
-}
+PGHA_DECL std::string format_event(const Event& e, std::chrono::system_clock::time_point origin,
+                                 bool facts = false);
 
 /// The process-wide event bus. Never destroyed (nodes in static storage emit late).
 class EventBus {
 public:
   using Listener = std::function<void(const Event&)>;
 
-  EventBus() : origin_(std::chrono::system_clock::now()) {
-    const char* log = std::getenv("PGHA_LOG");
-    log_level_ = log_level(log ? log : "");
-    const char* prog = std::getenv("PGHA_PROGRESS");
-    progress_ = log_level_ == 0 && ::isatty(STDERR_FILENO) == 1 && !(prog && std::string(prog) == "0");
-    update();
-  }
+  EventBus();
   /// PGHA_LOG's value as a level: 0 off ("", 0, off, false, no), 2 debug, else 1 (any case).
-  static int log_level(std::string v) {
-    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (v == "debug") return 2;
-    return (v.empty() || v == "0" || v == "off" || v == "false" || v == "no") ? 0 : 1;
-  }
+  static int log_level(std::string v);
   /// Whether anyone listens: emission sites check this before building an event.
-  bool on() const noexcept { return on_.load(std::memory_order_relaxed); }
+  bool on() const noexcept;
   /// The time the bus started (the origin of PGHA_LOG's "+1.234s" stamps).
-  std::chrono::system_clock::time_point origin() const noexcept { return origin_; }
+  std::chrono::system_clock::time_point origin() const noexcept;
 
-  void set_user(LogSink sink) {
-    std::lock_guard<std::mutex> l(mu_);
-    user_ = sink ? std::make_shared<Listener>(std::move(sink)) : nullptr;
-    update_locked();
-  }
+  void set_user(LogSink sink);
   /// Adds an internal listener (a Timeline, a test integration); returns its id.
-  int add(Listener f) {
-    std::lock_guard<std::mutex> l(mu_);
-    listeners_.emplace_back(++next_id_, std::make_shared<Listener>(std::move(f)));
-    update_locked();
-    return next_id_;
-  }
+  int add(Listener f);
   /// Removes an internal listener; once this returns, it is not called any more.
-  void remove(int id) {
-    std::lock_guard<std::recursive_mutex> d(deliver_mu_);  // waits for a delivery under way
-    std::lock_guard<std::mutex> l(mu_);
-    listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(),
-                                    [&](const auto& p) { return p.first == id; }),
-                     listeners_.end());
-    update_locked();
-  }
+  void remove(int id);
   /// Delivers `e` to every listener; never throws.
-  void emit(const Event& e) noexcept {
-    try {
-      std::lock_guard<std::recursive_mutex> d(deliver_mu_);
-      std::vector<std::shared_ptr<Listener>> to;
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        for (auto& p : listeners_) to.push_back(p.second);
-        if (user_) to.push_back(user_);
-      }
-      print(e);
-      for (auto& f : to) {
-        try {
-          (*f)(e);
-        } catch (...) {
-        }
-      }
-    } catch (...) {
-    }
-  }
+  void emit(const Event& e) noexcept;
 
   /// Clears a progress line left on the terminal (a slow step ended without an event).
-  void end_progress() noexcept {
-    try {
-      std::lock_guard<std::recursive_mutex> d(deliver_mu_);
-      if (!progress_shown_) return;
-      std::fputs("\r\033[K", stderr);
-      std::fflush(stderr);
-      progress_shown_ = false;
-    } catch (...) {
-    }
-  }
+  void end_progress() noexcept;
 
 private:
-  void update() {
-    std::lock_guard<std::mutex> l(mu_);
-    update_locked();
-  }
-  void update_locked() {
-    on_.store(log_level_ > 0 || progress_ || user_ || !listeners_.empty(), std::memory_order_relaxed);
-  }
+  void update();
+  void update_locked();
   // PGHA_LOG: every event; a terminal without PGHA_LOG: progress of slow steps only, each
   // on one line that the next overwrites.
-  void print(const Event& e) {
-    if (log_level_ > 0) {
-      std::string line = "pgha: " + format_event(e, origin_, log_level_ >= 2) + "\n";
-      std::fflush(stdout);
-      std::fputs(line.c_str(), stderr);
-      std::fflush(stderr);
-    } else if (progress_) {
-      if (e.kind == "progress") {
-        std::string line = "\rpgha: " + (e.node.empty() ? std::string() : e.node + ": ") + e.message;
-        if (line.size() > 140) line = line.substr(0, 137) + "...";
-        std::fputs((line + "\033[K").c_str(), stderr);
-        progress_shown_ = true;
-      } else if (progress_shown_) {
-        std::fputs("\r\033[K", stderr);  // the slow step is over: clear its line
-        progress_shown_ = false;
-      }
-      std::fflush(stderr);
-    }
-  }
+  void print(const Event& e);
 
   const std::chrono::system_clock::time_point origin_;
   int log_level_ = 0;
@@ -221,41 +121,21 @@ private:
   int next_id_ = 0;
 };
 
-inline EventBus& event_bus() {
-  static EventBus* bus = new EventBus;
-  return *bus;
-}
+PGHA_DECL EventBus& event_bus();
 
 /// Whether anyone listens; check it before building an event.
-inline bool events_on() noexcept { return event_bus().on(); }
+PGHA_DECL bool events_on() noexcept;
 
 /// Emits one event (stamped now) if anyone listens. The API for pgha's own mechanisms, an
 /// Endpoint for instance: `detail::emit("ep", "endpoint", "switched to node2",
 /// std::chrono::microseconds(0), {{"peer", "node2"}, {"port", "5433"}});`. A "peer" fact
 /// that names another node or endpoint draws an arrow from it in the Mermaid timeline.
-inline void emit(std::string node, std::string kind, std::string message,
+PGHA_DECL void emit(std::string node, std::string kind, std::string message,
                  std::chrono::microseconds duration = std::chrono::microseconds(0),
-                 std::vector<std::pair<std::string, std::string>> facts = {}) noexcept {
-  try {
-    EventBus& bus = event_bus();
-    if (!bus.on()) return;
-    Event e;
-    e.node = std::move(node);
-    e.kind = std::move(kind);
-    e.message = std::move(message);
-    e.time = std::chrono::system_clock::now();
-    e.duration = duration;
-    e.facts = std::move(facts);
-    bus.emit(e);
-  } catch (...) {
-  }
-}
+                 std::vector<std::pair<std::string, std::string>> facts = {}) noexcept;
 
 /// The node name inside a label "node1 (port 5432)" (what errors and waits carry).
-inline std::string node_of_label(const std::string& label) {
-  auto p = label.rfind(" (port ");
-  return p == std::string::npos ? label : label.substr(0, p);
-}
+PGHA_DECL std::string node_of_label(const std::string& label);
 
 /// Times a step and emits it when the scope ends without an exception:
 ///   StepEvent ev("node1", "start", [&](Event& e) { e.message = "..."; });
@@ -265,31 +145,12 @@ inline std::string node_of_label(const std::string& label) {
 class StepEvent {
 public:
   using Fill = std::function<void(Event&)>;
-  StepEvent(std::string node, std::string kind, Fill fill)
-      : node_(std::move(node)), kind_(std::move(kind)), fill_(std::move(fill)),
-        started_(std::chrono::steady_clock::now()), exceptions_(std::uncaught_exceptions()) {}
+  StepEvent(std::string node, std::string kind, Fill fill);
   StepEvent(const StepEvent&) = delete;
   StepEvent& operator=(const StepEvent&) = delete;
-  ~StepEvent() {
-    if (std::uncaught_exceptions() > exceptions_ || !events_on()) return;
-    try {
-      Event e;
-      e.node = node_;
-      e.kind = kind_;
-      e.duration = std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::steady_clock::now() - started_);
-      if (fill_) fill_(e);
-      if (e.message.empty()) return;  // the step turned out to be nothing to report
-      e.time = std::chrono::system_clock::now();
-      event_bus().emit(e);
-    } catch (...) {
-    }
-  }
+  ~StepEvent();
   /// Time since the step began.
-  std::chrono::microseconds elapsed() const {
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                 started_);
-  }
+  std::chrono::microseconds elapsed() const;
 
 private:
   std::string node_;
@@ -300,24 +161,17 @@ private:
 };
 
 /// When a wait first reports progress (2 s; then at twice each time). Tests shorten it.
-inline std::atomic<std::int64_t>& wait_progress_first_ms() {
-  static std::atomic<std::int64_t> ms{2000};
-  return ms;
-}
+PGHA_DECL std::atomic<std::int64_t>& wait_progress_first_ms();
 
 /// Progress of a wait: emits a "progress" event at 2 s, 4 s, 8 s, ... (never more often),
 /// so a long wait shows it is alive without flooding a log.
 class WaitProgress {
 public:
-  explicit WaitProgress(std::string node)
-      : node_(std::move(node)), started_(std::chrono::steady_clock::now()),
-        next_(std::chrono::milliseconds(wait_progress_first_ms().load())) {}
+  explicit WaitProgress(std::string node);
   WaitProgress(const WaitProgress&) = delete;
   WaitProgress& operator=(const WaitProgress&) = delete;
   /// A wait that reported progress leaves no progress line behind on a terminal.
-  ~WaitProgress() {
-    if (reports_ > 0) event_bus().end_progress();
-  }
+  ~WaitProgress();
   /// Call on each poll; `what` and `seen` are read only when a report is due.
   template <class Describe>
   void poll(Describe describe) noexcept {
@@ -344,6 +198,10 @@ private:
 
 /// Sends every event of this process to `sink` (replacing the previous sink); nullptr
 /// removes it. Called on the thread that took the step, one event at a time; see the top.
-inline void set_log_sink(LogSink sink) { detail::event_bus().set_user(std::move(sink)); }
+PGHA_DECL void set_log_sink(LogSink sink);
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/events.ipp"
+#endif

@@ -7,6 +7,8 @@
 // replication wait) are allowed either way and only counted.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -38,34 +40,27 @@ class Op {
 public:
   /// An empty handle (not attached to a History).
   Op() noexcept = default;
-  Op(Op&& o) noexcept : h_(std::exchange(o.h_, nullptr)), id_(o.id_) {}
-  Op& operator=(Op&& o) noexcept {
-    if (this != &o) {
-      abandon();
-      h_ = std::exchange(o.h_, nullptr);
-      id_ = o.id_;
-    }
-    return *this;
-  }
+  Op(Op&& o) noexcept;
+  Op& operator=(Op&& o) noexcept;
   Op(const Op&) = delete;
   Op& operator=(const Op&) = delete;
   /// Records "unknown" if no outcome was recorded. Never throws.
-  ~Op() { abandon(); }
+  ~Op();
 
   /// The client was told the operation committed.
-  void ok(const std::string& note = {}) { complete(Outcome::Ok, note); }
+  void ok(const std::string& note = {});
   /// The client was told the operation definitely did not take effect.
-  void fail(const std::string& note = {}) { complete(Outcome::Fail, note); }
+  void fail(const std::string& note = {});
   /// The outcome is unknown (it may or may not have taken effect); `note` says why.
-  void unknown(const std::string& note = {}) { complete(Outcome::Unknown, note); }
+  void unknown(const std::string& note = {});
   /// Whether an outcome was recorded (or the handle is empty).
-  bool done() const noexcept { return h_ == nullptr; }
+  bool done() const noexcept;
   /// The operation's number in its History (0, 1, ...; the order of invoke calls).
-  std::size_t id() const noexcept { return id_; }
+  std::size_t id() const noexcept;
 
 private:
   friend class History;
-  Op(History* h, std::size_t id) noexcept : h_(h), id_(id) {}
+  Op(History* h, std::size_t id) noexcept;
   inline void complete(Outcome o, const std::string& note);
   inline void abandon() noexcept;
   History* h_ = nullptr;
@@ -77,40 +72,38 @@ class Verdict {
 public:
   /// True when nothing acknowledged is missing, nothing reported as failed is present, and
   /// no row is a phantom or a duplicate.
-  bool ok() const noexcept {
-    return d_.lost.empty() && d_.revived.empty() && d_.phantom.empty() && d_.duplicated.empty();
-  }
+  bool ok() const noexcept;
   /// Operations acknowledged (ok) whose row is missing.
-  const std::vector<OpRecord>& lost() const noexcept { return d_.lost; }
+  const std::vector<OpRecord>& lost() const noexcept;
   /// Operations reported as failed whose row is present.
-  const std::vector<OpRecord>& revived() const noexcept { return d_.revived; }
+  const std::vector<OpRecord>& revived() const noexcept;
   /// Rows present whose key and value no operation ever attempted.
-  const std::vector<Row>& phantom() const noexcept { return d_.phantom; }
+  const std::vector<Row>& phantom() const noexcept;
   /// Rows present more often than operations could have written them (count = rows seen).
-  const std::vector<Row>& duplicated() const noexcept { return d_.duplicated; }
+  const std::vector<Row>& duplicated() const noexcept;
   /// Operations with an unknown outcome whose row is present.
-  std::size_t unknown_present() const noexcept { return d_.unknown_present; }
+  std::size_t unknown_present() const noexcept;
   /// Operations with an unknown outcome whose row is absent.
-  std::size_t unknown_absent() const noexcept { return d_.unknown_absent; }
+  std::size_t unknown_absent() const noexcept;
   /// Operations acknowledged (ok).
-  std::size_t acknowledged() const noexcept { return d_.acknowledged; }
+  std::size_t acknowledged() const noexcept;
   /// Operations reported as failed.
-  std::size_t failed() const noexcept { return d_.failed; }
+  std::size_t failed() const noexcept;
   /// Operations attempted (invoked), whatever their outcome.
-  std::size_t attempted() const noexcept { return d_.attempted; }
+  std::size_t attempted() const noexcept;
   /// Rows the final state held.
-  std::size_t rows() const noexcept { return d_.rows; }
+  std::size_t rows() const noexcept;
   /// One paragraph a person can read in a test failure; names the first anomalies.
-  std::string summary() const { return detail::summarize(d_); }
+  std::string summary() const;
 
 private:
   friend class History;
-  explicit Verdict(detail::VerdictData d) : d_(std::move(d)) {}
+  explicit Verdict(detail::VerdictData d);
   detail::VerdictData d_;
 };
 
 /// Prints the verdict's summary (so test frameworks show it).
-inline std::ostream& operator<<(std::ostream& o, const Verdict& v) { return o << v.summary(); }
+PGHA_DECL std::ostream& operator<<(std::ostream& o, const Verdict& v);
 
 /// A thread-safe record of operations and their outcomes. Not copyable nor movable: its
 /// Ops point at it. Times are nanoseconds since the History was created.
@@ -123,83 +116,34 @@ public:
 
   /// Records the attempt of appending `value` to `key` by the calling thread (each thread
   /// is one process, numbered 0, 1, ... in order of first use); returns its handle.
-  Op invoke(const std::string& key, const std::string& value) {
-    std::lock_guard<std::mutex> l(m_);
-    return invoke_locked(key, value, process_of_locked(std::this_thread::get_id()));
-  }
+  Op invoke(const std::string& key, const std::string& value);
   /// Same, for an explicit process number (a client that is not a thread of its own).
-  Op invoke(const std::string& key, const std::string& value, int process) {
-    std::lock_guard<std::mutex> l(m_);
-    return invoke_locked(key, value, process);
-  }
+  Op invoke(const std::string& key, const std::string& value, int process);
 
   /// Compares the history with a final state: a Result whose first two columns are key and
   /// value (NULL reads as ""). Operations still without an outcome count as unknown.
   /// Throws UsageError when the result has fewer than two columns.
-  Verdict check(const Result& final_state) const {
-    if (final_state.columns() < 2)
-      throw UsageError("History::check needs a result whose first two columns are key and value; "
-                  "this one has " + std::to_string(final_state.columns()) + " column(s)");
-    std::vector<std::pair<std::string, std::string>> rows;
-    rows.reserve(static_cast<std::size_t>(final_state.rows()));
-    for (int i = 0; i < final_state.rows(); ++i)
-      rows.emplace_back(final_state.value(i, 0), final_state.value(i, 1));
-    return check(rows);
-  }
+  Verdict check(const Result& final_state) const;
   /// Same, with the final state as (key, value) pairs.
-  Verdict check(const std::vector<std::pair<std::string, std::string>>& final_state) const {
-    std::lock_guard<std::mutex> l(m_);
-    return Verdict(detail::check_history(ops_, final_state));
-  }
+  Verdict check(const std::vector<std::pair<std::string, std::string>>& final_state) const;
   /// Same, with the pairs written in place: check({{"k0", "1"}, {"k1", "2"}}), or check({})
   /// for an empty final state (which the two overloads above would make ambiguous).
-  Verdict check(std::initializer_list<std::pair<std::string, std::string>> final_state) const {
-    return check(std::vector<std::pair<std::string, std::string>>(final_state));
-  }
+  Verdict check(std::initializer_list<std::pair<std::string, std::string>> final_state) const;
 
   /// Every operation so far, in invoke order (pending ones have Outcome::Pending).
-  std::vector<OpRecord> ops() const {
-    std::lock_guard<std::mutex> l(m_);
-    return ops_;
-  }
+  std::vector<OpRecord> ops() const;
   /// Every event so far (invocations and completions), in the order they were recorded.
-  std::vector<HistoryEvent> events() const {
-    std::lock_guard<std::mutex> l(m_);
-    std::vector<HistoryEvent> out;
-    out.reserve(events_.size());
-    for (std::size_t i = 0; i < events_.size(); ++i) out.push_back(event_locked(i));
-    return out;
-  }
+  std::vector<HistoryEvent> events() const;
   /// Number of operations invoked so far.
-  std::size_t size() const {
-    std::lock_guard<std::mutex> l(m_);
-    return ops_.size();
-  }
+  std::size_t size() const;
   /// Number of operations whose outcome is `o` so far (Pending: invoked, no outcome yet).
-  std::size_t count(Outcome o) const {
-    std::lock_guard<std::mutex> l(m_);
-    return counts_[static_cast<int>(o)];
-  }
+  std::size_t count(Outcome o) const;
 
   /// Writes the history as JSON lines, one event a line (format: see the README,
   /// "Did my application lose writes?"). Throws Error when the stream fails.
-  void write_jsonl(std::ostream& out) const {
-    std::lock_guard<std::mutex> l(m_);
-    std::string line;
-    for (std::size_t i = 0; i < events_.size(); ++i) {
-      line.clear();
-      detail::append_jsonl(line, event_locked(i));
-      out << line;
-    }
-    out.flush();
-    if (!out) throw Error("History::write_jsonl: writing to the stream failed");
-  }
+  void write_jsonl(std::ostream& out) const;
   /// Writes the history as JSON lines to the file `path` (replaced if it exists).
-  void write_jsonl(const std::string& path) const {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error("History::write_jsonl: cannot open '" + path + "' for writing");
-    write_jsonl(f);
-  }
+  void write_jsonl(const std::string& path) const;
 
 private:
   friend class Op;
@@ -209,52 +153,12 @@ private:
     std::int64_t time_ns;
   };
 
-  std::int64_t now_ns() const {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now() - t0_).count();
-  }
-  int process_of_locked(std::thread::id t) {
-    auto it = processes_.find(t);
-    if (it != processes_.end()) return it->second;
-    int p = static_cast<int>(processes_.size());
-    processes_.emplace(t, p);
-    return p;
-  }
-  Op invoke_locked(const std::string& key, const std::string& value, int process) {
-    OpRecord r;
-    r.id = ops_.size();
-    r.process = process;
-    r.key = key;
-    r.value = value;
-    r.invoke_index = events_.size();
-    r.invoke_time_ns = now_ns();
-    ops_.push_back(std::move(r));
-    events_.push_back(Ev{ops_.back().id, EventType::Invoke, ops_.back().invoke_time_ns});
-    ++counts_[static_cast<int>(Outcome::Pending)];
-    return Op(this, ops_.back().id);
-  }
+  std::int64_t now_ns() const;
+  int process_of_locked(std::thread::id t);
+  Op invoke_locked(const std::string& key, const std::string& value, int process);
   // Records the outcome of op `id`; false when one was recorded already.
-  bool complete(std::size_t id, Outcome o, const std::string& note) {
-    std::lock_guard<std::mutex> l(m_);
-    OpRecord& r = ops_[id];
-    if (r.outcome != Outcome::Pending) return false;
-    r.outcome = o;
-    r.note = note;
-    r.complete_index = events_.size();
-    r.complete_time_ns = now_ns();
-    events_.push_back(Ev{id, o == Outcome::Ok ? EventType::Ok
-                             : o == Outcome::Fail ? EventType::Fail : EventType::Info,
-                         r.complete_time_ns});
-    --counts_[static_cast<int>(Outcome::Pending)];
-    ++counts_[static_cast<int>(o)];
-    return true;
-  }
-  HistoryEvent event_locked(std::size_t i) const {
-    const Ev& e = events_[i];
-    const OpRecord& r = ops_[e.op];
-    return HistoryEvent{i, r.process, e.type, r.key, r.value, e.time_ns,
-                        e.type == EventType::Invoke ? std::string() : r.note};
-  }
+  bool complete(std::size_t id, Outcome o, const std::string& note);
+  HistoryEvent event_locked(std::size_t i) const;
 
   mutable std::mutex m_;
   std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
@@ -283,3 +187,7 @@ inline void Op::abandon() noexcept {
 }
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/history.ipp"
+#endif

@@ -5,6 +5,8 @@
 // to_string (the lower-case text) and print their enumerator's name with <<.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <ostream>
@@ -24,25 +26,9 @@ enum class Outcome {
 enum class EventType { Invoke, Ok, Fail, Info };
 
 /// Text of an Outcome: "pending", "ok", "fail", "unknown" (the JSON lines and notes use it).
-inline const char* to_string(Outcome o) noexcept {
-  switch (o) {
-    case Outcome::Pending: return "pending";
-    case Outcome::Ok: return "ok";
-    case Outcome::Fail: return "fail";
-    case Outcome::Unknown: return "unknown";
-  }
-  return "?";
-}
+PGHA_DECL const char* to_string(Outcome o) noexcept;
 /// Text of an EventType, as in the JSON lines: "invoke", "ok", "fail", "info".
-inline const char* to_string(EventType t) noexcept {
-  switch (t) {
-    case EventType::Invoke: return "invoke";
-    case EventType::Ok: return "ok";
-    case EventType::Fail: return "fail";
-    case EventType::Info: return "info";
-  }
-  return "?";
-}
+PGHA_DECL const char* to_string(EventType t) noexcept;
 
 /// One recorded operation: an append of `value` to `key`, and what the client was told.
 struct OpRecord {
@@ -77,20 +63,16 @@ struct HistoryEvent {
 };
 
 /// The enumerator's name ("Pending", "Ok", "Fail", "Unknown"), as Outcome prints with <<.
-inline const char* enum_name(Outcome v) noexcept {
-  switch (v) { case Outcome::Pending: return "Pending"; case Outcome::Ok: return "Ok";
-               case Outcome::Fail: return "Fail"; case Outcome::Unknown: return "Unknown"; }
-  return "?";
-}
+PGHA_DECL const char* enum_name(Outcome v) noexcept;
 /// The enumerator's name ("Invoke", "Ok", "Fail", "Info"), as EventType prints with <<.
-inline const char* enum_name(EventType v) noexcept {
-  switch (v) { case EventType::Invoke: return "Invoke"; case EventType::Ok: return "Ok";
-               case EventType::Fail: return "Fail"; case EventType::Info: return "Info"; }
-  return "?";
-}
+PGHA_DECL const char* enum_name(EventType v) noexcept;
 /// Prints the enumerator's name, so test frameworks show `Ok == Unknown`, not `1 == 3`.
-inline std::ostream& operator<<(std::ostream& o, Outcome v) { return o << enum_name(v); }
+PGHA_DECL std::ostream& operator<<(std::ostream& o, Outcome v);
 /// Prints the enumerator's name.
-inline std::ostream& operator<<(std::ostream& o, EventType v) { return o << enum_name(v); }
+PGHA_DECL std::ostream& operator<<(std::ostream& o, EventType v);
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/history_types.ipp"
+#endif

@@ -9,6 +9,9 @@
 // Threads: every call may come from any thread.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+#include "pgha/detail/relay.hpp"  // needed by the declarations
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -29,7 +32,7 @@ struct LinkAccess {
 /// The pass-key of Link's doors into detail/ (a routed link, its relay): only the classes
 /// it names can make one, so a user's code cannot call them.
 class LinkKey {
-  LinkKey() {}  // user-provided: `LinkKey{}` is no aggregate initialization from outside
+  LinkKey();  // user-provided: `LinkKey{}` is no aggregate initialization from outside
   friend struct LinkAccess;
   friend class ::pgha::Endpoint;
 };
@@ -38,11 +41,11 @@ class LinkKey {
 class Link {
 public:
   /// A link to `host`:`port` (throws SetupError if the host does not resolve).
-  Link(const std::string& host, int port) : r_(host, port) {}
+  Link(const std::string& host, int port);
   /// A link whose new connections go where `choose` says (for Endpoint: needs its key).
-  Link(detail::Relay::Chooser choose, detail::LinkKey) : r_(std::move(choose)) {}
+  Link(detail::Relay::Chooser choose, detail::LinkKey);
   /// Resets every open connection and joins the relay's thread (bounded, never throws).
-  ~Link() = default;
+  ~Link();
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
 
@@ -54,37 +57,37 @@ public:
   /// The link is cut while the user's cut or a live Partition's is set: heal() lifts the
   /// user's cuts only (a Partition's end lifts its own). Every fault set here is an event in
   /// the lane of the link's node or endpoint (PGHA_LOG, Timeline, failure reports).
-  void cut(LinkCut how = LinkCut::Reset, Direction d = Direction::Both) { r_.cut(how, d); }
+  void cut(LinkCut how = LinkCut::Reset, Direction d = Direction::Both);
   /// Lifts the cuts set through cut(), both directions (toxics stay: set them to 0 to remove
   /// them; a live Partition's cut stays until the Partition ends).
-  void heal() { r_.heal(); }
+  void heal();
   /// Whether some direction is cut now (by cut() or by a live Partition).
-  bool is_cut() const { return r_.is_cut(); }
+  bool is_cut() const;
   /// Latency added to each chunk read from now on, each direction, +- `jitter` (uniform;
   /// chunks never overtake each other). 0 = none. UsageError for a negative value or one
   /// above 1 hour.
   void delay(std::chrono::milliseconds latency,
-             std::chrono::milliseconds jitter = std::chrono::milliseconds(0)) { r_.delay(latency, jitter); }
+             std::chrono::milliseconds jitter = std::chrono::milliseconds(0));
   /// Caps each connection at `bytes_per_second` in each direction; 0 = unlimited.
   /// UsageError above INT64_MAX (a negative number converted to unsigned).
-  void bandwidth(std::uint64_t bytes_per_second) { r_.bandwidth(bytes_per_second); }
+  void bandwidth(std::uint64_t bytes_per_second);
   /// Closes each connection (a FIN to both ends) once `bytes` moved through it, both
   /// directions counted, including connections open now; 0 = no limit. UsageError above
   /// INT64_MAX.
-  void limit_data(std::uint64_t bytes) { r_.limit_data(bytes); }
+  void limit_data(std::uint64_t bytes);
   /// Resets the connections open now (RST to both ends); new connections pass.
-  void reset_connections() { r_.reset_connections(); }
+  void reset_connections();
   /// Bytes delivered client -> server so far.
-  std::uint64_t bytes_up() const { return r_.relay().bytes(Direction::Upstream); }
+  std::uint64_t bytes_up() const;
   /// Bytes delivered server -> client so far.
-  std::uint64_t bytes_down() const { return r_.relay().bytes(Direction::Downstream); }
+  std::uint64_t bytes_down() const;
   /// Client connections open through the link now (held and frozen ones included).
-  std::size_t connections() const { return r_.relay().open_pairs(); }
+  std::size_t connections() const;
   /// The relay's port on 127.0.0.1.
-  int port() const noexcept { return r_.port(); }
+  int port() const noexcept;
 
   /// The relay itself (for pgha's own classes: needs their key).
-  detail::Relay& relay(detail::LinkKey) noexcept { return r_.relay(); }
+  detail::Relay& relay(detail::LinkKey) noexcept;
 
 private:
   friend struct detail::LinkAccess;
@@ -94,3 +97,7 @@ private:
 inline detail::RelayedLink& detail::LinkAccess::of(Link& l) noexcept { return l.r_; }
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/link.ipp"
+#endif

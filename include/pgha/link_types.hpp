@@ -2,6 +2,8 @@
 // relay (detail/relay.hpp), pgha::Link and pgha::Endpoint.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+
 #include <ostream>
 
 namespace pgha {
@@ -25,45 +27,25 @@ enum class Route {
 };
 
 /// Text of a Direction: "both", "upstream", "downstream".
-inline const char* to_string(Direction v) noexcept {
-  switch (v) { case Direction::Both: return "both"; case Direction::Upstream: return "upstream";
-               case Direction::Downstream: return "downstream"; }
-  return "?";
-}
+PGHA_DECL const char* to_string(Direction v) noexcept;
 /// Text of a Switch: "reset", "blackhole", "keep".
-inline const char* to_string(Switch v) noexcept {
-  switch (v) { case Switch::Reset: return "reset"; case Switch::Blackhole: return "blackhole";
-               case Switch::Keep: return "keep"; }
-  return "?";
-}
+PGHA_DECL const char* to_string(Switch v) noexcept;
 /// Text of a Route: "primary", "standby", "any".
-inline const char* to_string(Route v) noexcept {
-  switch (v) { case Route::Primary: return "primary"; case Route::Standby: return "standby";
-               case Route::Any: return "any"; }
-  return "?";
-}
+PGHA_DECL const char* to_string(Route v) noexcept;
 
 /// The enumerator's name ("Both", "Reset", "Primary", ...), as the enums print with <<.
-inline const char* enum_name(Direction v) noexcept {
-  switch (v) { case Direction::Both: return "Both"; case Direction::Upstream: return "Upstream";
-               case Direction::Downstream: return "Downstream"; }
-  return "?";
-}
-inline const char* enum_name(Switch v) noexcept {
-  switch (v) { case Switch::Reset: return "Reset"; case Switch::Blackhole: return "Blackhole";
-               case Switch::Keep: return "Keep"; }
-  return "?";
-}
-inline const char* enum_name(Route v) noexcept {
-  switch (v) { case Route::Primary: return "Primary"; case Route::Standby: return "Standby";
-               case Route::Any: return "Any"; }
-  return "?";
-}
+PGHA_DECL const char* enum_name(Direction v) noexcept;
+PGHA_DECL const char* enum_name(Switch v) noexcept;
+PGHA_DECL const char* enum_name(Route v) noexcept;
 /// Prints the enumerator's name.
-inline std::ostream& operator<<(std::ostream& o, Direction v) { return o << enum_name(v); }
+PGHA_DECL std::ostream& operator<<(std::ostream& o, Direction v);
 /// Prints the enumerator's name.
-inline std::ostream& operator<<(std::ostream& o, Switch v) { return o << enum_name(v); }
+PGHA_DECL std::ostream& operator<<(std::ostream& o, Switch v);
 /// Prints the enumerator's name.
-inline std::ostream& operator<<(std::ostream& o, Route v) { return o << enum_name(v); }
+PGHA_DECL std::ostream& operator<<(std::ostream& o, Route v);
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/link_types.ipp"
+#endif

@@ -1,6 +1,8 @@
 // pgha/options.hpp: the enums and the options a node is created with.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+
 #include <chrono>
 #include <map>
 #include <ostream>
@@ -88,137 +90,54 @@ struct Options {
 };
 
 /// Text of a Role, for messages and printing.
-inline const char* to_string(Role r) noexcept {
-  switch (r) {
-    case Role::Primary: return "primary";
-    case Role::Standby: return "standby";
-    case Role::Stopped: return "stopped";
-  }
-  return "?";
-}
+PGHA_DECL const char* to_string(Role r) noexcept;
 
 /// Text of a RejoinMethod, for messages and printing.
-inline const char* to_string(RejoinMethod m) noexcept {
-  switch (m) {
-    case RejoinMethod::Resumed: return "resumed";
-    case RejoinMethod::Rewound: return "rewound";
-    case RejoinMethod::Recloned: return "recloned";
-  }
-  return "?";
-}
+PGHA_DECL const char* to_string(RejoinMethod m) noexcept;
 
 /// Text of a StopMode: "smart", "fast", "immediate", "crash".
-inline const char* to_string(StopMode m) noexcept {
-  switch (m) {
-    case StopMode::Smart: return "smart";
-    case StopMode::Fast: return "fast";
-    case StopMode::Immediate: return "immediate";
-    case StopMode::Crash: return "crash";
-  }
-  return "?";
-}
+PGHA_DECL const char* to_string(StopMode m) noexcept;
 
 /// Text of a SyncMode: "async", "remote_write", "on", "remote_apply" (the mode's name; the
 /// server setting it runs with is synchronous_commit_setting()).
-inline const char* to_string(SyncMode m) noexcept {
-  switch (m) {
-    case SyncMode::Async: return "async";
-    case SyncMode::RemoteWrite: return "remote_write";
-    case SyncMode::On: return "on";
-    case SyncMode::RemoteApply: return "remote_apply";
-  }
-  return "?";
-}
+PGHA_DECL const char* to_string(SyncMode m) noexcept;
 
 /// Text of a LinkCut: "reset", "blackhole".
-inline const char* to_string(LinkCut c) noexcept {
-  switch (c) {
-    case LinkCut::Reset: return "reset";
-    case LinkCut::Blackhole: return "blackhole";
-  }
-  return "?";
-}
+PGHA_DECL const char* to_string(LinkCut c) noexcept;
 
 /// Text of a CloneMethod: "auto", "base_backup", "backup_api", "template_copy".
-inline const char* to_string(CloneMethod m) noexcept {
-  switch (m) {
-    case CloneMethod::Auto: return "auto";
-    case CloneMethod::BaseBackup: return "base_backup";
-    case CloneMethod::BackupApi: return "backup_api";
-    case CloneMethod::TemplateCopy: return "template_copy";
-  }
-  return "?";
-}
+PGHA_DECL const char* to_string(CloneMethod m) noexcept;
 
 /// Text of a RepairMethod: "auto", "rewind", "reclone".
-inline const char* to_string(RepairMethod m) noexcept {
-  switch (m) {
-    case RepairMethod::Auto: return "auto";
-    case RepairMethod::Rewind: return "rewind";
-    case RepairMethod::Reclone: return "reclone";
-  }
-  return "?";
-}
+PGHA_DECL const char* to_string(RepairMethod m) noexcept;
 
 /// The `synchronous_commit` value a primary runs with in this mode: "remote_apply",
 /// "on", "remote_write", and "on" for Async too (Async means an empty
 /// synchronous_standby_names: commits wait for the local flush only).
-inline const char* synchronous_commit_setting(SyncMode m) noexcept {
-  switch (m) {
-    case SyncMode::Async: return "on";
-    case SyncMode::RemoteWrite: return "remote_write";
-    case SyncMode::On: return "on";
-    case SyncMode::RemoteApply: return "remote_apply";
-  }
-  return "on";
-}
+PGHA_DECL const char* synchronous_commit_setting(SyncMode m) noexcept;
 /// Same as synchronous_commit_setting (the older name; Async also gives "on").
-inline const char* to_setting(SyncMode m) noexcept { return synchronous_commit_setting(m); }
+PGHA_DECL const char* to_setting(SyncMode m) noexcept;
 
 /// The enumerator's name ("Primary", "RemoteApply", ...), as the enums print with <<.
-inline const char* enum_name(Role v) noexcept {
-  switch (v) { case Role::Primary: return "Primary"; case Role::Standby: return "Standby";
-               case Role::Stopped: return "Stopped"; }
-  return "?";
-}
-inline const char* enum_name(StopMode v) noexcept {
-  switch (v) { case StopMode::Smart: return "Smart"; case StopMode::Fast: return "Fast";
-               case StopMode::Immediate: return "Immediate"; case StopMode::Crash: return "Crash"; }
-  return "?";
-}
-inline const char* enum_name(SyncMode v) noexcept {
-  switch (v) { case SyncMode::Async: return "Async"; case SyncMode::RemoteWrite: return "RemoteWrite";
-               case SyncMode::On: return "On"; case SyncMode::RemoteApply: return "RemoteApply"; }
-  return "?";
-}
-inline const char* enum_name(RejoinMethod v) noexcept {
-  switch (v) { case RejoinMethod::Resumed: return "Resumed"; case RejoinMethod::Rewound: return "Rewound";
-               case RejoinMethod::Recloned: return "Recloned"; }
-  return "?";
-}
-inline const char* enum_name(LinkCut v) noexcept {
-  switch (v) { case LinkCut::Reset: return "Reset"; case LinkCut::Blackhole: return "Blackhole"; }
-  return "?";
-}
-inline const char* enum_name(CloneMethod v) noexcept {
-  switch (v) { case CloneMethod::Auto: return "Auto"; case CloneMethod::BaseBackup: return "BaseBackup";
-               case CloneMethod::BackupApi: return "BackupApi";
-               case CloneMethod::TemplateCopy: return "TemplateCopy"; }
-  return "?";
-}
-inline const char* enum_name(RepairMethod v) noexcept {
-  switch (v) { case RepairMethod::Auto: return "Auto"; case RepairMethod::Rewind: return "Rewind";
-               case RepairMethod::Reclone: return "Reclone"; }
-  return "?";
-}
+PGHA_DECL const char* enum_name(Role v) noexcept;
+PGHA_DECL const char* enum_name(StopMode v) noexcept;
+PGHA_DECL const char* enum_name(SyncMode v) noexcept;
+PGHA_DECL const char* enum_name(RejoinMethod v) noexcept;
+PGHA_DECL const char* enum_name(LinkCut v) noexcept;
+PGHA_DECL const char* enum_name(CloneMethod v) noexcept;
+PGHA_DECL const char* enum_name(RepairMethod v) noexcept;
 /// Public enums print their enumerator's name, so test frameworks show `Primary == Standby`;
 /// to_string gives each enumerator's lower-case text for messages and events.
-inline std::ostream& operator<<(std::ostream& o, Role v) { return o << enum_name(v); }
-inline std::ostream& operator<<(std::ostream& o, StopMode v) { return o << enum_name(v); }
-inline std::ostream& operator<<(std::ostream& o, SyncMode v) { return o << enum_name(v); }
-inline std::ostream& operator<<(std::ostream& o, RejoinMethod v) { return o << enum_name(v); }
-inline std::ostream& operator<<(std::ostream& o, LinkCut v) { return o << enum_name(v); }
-inline std::ostream& operator<<(std::ostream& o, CloneMethod v) { return o << enum_name(v); }
-inline std::ostream& operator<<(std::ostream& o, RepairMethod v) { return o << enum_name(v); }
+PGHA_DECL std::ostream& operator<<(std::ostream& o, Role v);
+PGHA_DECL std::ostream& operator<<(std::ostream& o, StopMode v);
+PGHA_DECL std::ostream& operator<<(std::ostream& o, SyncMode v);
+PGHA_DECL std::ostream& operator<<(std::ostream& o, RejoinMethod v);
+PGHA_DECL std::ostream& operator<<(std::ostream& o, LinkCut v);
+PGHA_DECL std::ostream& operator<<(std::ostream& o, CloneMethod v);
+PGHA_DECL std::ostream& operator<<(std::ostream& o, RepairMethod v);
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/options.ipp"
+#endif

@@ -14,6 +14,8 @@
 //   promoted standby continues where the consumer stopped.
 #pragma once
 
+#include "pgha/build_mode.hpp"
+
 #include <string>
 #include <utility>
 
@@ -33,12 +35,11 @@ struct Change {
 class VersionError : public SetupError {
 public:
   /// `needed_major`: the first major version that has the feature.
-  VersionError(const std::string& message, int needed_major, int major, std::string node = {})
-      : SetupError(message, std::move(node)), needed_(needed_major), major_(major) {}
+  VersionError(const std::string& message, int needed_major, int major, std::string node = {});
   /// The first major version that has the feature (17 for failover slots).
-  int needed_major() const noexcept { return needed_; }
+  int needed_major() const noexcept;
   /// The node's major version.
-  int major() const noexcept { return major_; }
+  int major() const noexcept;
 
 private:
   int needed_;
@@ -46,3 +47,7 @@ private:
 };
 
 }  // namespace pgha
+
+#ifndef PGHA_SEPARATE_COMPILATION
+#include "pgha/impl/slots.ipp"
+#endif
