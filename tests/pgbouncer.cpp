@@ -87,6 +87,13 @@ TEST_CASE("pgbouncer: in front of a node, its console answers, its events have a
     bool listed = false;
     for (const auto& n : pgha::detail::live_nodes().snapshot()) listed |= n.name == name && n.log_file == log;
     CHECK(listed);
+    auto& logs = pgha::detail::failure_logs();
+    logs.begin_test();
+    std::string report = logs.end_test(true);  // what a failed test prints
+    INFO(report);
+    CHECK(report.find(name) != std::string::npos);
+    CHECK(report.find("process up: PgBouncer " + b.version()) != std::string::npos);  // its log tail
+    CHECK(report.find(node1.name()) != std::string::npos);
     b.reconnect();
     CHECK(bouncer_server_port(c) == std::to_string(node1.port()));
     CHECK(::kill(pid, 0) == 0);
