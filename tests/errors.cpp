@@ -134,7 +134,7 @@ TEST_CASE("a commit that times out in the sync wait is an InDoubtError, and it c
   CHECK_THROWS_AS(node1.connect().execute("SELECT pg_sleep(5)", 100ms), pgha::TimeoutError);
 }
 
-TEST_CASE("a commit whose session ends in the sync wait is an InDoubtError; a read's is not") {
+TEST_CASE("a commit whose session ends in the sync wait is an InDoubtError - a read's is not") {
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
   node1.execute("CREATE TABLE t (x int)");
