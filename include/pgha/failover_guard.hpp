@@ -62,8 +62,8 @@ private:
   void report(const char* what) noexcept;
   Node* old_node_;  // only for old_primary()/new_primary(), after a liveness check
   Node* new_node_;
-  detail::NodeRef old_{old_node_->state()};
-  detail::NodeRef new_{new_node_->state()};
+  detail::NodeRef old_;  // set in the constructor (detail::NodeRef's is in the library)
+  detail::NodeRef new_;
   bool done_ = false;
   bool rejoined_ = false;
   RejoinMethod method_ = RejoinMethod::Resumed;

@@ -26,16 +26,19 @@
 #include <string>
 
 #include "pgha/detail/live_nodes.hpp"
-#include "pgha/detail/node_state.hpp"
 #include "pgha/error.hpp"
 
 namespace pgha::detail {
 
+// The handle needs only the state's address: a public header that holds a NodeRef (a
+// FailoverGuard, a Partition) does not pull in the node's whole state (the separate
+// compilation mode keeps it out of user TUs). The constructor is defined in node_state.hpp.
+class NodeState;
+
 class NodeRef {
 public:
   NodeRef() = default;
-  explicit NodeRef(NodeState& st)
-      : st_(&st), id_(&st.dir()), serial_(live_nodes().serial(&st.dir())), name_(st.dir().name()) {}
+  inline explicit NodeRef(NodeState& st);  // node_state.hpp
 
   /// The node's name when the handle was made (readable after the node is gone).
   const std::string& name() const noexcept { return name_; }

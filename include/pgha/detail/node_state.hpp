@@ -23,6 +23,7 @@
 #include "pgha/detail/isolation.hpp"
 #include "pgha/detail/lineage_names.hpp"
 #include "pgha/detail/node_dir.hpp"
+#include "pgha/detail/node_ref.hpp"
 #include "pgha/detail/scram.hpp"
 #include "pgha/detail/server.hpp"
 #include "pgha/detail/sessions.hpp"
@@ -460,5 +461,8 @@ private:
   std::atomic<int> transitions_{0};
   std::atomic<int> last_rejoin_{-1};  // a RejoinMethod, -1 before the first rejoin
 };
+
+inline NodeRef::NodeRef(NodeState& st)
+    : st_(&st), id_(&st.dir()), serial_(live_nodes().serial(&st.dir())), name_(st.dir().name()) {}
 
 }  // namespace pgha::detail

@@ -8,7 +8,8 @@
 
 namespace pgha {
 
-PGHA_DECL FailoverGuard::FailoverGuard(Node& old_primary, Node& standby, StopMode mode) : old_node_(&old_primary), new_node_(&standby) {
+PGHA_DECL FailoverGuard::FailoverGuard(Node& old_primary, Node& standby, StopMode mode)
+    : old_node_(&old_primary), new_node_(&standby), old_(old_primary.state()), new_(standby.state()) {
     if (&old_primary == &standby)
       throw StateError("FailoverGuard: the same node was given twice; expected a primary and "
                        "one of its standbys", old_primary.name());
