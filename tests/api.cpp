@@ -60,6 +60,31 @@ TEST_CASE("identity: port, host, conninfo, data_dir, version") {
             .value(0, 0) == "t");
 }
 
+TEST_CASE("conninfo_as: the service's own role and database, on a node and through an Endpoint") {
+  pgha::TempPrimary p;
+  pgha::TempStandby s(p);
+  // A password with a quote and a space: conninfo_as quotes every value.
+  p.execute("CREATE ROLE app LOGIN PASSWORD 'it''s secret'");
+  p.execute("CREATE DATABASE orders OWNER app");
+  pgha::Connection c(p.conninfo_as("app", "it's secret", "orders"), 5s);
+  pgha::Result who = c.query("SELECT current_user, current_database()");
+  CHECK(who.value(0, 0) == "app");
+  CHECK(who.value(0, 1) == "orders");
+  // Not a superuser: the service meets the permissions it has in production.
+  CHECK(c.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").value(0, 0) == "f");
+  pgha::Endpoint ep({&p, &s}, pgha::Route::Primary);
+  pgha::Connection via(ep.conninfo_as("app", "it's secret", "orders"), 5s);
+  CHECK(via.query("SELECT current_user, pg_is_in_recovery()::text").value(0, 0) == "app");
+  CHECK(via.query("SELECT inet_server_port()").value(0, 0) == std::to_string(p.port()));
+  // A role that does not exist: the server's error names the user.
+  CHECK_THROWS_WITH(pgha::Connection(p.conninfo_as("nosuchrole", "x"), 5s),
+                    Catch::Matchers::ContainsSubstring("\"nosuchrole\""));
+  CHECK_THROWS_WITH(pgha::Connection(ep.conninfo_as("app", "wrong password", "orders"), 5s),
+                    Catch::Matchers::ContainsSubstring("\"app\""));
+  CHECK_THROWS_AS(p.conninfo_as("", "x"), pgha::UsageError);
+  CHECK_THROWS_AS(ep.conninfo_as("app", "x", ""), pgha::UsageError);
+}
+
 TEST_CASE("files and processes: private 0700 data dir, unprivileged server, all gone after destruction") {
   std::string root, data;
   int pid = 0;

@@ -184,8 +184,7 @@ TEST_CASE("a SIGKILLed test process leaves no server and no directory behind") {
 }
 
 TEST_CASE("a SIGKILLed test process leaves no PgBouncer and no directory behind") {
-  if (pgha::detail::find_in_path("pgbouncer").empty() && !pgha::detail::is_executable("/usr/sbin/pgbouncer"))
-    PGHA_SKIP("PgBouncer is not installed (apt-get install pgbouncer)");
+  if (std::string why; !pgha::TempPgBouncer::available(&why)) PGHA_SKIP(why);
   PrivateBase base("pgha-iso-pgbouncer");
   int fd = -1;
   pid_t child = spawn_child("pgbouncer", &fd);

@@ -20,17 +20,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool pgbouncer_installed() {
-  if (const char* e = std::getenv("PGHA_PGBOUNCER"); e && *e) return true;
-  return !pgha::detail::find_in_path("pgbouncer").empty() ||
-         pgha::detail::is_executable("/usr/sbin/pgbouncer");
-}
-
+// The library's own lookup decides (PGHA_PGBOUNCER, PATH, /usr/sbin); its message is the
+// skip reason.
 #define PGBOUNCER_OR_SKIP()                                                                  \
   do {                                                                                       \
-    if (!pgbouncer_installed())                                                              \
-      PGHA_SKIP("PgBouncer is not installed (apt-get install pgbouncer, or "                 \
-                "PGHA_PGBOUNCER=/path/to/pgbouncer)");                                       \
+    std::string why_missing;                                                                 \
+    if (!pgha::TempPgBouncer::available(&why_missing)) PGHA_SKIP(why_missing);               \
   } while (0)
 
 bool bouncer_path_exists(const std::string& path) {

@@ -142,8 +142,7 @@ TEST_CASE("docs: an Endpoint, links and a partition", "[tsan]") {
 
 // docs/pooler.md: a switchover inside PgBouncer's PAUSE ... RESUME.
 TEST_CASE("docs: a paused switchover behind PgBouncer") {
-  if (pgha::detail::find_in_path("pgbouncer").empty() && !pgha::detail::is_executable("/usr/sbin/pgbouncer"))
-    PGHA_SKIP("PgBouncer is not installed (apt-get install pgbouncer)");
+  if (std::string why; !pgha::TempPgBouncer::available(&why)) PGHA_SKIP(why);
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
 pgha::Endpoint ep({&node1, &node2}, pgha::Route::Primary);

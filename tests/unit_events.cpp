@@ -2,6 +2,7 @@
 // (pgha/timeline.hpp) without a server: sinks, step events, rendering.
 #include <pgha/events.hpp>
 #include <pgha/timeline.hpp>
+#include <pgha/error.hpp>
 
 #include <unistd.h>
 
@@ -9,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -232,4 +235,36 @@ TEST_CASE("a Timeline records the events of its lifetime and writes Markdown or 
   CHECK(got[0].message == "started");
   pgha::Timeline later;
   CHECK(later.events().empty());  // an earlier event is not replayed
+}
+
+TEST_CASE("annotate puts the application's note in its own lane: sink, Timeline and bad input") {
+  std::vector<Event> seen;
+  std::mutex seen_mu;
+  pgha::set_log_sink([&](const Event& e) {
+    std::lock_guard<std::mutex> l(seen_mu);
+    seen.push_back(e);
+  });
+  pgha::Timeline t;
+  pgha::annotate("orders-service", "retrying after 57P01");
+  pgha::annotate("orders service (v2)", "odd lane: spaces and parentheses");
+  pgha::set_log_sink(nullptr);
+  std::vector<Event> got = t.events();
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].node == "orders-service");
+  CHECK(got[0].kind == "note");
+  CHECK(got[0].message == "retrying after 57P01");
+  {
+    std::lock_guard<std::mutex> l(seen_mu);
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[1].node == "orders service (v2)");
+  }
+  std::string m = t.mermaid();
+  // A lane name Mermaid cannot take as an identifier gets one of its own, with the name shown.
+  std::smatch id;
+  REQUIRE(std::regex_search(m, id, std::regex("participant (\\w+) as orders-service\n")));
+  CHECK(m.find("Note over " + id[1].str() + ": retrying after 57P01\n") != std::string::npos);
+  REQUIRE(std::regex_search(m, id, std::regex("participant (\\w+) as orders service \\(v2\\)\n")));
+  CHECK(m.find("Note over " + id[1].str() + ": odd lane: spaces and parentheses\n") != std::string::npos);
+  CHECK_THROWS_AS(pgha::annotate("", "text"), pgha::UsageError);
+  CHECK_THROWS_WITH(pgha::annotate("svc", ""), Catch::Matchers::ContainsSubstring("the text is empty"));
 }

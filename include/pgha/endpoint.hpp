@@ -67,6 +67,10 @@ public:
   int port() const noexcept;
   /// The superuser password in conninfo() (its nodes' password).
   const std::string& password() const noexcept;
+  /// conninfo() through the endpoint as another role (see Node::conninfo_as). Throws
+  /// UsageError for an empty user or dbname.
+  std::string conninfo_as(const std::string& user, const std::string& password,
+                          const std::string& dbname = "postgres") const;
   /// "127.0.0.1".
   std::string host() const;
   /// From now on new connections go to `node` (whatever its role); `existing` says what

@@ -14,7 +14,8 @@
 // Cheap when nobody listens: every emission site checks one atomic flag before it builds a
 // string or asks the server for a fact.
 //
-// This header sits low: pgha/detail/ emits into it and it depends on nothing of pgha.
+// This header sits low: pgha/detail/ emits into it and it depends on nothing of pgha (its
+// bodies use pgha/error.hpp).
 // Events are delivered on the thread that took the step, one at a time (deliveries are
 // serialized, so a sink need not be thread-safe), often while pgha holds the node's lock:
 // a sink should record or print and return. It must not call back into pgha (a Node, or
@@ -199,6 +200,14 @@ private:
 /// Sends every event of this process to `sink` (replacing the previous sink); nullptr
 /// removes it. Called on the thread that took the step, one event at a time; see the top.
 PGHA_DECL void set_log_sink(LogSink sink);
+
+/// The application's own event: `annotate("orders-service", "retrying after 57P01")` puts a
+/// "note" event in lane `lane` (any name: a service, a client, a test step) with `text` as
+/// its message, beside pgha's own steps: in PGHA_LOG's lines, a pgha::Timeline (a
+/// participant of its own) and a failing test's event timeline (pgha/catch2.hpp,
+/// pgha/gtest.hpp). Cheap when nobody listens; thread-safe. Throws UsageError for an empty
+/// lane or text.
+PGHA_DECL void annotate(const std::string& lane, const std::string& text);
 
 }  // namespace pgha
 

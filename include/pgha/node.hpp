@@ -76,6 +76,12 @@ public:
   std::string conninfo(const std::string& dbname = "postgres") const;
   /// The superuser password in conninfo() (shared by a primary and its standbys).
   const std::string& password() const;
+  /// Like conninfo(), as another role: the service's own (`CREATE ROLE app LOGIN PASSWORD
+  /// 'secret'`), so a test connects the way the application does. The role is not created
+  /// here; a role that does not exist fails at connect time with the server's error, which
+  /// names the user. Throws UsageError for an empty user or dbname.
+  std::string conninfo_as(const std::string& user, const std::string& password,
+                          const std::string& dbname = "postgres") const;
   /// The application_name this node streams with as a standby (and lists first as a primary).
   const std::string& application_name() const;
   /// The server's data directory.

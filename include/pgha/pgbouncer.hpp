@@ -126,10 +126,16 @@ public:
   /// Re-targets PgBouncer at an Endpoint.
   void point_to(Endpoint& e);
 
+  /// The pgbouncer binary a TempPgBouncer would run: PGHA_PGBOUNCER if set, else
+  /// `pgbouncer` on PATH or in /usr/sbin. Throws SetupError saying how to get one when there
+  /// is none (or PGHA_PGBOUNCER names no executable file).
+  static std::string find_binary();
+  /// Whether find_binary() finds one; `why`, if given, gets its error message when not
+  /// (a test's SKIPPED reason). Never throws.
+  static bool available(std::string* why = nullptr) noexcept;
+
 private:
   static void require_running(Node& n, const std::string& who);
-
-  static std::string binary();
 
   static const std::vector<std::string>& owned_settings();
 

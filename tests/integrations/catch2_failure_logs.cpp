@@ -25,6 +25,7 @@ TEST_CASE("log demo: a plain TEST_CASE with its own nodes fails", "[.logdemo]") 
   pgha::TempStandby s(p);
   CHECK_THROWS(p.execute("SELECT pgha_primary_marker()"));
   CHECK_THROWS(s.query("SELECT pgha_standby_marker()"));
+  pgha::annotate("orders-service", "pgha_annotate_marker: retrying after 57P01");
   INFO("pgha-demo ports: primary=" << p.port() << " standby=" << s.port()
                                    << " gone=" << gone_port);
   CHECK(p.query("SELECT 1").value(0, 0) == "2");

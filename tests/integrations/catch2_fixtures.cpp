@@ -41,7 +41,7 @@ TEST_CASE_METHOD(pgha::catch2::PrimaryFixture, "PrimaryFixture gives a writable 
   primary().execute("INSERT INTO t VALUES (1), (2)");
   REQUIRE(primary().query("SELECT count(*) FROM t").value(0, 0) == "2");
   // conninfo() defaults: superuser postgres, database postgres.
-  CHECK(primary().conninfo().find("user=postgres") != std::string::npos);
+  CHECK(primary().conninfo().find("user='postgres'") != std::string::npos);
   CHECK(primary().conninfo().find("dbname='postgres'") != std::string::npos);  // values are quoted
   pgha::Connection c = primary().connect();
   REQUIRE(c.query("SELECT current_user, current_database()").value(0, 0) == "postgres");

@@ -140,6 +140,7 @@ TEST(LogDemo, DISABLED_PlainTestFails) {
   pgha::TempStandby s(p);
   EXPECT_ANY_THROW(p.execute("SELECT pgha_primary_marker()"));
   EXPECT_ANY_THROW(s.query("SELECT pgha_standby_marker()"));
+  pgha::annotate("orders-service", "pgha_annotate_marker: retrying after 57P01");
   ADD_FAILURE() << "pgha-demo ports: primary=" << p.port() << " standby=" << s.port()
                 << " gone=" << gone_port;
 }

@@ -159,6 +159,9 @@ inline std::vector<std::string> check_demo_report(const Output& o) {
     for (const char* step : {" start: started as primary", " clone: cloned from ", " ready: streaming on timeline 1"})
       if (timeline.find(step) == std::string::npos)
         bad.push_back(std::string("the event timeline lacks \"") + step + "\"");
+    // The application's own note (pgha::annotate), in its own lane.
+    if (timeline.find(" orders-service note: pgha_annotate_marker: retrying after 57P01") == std::string::npos)
+      bad.push_back("the event timeline lacks the annotate() note of orders-service");
     if (!std::regex_search(timeline, std::regex("\\+[0-9]+\\.[0-9]{3}s node[0-9]+ start: .*\\([0-9]+ (ms|us)\\)")))
       bad.push_back("the event timeline shows no start with its duration");
     std::size_t report_at = o.merged.find("pgha-demo ports:"), tl_at = o.merged.find(tl_head);

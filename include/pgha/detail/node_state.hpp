@@ -176,8 +176,7 @@ public:
   }
   /// libpq conninfo over TCP with SCRAM, for any client.
   std::string tcp_conninfo(const std::string& db) const {
-    return "host=127.0.0.1 port=" + std::to_string(dir_.port()) + " user=postgres " +
-           conninfo_param("password", creds_.superuser_password) + " " + conninfo_param("dbname", db);
+    return detail::tcp_conninfo(dir_.port(), "postgres", creds_.superuser_password, db);
   }
 
   // --- the server ---

@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "pgha/error.hpp"
+
 namespace pgha::detail {
 
 // A libpq conninfo value: always single-quoted, with ' and \ escaped by a backslash
@@ -23,6 +25,25 @@ inline std::string conninfo_quote(const std::string& v) {
 // "key='value'" for a conninfo string.
 inline std::string conninfo_param(const std::string& key, const std::string& value) {
   return key + "=" + conninfo_quote(value);
+}
+
+// The one loopback TCP conninfo pgha builds (nodes, endpoints, PgBouncer, its own
+// upstream connections): host 127.0.0.1, every value quoted. `extra` is appended as is
+// ("connect_timeout=5", an application_name param).
+inline std::string tcp_conninfo(int port, const std::string& user, const std::string& password,
+                                const std::string& dbname, const std::string& extra = {}) {
+  return "host=127.0.0.1 port=" + std::to_string(port) + " " + conninfo_param("user", user) + " " +
+         conninfo_param("password", password) + " " + conninfo_param("dbname", dbname) +
+         (extra.empty() ? "" : " " + extra);
+}
+
+// The arguments of a conninfo_as(): a role and a database must be named.
+inline void require_role_and_db(const char* call, const std::string& user, const std::string& dbname) {
+  if (user.empty())
+    throw UsageError(std::string(call) + ": the user is empty; expected the role the service "
+                     "connects as (create it first: CREATE ROLE app LOGIN PASSWORD '...')");
+  if (dbname.empty())
+    throw UsageError(std::string(call) + ": the database name is empty; expected one, such as \"postgres\"");
 }
 
 // An SQL string literal with standard_conforming_strings = on (the default since 9.1):

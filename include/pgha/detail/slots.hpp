@@ -80,8 +80,7 @@ inline void release_upstream_slot(int upstream_port, const std::string& password
                                   const std::string& slot) noexcept {
   if (slot.empty() || upstream_port == 0) return;
   try {
-    Connection c("host=127.0.0.1 port=" + std::to_string(upstream_port) +
-                     " user=postgres dbname=postgres connect_timeout=1 " + conninfo_param("password", password),
+    Connection c(tcp_conninfo(upstream_port, "postgres", password, "postgres", "connect_timeout=1"),
                  std::chrono::seconds(1), "upstream");
     // The walsender notices the closed link a moment later; until then the slot is active.
     wait_until("the slot to be released", std::chrono::seconds(2), "upstream",
@@ -309,9 +308,7 @@ void wait_for_slot_sync(N& n, const std::string& name) {
     throw StateError("wait_for_slot_sync(): this standby does not sync slots; expected "
                      "Options::settings[\"wal_level\"] = \"logical\" (pgha then configures "
                      "sync_replication_slots and a physical slot)", n.label());
-  Connection up("host=127.0.0.1 port=" + std::to_string(n.topo().upstream_port()) +
-                    " user=postgres dbname=postgres " +
-                    conninfo_param("password", n.creds().superuser_password),
+  Connection up(tcp_conninfo(n.topo().upstream_port(), "postgres", n.creds().superuser_password, "postgres"),
                 n.opts().timeout, "upstream of " + n.label());
   Result u = up.execute("SELECT failover, confirmed_flush_lsn, active FROM pg_replication_slots WHERE "
                         "slot_name = $1 AND slot_type = 'logical'", {name});

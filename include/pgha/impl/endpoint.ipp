@@ -18,9 +18,14 @@ PGHA_DECL Endpoint::Endpoint(std::vector<Node*> nodes, Route route) : Endpoint(s
 PGHA_DECL Endpoint::~Endpoint() = default;
 
 PGHA_DECL auto Endpoint::conninfo(const std::string& dbname) const -> std::string {
-    return "host=127.0.0.1 port=" + std::to_string(port()) + " user=postgres " +
-           detail::conninfo_param("password", password_) + " " + detail::conninfo_param("dbname", dbname);
+    return detail::tcp_conninfo(port(), "postgres", password_, dbname);
   }
+
+PGHA_DECL auto Endpoint::conninfo_as(const std::string& user, const std::string& password,
+                                     const std::string& dbname) const -> std::string {
+  detail::require_role_and_db("Endpoint::conninfo_as", user, dbname);
+  return detail::tcp_conninfo(port(), user, password, dbname);
+}
 
 PGHA_DECL auto Endpoint::port() const noexcept -> int { return link_->port(); }
 

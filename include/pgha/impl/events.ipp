@@ -5,6 +5,7 @@
 #pragma once
 
 #include "pgha/events.hpp"
+#include "pgha/error.hpp"
 
 namespace pgha {
 
@@ -215,5 +216,14 @@ PGHA_DECL WaitProgress::~WaitProgress() {
 namespace pgha {
 
 PGHA_DECL void set_log_sink(LogSink sink) { detail::event_bus().set_user(std::move(sink)); }
+
+PGHA_DECL void annotate(const std::string& lane, const std::string& text) {
+  if (lane.empty())
+    throw UsageError("annotate(): the lane is empty; expected a name for the note's lane, such as "
+                     "the service's (\"orders-service\")");
+  if (text.empty())
+    throw UsageError("annotate(\"" + lane + "\", ...): the text is empty; expected what happened");
+  detail::emit(lane, "note", text);
+}
 
 }  // namespace pgha

@@ -50,6 +50,12 @@ PGHA_DECL auto Node::host() const -> std::string { return "127.0.0.1"; }
 
 PGHA_DECL auto Node::conninfo(const std::string& dbname) const -> std::string { return s().tcp_conninfo(dbname); }
 
+PGHA_DECL auto Node::conninfo_as(const std::string& user, const std::string& password,
+                                 const std::string& dbname) const -> std::string {
+  detail::require_role_and_db("Node::conninfo_as", user, dbname);
+  return detail::tcp_conninfo(port(), user, password, dbname);
+}
+
 PGHA_DECL auto Node::password() const -> const std::string& { return s().creds().superuser_password; }
 
 PGHA_DECL auto Node::application_name() const -> const std::string& { return s().topo().app_name(); }

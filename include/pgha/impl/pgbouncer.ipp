@@ -46,8 +46,7 @@ PGHA_DECL TempPgBouncer::TempPgBouncer(Node& target, PoolMode mode, PgBouncerOpt
 PGHA_DECL TempPgBouncer::~TempPgBouncer() { shutdown(); }
 
 PGHA_DECL auto TempPgBouncer::conninfo(const std::string& dbname) const -> std::string {
-    return "host=127.0.0.1 port=" + std::to_string(port()) + " user=postgres " +
-           detail::conninfo_param("password", password_) + " " + detail::conninfo_param("dbname", dbname);
+    return detail::tcp_conninfo(port(), "postgres", password_, dbname);
   }
 
 PGHA_DECL auto TempPgBouncer::port() const noexcept -> int { return lease_.port(); }
@@ -110,7 +109,7 @@ PGHA_DECL void TempPgBouncer::require_running(Node& n, const std::string& who) {
                        "send the pooler's server connections to");
   }
 
-PGHA_DECL auto TempPgBouncer::binary() -> std::string {
+PGHA_DECL auto TempPgBouncer::find_binary() -> std::string {
     if (const char* e = std::getenv("PGHA_PGBOUNCER"); e && *e) {
       if (!detail::is_executable(e))
         throw SetupError(std::string("PGHA_PGBOUNCER='") + e + "' is not an executable file; "
@@ -125,6 +124,16 @@ PGHA_DECL auto TempPgBouncer::binary() -> std::string {
                        "PGHA_PGBOUNCER=/path/to/pgbouncer");
     return p;
   }
+
+PGHA_DECL auto TempPgBouncer::available(std::string* why) noexcept -> bool {
+  try {
+    find_binary();
+    return true;
+  } catch (const std::exception& e) {
+    if (why) try { *why = e.what(); } catch (...) {}
+    return false;
+  }
+}
 
 PGHA_DECL auto TempPgBouncer::owned_settings() -> const std::vector<std::string>& {
     static const std::vector<std::string> owned = {
@@ -173,7 +182,7 @@ PGHA_DECL auto TempPgBouncer::ini(int target_port) const -> std::string {
 
 PGHA_DECL void TempPgBouncer::start(int target_port, const std::string& target_name) {
     check_options();
-    std::string bin = binary();
+    std::string bin = find_binary();
     {
       std::string out = detail::capture({bin, "--version"});
       auto p = out.find("PgBouncer ");
@@ -263,8 +272,7 @@ PGHA_DECL auto TempPgBouncer::wait_ready() -> bool {
   }
 
 PGHA_DECL auto TempPgBouncer::console_conninfo() const -> std::string {
-    return "host=127.0.0.1 port=" + std::to_string(port()) + " user=postgres " +
-           detail::conninfo_param("password", password_) + " dbname=pgbouncer connect_timeout=5";
+    return detail::tcp_conninfo(port(), "postgres", password_, "pgbouncer", "connect_timeout=5");
   }
 
 PGHA_DECL auto TempPgBouncer::console() const -> Connection {
