@@ -56,6 +56,17 @@ PGHA_DECL const char* to_string(CatchupMode m) noexcept;
 PGHA_DECL const char* enum_name(CatchupMode m) noexcept;
 PGHA_DECL std::ostream& operator<<(std::ostream& o, CatchupMode m);
 
+/// A server's auxiliary process, for Node::freeze_process: the checkpointer, the startup
+/// process (recovery: replay on a standby), the WAL writer, the archiver (only with
+/// archiving on) and the background writer.
+enum class ServerProcess { Checkpointer, Startup, WalWriter, Archiver, BgWriter };
+/// The process type as PostgreSQL titles it: "checkpointer", "startup", "walwriter",
+/// "archiver", "background writer".
+PGHA_DECL const char* to_string(ServerProcess p) noexcept;
+/// The enumerator's name ("Checkpointer", ...), as the enums print with <<.
+PGHA_DECL const char* enum_name(ServerProcess p) noexcept;
+PGHA_DECL std::ostream& operator<<(std::ostream& o, ServerProcess p);
+
 class Node {
 public:
   Node(Node&& o) noexcept;
@@ -151,6 +162,15 @@ public:
   void freeze_walreceiver();
   /// Resumes this standby's walreceiver.
   void thaw_walreceiver();
+  /// Freezes one auxiliary process (SIGSTOP), the rest of the server running: a frozen
+  /// Checkpointer holds every CHECKPOINT and restartpoint, a frozen Startup process stops
+  /// a standby's replay mid-record (unlike pause_replay(), which the server knows of), a
+  /// frozen WalWriter leaves flushing to the backends. Throws StateError at once when the
+  /// server does not run that process (Startup on a primary, Archiver without archiving)
+  /// or is not running.
+  void freeze_process(ServerProcess p);
+  /// Resumes a process frozen by freeze_process (SIGCONT; nothing to do if it is gone).
+  void thaw_process(ServerProcess p);
   /// Pauses WAL replay on a standby (pg_wal_replay_pause): it still receives WAL.
   void pause_replay();
   /// Resumes WAL replay on a standby.

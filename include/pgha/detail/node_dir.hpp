@@ -64,6 +64,15 @@ public:
   const Binaries& bins() const noexcept { return bins_; }
   const RunAs& run_as() const noexcept { return ra_; }
   const std::string& name() const noexcept { return name_; }
+  /// The server's cluster_name: the node's name with every byte outside printable ASCII as
+  /// '_', so every version shows it verbatim in its process titles ("postgres: <cluster_name>:
+  /// walsender ..."; PostgreSQL itself masks such bytes, differently before and after 16).
+  std::string cluster_name() const {
+    std::string c = name_;
+    for (char& ch : c)
+      if (static_cast<unsigned char>(ch) < 32 || static_cast<unsigned char>(ch) > 126) ch = '_';
+    return c;
+  }
   const std::string& root() const noexcept { return root_; }
   const std::string& data() const noexcept { return data_; }
   const std::string& socket_dir() const noexcept { return sock_; }

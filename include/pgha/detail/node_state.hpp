@@ -429,7 +429,7 @@ private:
     in.major = dir_.bins().major;
     in.port = dir_.port();
     in.socket_dir = dir_.socket_dir();
-    in.cluster_name = dir_.name();
+    in.cluster_name = dir_.cluster_name();
     in.sync_mode = opts_.sync_mode;
     auto user = opts_.settings.find("synchronous_standby_names");
     in.sync_names = !topo_.sync_armed() ? std::string()

@@ -308,6 +308,18 @@ inline std::string process_title(pid_t pid) {
   return s;
 }
 
+// Whether a server child's title ("postgres: <cluster_name>: <type> <details>", or without
+// the cluster name when it is empty) is of process type `type` ("walsender", "background
+// writer"): the words right after the prefix, followed by a space or the end.
+inline bool is_process_type(const std::string& title, const std::string& cluster_name,
+                            const std::string& type) {
+  std::string prefix = "postgres: " + (cluster_name.empty() ? std::string() : cluster_name + ": ");
+  if (title.compare(0, prefix.size(), prefix) != 0) return false;
+  if (title.compare(prefix.size(), type.size(), type) != 0) return false;
+  std::size_t end = prefix.size() + type.size();
+  return end == title.size() || title[end] == ' ';
+}
+
 // The state letter of /proc/<pid>/stat ('R', 'S', 'T' stopped, 'Z' zombie), or '?'.
 inline char process_state(pid_t pid) {
   std::ifstream s("/proc/" + std::to_string(pid) + "/stat");

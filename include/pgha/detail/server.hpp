@@ -187,7 +187,12 @@ public:
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (!process_stopped(p) && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::microseconds(200));
-    for (pid_t c : child_pids(p)) ::kill(c, SIGSTOP);
+    std::vector<pid_t> children = child_pids(p);
+    for (pid_t c : children) ::kill(c, SIGSTOP);
+    // Returns once every child is stopped too: a freeze is in force when it returns.
+    for (pid_t c : children)
+      while (process_state(c) != 'T' && process_alive(c) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
     frozen_ = true;
   }
   /// SIGCONT to every child and the postmaster, whatever state each is in.
@@ -196,13 +201,33 @@ public:
     wake_all(p, 0);
     frozen_ = false;
   }
-  /// Sends `sig` to the children whose process title contains `part`; returns how many.
-  int signal_children(int sig, const std::string& part) {
+  /// Sends `sig` to the children of process type `type` ("walsender", "checkpointer",
+  /// "background writer", ...: the word PostgreSQL puts in the title after the cluster
+  /// name); returns how many. The type is matched exactly, never inside the node's name:
+  /// a node named "walsender" has a checkpointer titled "postgres: walsender: checkpointer".
+  /// SIGSTOP returns once each process is stopped (a signal is delivered when the process
+  /// next runs: without the wait, a freeze could return before it took effect), bounded.
+  int signal_children(int sig, const std::string& type) {
     pid_t p = require_running();
-    int n = 0;
+    std::vector<pid_t> hit;
     for (pid_t c : child_pids(p))
-      if (process_title(c).find(part) != std::string::npos) { ::kill(c, sig); ++n; }
-    return n;
+      if (is_process_type(process_title(c), dir_.cluster_name(), type) && ::kill(c, sig) == 0)
+        hit.push_back(c);
+    if (sig == SIGSTOP) {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      for (pid_t c : hit)
+        while (process_state(c) != 'T' && process_alive(c) && std::chrono::steady_clock::now() < deadline)
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return static_cast<int>(hit.size());
+  }
+  /// The children of process type `type` (see signal_children).
+  std::vector<pid_t> children_of_type(const std::string& type) {
+    pid_t p = require_running();
+    std::vector<pid_t> out;
+    for (pid_t c : child_pids(p))
+      if (is_process_type(process_title(c), dir_.cluster_name(), type)) out.push_back(c);
+    return out;
   }
   /// Sends `sig` to `child` if it is still a child of this server's postmaster (a pid
   /// read earlier may have exited and been reused). Returns whether it was sent.

@@ -33,6 +33,30 @@ PGHA_DECL const char* enum_name(CatchupMode m) noexcept {
 
 PGHA_DECL std::ostream& operator<<(std::ostream& o, CatchupMode m) { return o << enum_name(m); }
 
+PGHA_DECL const char* to_string(ServerProcess p) noexcept {
+  switch (p) {
+    case ServerProcess::Checkpointer: return "checkpointer";
+    case ServerProcess::Startup: return "startup";
+    case ServerProcess::WalWriter: return "walwriter";
+    case ServerProcess::Archiver: return "archiver";
+    case ServerProcess::BgWriter: return "background writer";
+  }
+  return "?";
+}
+
+PGHA_DECL const char* enum_name(ServerProcess p) noexcept {
+  switch (p) {
+    case ServerProcess::Checkpointer: return "Checkpointer";
+    case ServerProcess::Startup: return "Startup";
+    case ServerProcess::WalWriter: return "WalWriter";
+    case ServerProcess::Archiver: return "Archiver";
+    case ServerProcess::BgWriter: return "BgWriter";
+  }
+  return "?";
+}
+
+PGHA_DECL std::ostream& operator<<(std::ostream& o, ServerProcess p) { return o << enum_name(p); }
+
 PGHA_DECL Node::Node(Node&& o) noexcept : st_(std::move(o.st_)) {}
 
 PGHA_DECL auto Node::operator=(Node&& o) noexcept -> Node& {
@@ -145,6 +169,28 @@ PGHA_DECL void Node::thaw_walsender() { locked([](detail::NodeState& n) { n.serv
 PGHA_DECL void Node::freeze_walreceiver() { signal_required("walreceiver", SIGSTOP); note_event("fault", "walreceiver frozen"); }
 
 PGHA_DECL void Node::thaw_walreceiver() { locked([](detail::NodeState& n) { n.server().signal_children(SIGCONT, "walreceiver"); }); note_event("heal", "walreceiver thawed"); }
+
+PGHA_DECL void Node::freeze_process(ServerProcess p) {
+  const std::string type = to_string(p);
+  auto& n = s();
+  {
+    std::lock_guard<std::recursive_mutex> l(n.mutex());
+    if (n.server().signal_children(SIGSTOP, type) == 0)
+      throw StateError("freeze_process(" + std::string(enum_name(p)) + "): the server runs no " + type +
+                           " process; expected " +
+                           (p == ServerProcess::Startup ? "a standby (the startup process runs only in recovery)"
+                            : p == ServerProcess::Archiver ? "archiving on (the archiver runs only with archive_mode)"
+                                                           : "a running server"),
+                       n.label(), n.log_tail());
+  }
+  note_event("fault", type + " frozen");
+}
+
+PGHA_DECL void Node::thaw_process(ServerProcess p) {
+  const std::string type = to_string(p);
+  locked([&](detail::NodeState& n) { n.server().signal_children(SIGCONT, type); });
+  note_event("heal", type + " thawed");
+}
 
 PGHA_DECL void Node::pause_replay() { s().admin_query("SELECT pg_wal_replay_pause()"); note_event("fault", "replay paused"); }
 
