@@ -251,17 +251,6 @@ namespace detail {
 /// Not for users: the names and signatures may change in any release.
 class ConnectionAccess {
 public:
-  /// Sends SQL without waiting (PendingQuery and the core's asynchronous paths).
-  static void send(Connection& c, const std::string& sql);
-  /// Sends one statement with text parameters without waiting.
-  static void send(Connection& c, const std::string& sql, const std::vector<std::string>& params);
-  /// Reads results until the statement finished (true) or `deadline` passed (false).
-  static bool collect(Connection& c, const std::string& sql, Clock::time_point deadline,
-                      Result& out);
-  /// Sends a cancel without waiting for it.
-  static void request_cancel(Connection& c) noexcept;
-  /// Discards pending results for at most `limit`, closing the connection if they don't come.
-  static void drain(Connection& c, std::chrono::milliseconds limit) noexcept;
   /// Wraps a libpq result (ownership passes to the Result).
   static Result adopt(PGresult* r);
   /// Marks `c` as a connection to pgha's own server whose postmaster is

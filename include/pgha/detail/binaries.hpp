@@ -103,12 +103,6 @@ inline std::string canonical_path(const std::string& p) {
   return ::realpath(p.c_str(), buf) ? std::string(buf) : std::string();
 }
 
-// The directory part of a path ("." if it has none).
-inline std::string dir_of(const std::string& p) {
-  auto slash = p.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : p.substr(0, slash);
-}
 
 // The version-matched client tool: in bin_dir, else in Debian's /usr/lib/postgresql/<major>/bin.
 inline std::string matched_tool(const std::string& bin_dir, int major, const std::string& tool) {
@@ -153,7 +147,7 @@ inline std::string discover_bindir(const std::string& explicit_dir, std::string&
   if (std::string initdb = find_in_path("initdb"); !initdb.empty()) {
     std::string real = canonical_path(initdb);
     source = "initdb on PATH";
-    return dir_of(real.empty() ? initdb : real);
+    return parent_dir(real.empty() ? initdb : real);
   }
   source = "/usr/lib/postgresql/*/bin";
   return newest_debian_bindir();

@@ -62,7 +62,8 @@ inline void promote(NodeState& n) {
   n.detach();
 }
 
-// Waits until standby `n` has replayed up to `lsn`.
+// Waits until standby `n` has replayed up to `lsn` (Node::wait_for_replay, a promote's
+// catch-up): polled every millisecond, bounded by the node's timeout.
 inline void wait_replayed(NodeState& n, const std::string& lsn) {
   std::string sql = "SELECT pg_last_wal_replay_lsn(), pg_last_wal_replay_lsn() >= " +
                     sql_literal(lsn) + "::pg_lsn";

@@ -133,16 +133,33 @@ inline std::string read_file(const std::string& path, std::size_t offset = 0) {
 }
 
 // Last `lines` lines of a text file (the server log, initdb's output).
-inline std::string tail_lines(const std::string& path, int lines = 20) {
-  std::string s = read_file(path);
-  if (s.empty()) return "(log is empty)";
-  size_t pos = s.size();
-  if (s.back() == '\n') --pos;
-  for (int n = 0; n < lines && pos > 0; ++n) {
-    pos = s.rfind('\n', pos - 1);
-    if (pos == std::string::npos) { pos = 0; break; }
+/// The last `lines` lines of a file (reads at most its last 256 KiB); "" if unreadable.
+inline std::string file_tail(const std::string& path, int lines) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return {};
+  std::string data;
+  if (std::fseek(f, 0, SEEK_END) == 0) {
+    long size = std::ftell(f);
+    long from = std::max(0L, size - 256L * 1024L);
+    if (size > 0 && std::fseek(f, from, SEEK_SET) == 0) {
+      data.resize(static_cast<std::size_t>(size - from));
+      data.resize(std::fread(&data[0], 1, data.size(), f));
+    }
   }
-  return s.substr(pos == 0 ? 0 : pos + 1);
+  std::fclose(f);
+  std::size_t pos = data.size();
+  if (pos && data[pos - 1] == '\n') --pos;  // the final newline ends the last line
+  for (int n = 0; n < lines && pos != std::string::npos && pos > 0; ++n)
+    pos = data.rfind('\n', pos - 1);
+  if (pos != std::string::npos && pos < data.size() && data[pos] == '\n') ++pos;
+  if (pos == std::string::npos) pos = 0;
+  return data.substr(pos);
+}
+
+// The last `lines` lines of a log for a message: file_tail, or "(log is empty)".
+inline std::string tail_lines(const std::string& path, int lines = 20) {
+  std::string t = file_tail(path, lines);
+  return t.empty() ? "(log is empty)" : t;
 }
 
 // Size in bytes, 0 if missing: where a server log's new lines will start.

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "pgha/detail/files.hpp"  // file_tail
 #include "pgha/events.hpp"
 
 namespace pgha::detail {
@@ -196,28 +197,6 @@ inline RelayPorts& relay_ports() {
   return *r;
 }
 
-/// The last `lines` lines of a file (reads at most its last 256 KiB); "" if unreadable.
-inline std::string file_tail(const std::string& path, int lines) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return {};
-  std::string data;
-  if (std::fseek(f, 0, SEEK_END) == 0) {
-    long size = std::ftell(f);
-    long from = std::max(0L, size - 256L * 1024L);
-    if (size > 0 && std::fseek(f, from, SEEK_SET) == 0) {
-      data.resize(static_cast<std::size_t>(size - from));
-      data.resize(std::fread(&data[0], 1, data.size(), f));
-    }
-  }
-  std::fclose(f);
-  std::size_t pos = data.size();
-  if (pos && data[pos - 1] == '\n') --pos;  // the final newline ends the last line
-  for (int n = 0; n < lines && pos != std::string::npos && pos > 0; ++n)
-    pos = data.rfind('\n', pos - 1);
-  if (pos != std::string::npos && pos < data.size() && data[pos] == '\n') ++pos;
-  if (pos == std::string::npos) pos = 0;
-  return data.substr(pos);
-}
 
 /// One node's section of a failure report, named by its name and its real server port
 /// (a standby's own log names the port it streams from, which may be a relay's).

@@ -151,7 +151,6 @@ public:
     std::lock_guard<std::mutex> lock(mu_);
     if (owner_ == ::getpid() && watchable_path(root)) send("-" + root);
   }
-  pid_t watcher_pid() const noexcept { return watcher_; }
 
 private:
   void start_watcher() {

@@ -13,7 +13,6 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 
@@ -62,7 +61,7 @@ public:
     if (pid_ <= 0) return false;
     int st;
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {  // died on its own, or killed from outside
-      forget_locked(StopMode::Crash);
+      forget_locked();
       return false;
     }
     return true;
@@ -70,10 +69,6 @@ public:
   pid_t pid() const noexcept { return pid_.load(); }
   /// Bumped on every start: connections opened before belong to an older server.
   unsigned generation() const noexcept { return generation_.load(); }
-  std::optional<StopMode> last_stop() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return last_stop_;
-  }
   /// Whether freeze() is in force (the postmaster is SIGSTOPped).
   bool frozen() const noexcept { return frozen_.load(); }
 
@@ -92,7 +87,6 @@ public:
 #ifdef SYS_pidfd_open
       pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
 #endif
-      last_stop_.reset();
       frozen_ = false;
     }
     std::string ping = ping_conninfo + " connect_timeout=2";
@@ -109,7 +103,7 @@ public:
                      if (::waitpid(child, &st, WNOHANG) == child) {
                        why = WIFEXITED(st) ? "exit code " + std::to_string(WEXITSTATUS(st))
                                            : "signal " + std::to_string(WTERMSIG(st));
-                       forget_locked(StopMode::Crash);
+                       forget_locked();
                        exited = true;
                        return true;
                      }
@@ -163,8 +157,6 @@ public:
                                                         : "; expected it to exit"),
                            dir_.label(), dir_.log_tail());
     }
-    std::lock_guard<std::mutex> l(mu_);
-    last_stop_ = mode;
   }
 
   /// Like a power cut: SIGKILL to the postmaster and every child at once; returns once all
@@ -175,7 +167,7 @@ public:
     bool gone = kill_server(p, dir_.data() + "/postmaster.pid", limit);
     wait_exit(p, std::chrono::milliseconds(100));  // reap our child
     std::lock_guard<std::mutex> l(mu_);
-    if (pid_ == p) forget_locked(StopMode::Crash);
+    if (pid_ == p) forget_locked();
     return gone;
   }
 
@@ -282,13 +274,12 @@ private:
     wake_all(p, sig == SIGQUIT ? SIGQUIT : 0);
     if (!wait_exit(p, limit)) return false;
     std::lock_guard<std::mutex> l(mu_);
-    if (pid_ == p) forget_locked(StopMode::Fast);
+    if (pid_ == p) forget_locked();
     return true;
   }
-  void forget_locked(StopMode how) noexcept {
+  void forget_locked() noexcept {
     pid_ = 0;
     frozen_ = false;
-    last_stop_ = how;
     close_pidfd();
   }
   void close_pidfd() noexcept {
@@ -302,7 +293,6 @@ private:
   int pidfd_ = -1;
   std::atomic<unsigned> generation_{0};
   std::atomic<bool> frozen_{false};
-  std::optional<StopMode> last_stop_;
 };
 
 }  // namespace pgha::detail

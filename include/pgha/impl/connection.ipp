@@ -443,20 +443,6 @@ PGHA_DECL auto Connection::drain_end(std::chrono::milliseconds limit) noexcept -
 namespace pgha {
 namespace detail {
 
-PGHA_DECL void ConnectionAccess::send(Connection& c, const std::string& sql) { c.send(sql, nullptr); }
-
-PGHA_DECL void ConnectionAccess::send(Connection& c, const std::string& sql, const std::vector<std::string>& params) {
-    c.send(sql, &params);
-  }
-
-PGHA_DECL auto ConnectionAccess::collect(Connection& c, const std::string& sql, Clock::time_point deadline, Result& out) -> bool {
-    return c.collect(sql, deadline, out);
-  }
-
-PGHA_DECL void ConnectionAccess::request_cancel(Connection& c) noexcept { c.request_cancel(); }
-
-PGHA_DECL void ConnectionAccess::drain(Connection& c, std::chrono::milliseconds limit) noexcept { c.drain(limit); }
-
 PGHA_DECL auto ConnectionAccess::adopt(PGresult* r) -> Result { return Result(r); }
 
 PGHA_DECL auto ConnectionAccess::set_local_postmaster(Connection& c, int postmaster_pid) noexcept -> bool {

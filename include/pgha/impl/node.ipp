@@ -237,15 +237,7 @@ PGHA_DECL void Node::wait_for_replay(const std::string& lsn) {
     if (n.role() != Role::Standby)
       throw StateError("wait_for_replay() needs a standby; this node is " + std::string(to_string(n.role())) +
                            ", which replays nothing", n.label());
-    std::string sql = "SELECT pg_last_wal_replay_lsn(), pg_last_wal_replay_lsn() >= " +
-                      detail::sql_literal(lsn) + "::pg_lsn";
-    detail::wait_until("replay to reach " + lsn, n.opts().timeout, n.label(),
-                       [&](std::string& seen) {
-                         Result r = n.admin_query(sql);
-                         seen = "replayed up to " + (r.is_null(0, 0) ? "nothing" : r.value(0, 0));
-                         return r.value(0, 1) == "t";
-                       },
-                       [&] { return n.log_tail(); });
+    detail::wait_replayed(n, lsn);
   }
 
 PGHA_DECL void Node::wait_for_catchup(Node& standby) {
