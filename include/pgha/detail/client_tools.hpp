@@ -113,11 +113,11 @@ inline CloneOutcome clone_from(NodeState& target, NodeState& source, bool allow_
   if (m == CloneMethod::TemplateCopy || (m == CloneMethod::Auto && allow_template)) {
     const NodeDir& d = target.dir();
     TemplateInfo t = template_info(
-        ensure_template(d.bins(), d.run_as(), temp_base(target.opts().tmp_dir), target.opts().timeout));
+        ensure_template(d.bins(), d.run_as(), d.base(), target.opts().timeout));
     std::string why = template_copy_blocker(target, source, t, out.catch_up_lsn);
     if (why.empty()) {
       make_owned_dir(d.data(), d.run_as());
-      background().fresh_copy(t.data, temp_base(target.opts().tmp_dir), d.data(), d.run_as());
+      background().fresh_copy(t.data, d.base(), d.data(), d.run_as());
       out.from_template = true;
       method = "template copy";
       return out;

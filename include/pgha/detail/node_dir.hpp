@@ -37,11 +37,11 @@ public:
     ra_ = ra;
     name_ = name;
     creator_ = ::getpid();
-    std::string base = temp_base(opts.tmp_dir);
-    check_traversable(base, ra_);  // a clear error instead of a start-up timeout
-    root_ = make_private_dir(base, "pgha-node-", ra_);
+    base_ = temp_base(opts.tmp_dir);  // resolved once: the node, its template and spare share it
+    check_traversable(base_, ra_);  // a clear error instead of a start-up timeout
+    root_ = make_private_dir(base_, "pgha-node-", ra_);
     try {
-      reaper().watch(root_, base);
+      reaper().watch(root_, base_);
       data_ = root_ + "/data";
       sock_ = root_ + "/sock";
       check_socket_dir(sock_);  // the socket path must fit in sun_path (107 bytes)
@@ -74,6 +74,10 @@ public:
     return c;
   }
   const std::string& root() const noexcept { return root_; }
+  /// The temporary base the node lives under (Options::tmp_dir, PGHA_TMPDIR, /dev/shm,
+  /// TMPDIR or /tmp), resolved once when the node was created: its template copies and
+  /// spare directories are made there too, on the same file system.
+  const std::string& base() const noexcept { return base_; }
   const std::string& data() const noexcept { return data_; }
   const std::string& socket_dir() const noexcept { return sock_; }
   const std::string& log() const noexcept { return log_; }
@@ -139,7 +143,7 @@ public:
 private:
   Binaries bins_;
   RunAs ra_;
-  std::string name_, root_, data_, sock_, log_, archive_;
+  std::string name_, base_, root_, data_, sock_, log_, archive_;
   PortLease lease_;
   bool fixed_port_ = false;
   pid_t creator_ = 0;

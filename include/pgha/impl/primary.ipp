@@ -23,9 +23,8 @@ PGHA_DECL auto TempPrimary::create(Options opts) -> std::unique_ptr<detail::Node
         e.message = "created from the initdb template of PostgreSQL " + dir.bins().version + ", port " + std::to_string(dir.port());
         e.facts = {{"port", std::to_string(dir.port())}, {"version", dir.bins().version}};
       });
-      std::string base = detail::temp_base(opts.tmp_dir);
-      std::string tmpl = detail::ensure_template(dir.bins(), dir.run_as(), base, opts.timeout);
-      detail::background().fresh_copy(tmpl, base, dir.data(), dir.run_as());
+      std::string tmpl = detail::ensure_template(dir.bins(), dir.run_as(), dir.base(), opts.timeout);
+      detail::background().fresh_copy(tmpl, dir.base(), dir.data(), dir.run_as());
     }
     // A lone primary accepts writes: synchronous_standby_names is armed when the first
     // standby attaches.
