@@ -29,7 +29,7 @@ bool from_backup_api(pgha::Node& n) {
   std::string label = pgha::detail::read_file(n.data_dir() + "/backup_label.old");
   return label.find("LABEL: pgha\n") != std::string::npos;
 }
-std::uint32_t timeline(pgha::Node& n) { return n.state().current_timeline(); }
+std::uint32_t timeline(pgha::Node& n) { return pgha::detail::NodeAccess::of(n).current_timeline(); }
 std::string count(pgha::Node& n, const std::string& table = "test") {
   return n.query("SELECT count(*) FROM " + table).value(0, 0);
 }

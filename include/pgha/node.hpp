@@ -39,8 +39,14 @@
 
 // Forward declarations: the separate mode does not include detail/ here.
 namespace pgha {
+class Node;
 namespace detail {
 class NodeState;
+/// pgha's own classes (FailoverGuard, Endpoint, Partition, a standby's constructor) reach a
+/// node's state through this; there is no public door into detail/.
+struct NodeAccess {
+  static NodeState& of(Node& n);
+};
 }  // namespace detail
 }  // namespace pgha
 
@@ -249,9 +255,6 @@ public:
   /// `name` caught up with the slot on its upstream as it is now.
   void wait_for_slot_sync(const std::string& name);
 
-  /// Internal state (for pgha's own classes).
-  detail::NodeState& state();
-
 protected:
   explicit Node(std::unique_ptr<detail::NodeState> st);
 
@@ -259,6 +262,10 @@ protected:
   static std::unique_ptr<detail::NodeState> make_state(const Options& opts);
 
 private:
+  friend struct detail::NodeAccess;
+  // The node's state (pgha's own classes: detail::NodeAccess::of).
+  detail::NodeState& state();
+
   // Runs on the calling thread's session; a session whose state is unknown (timeout) or
   // that broke is dropped, so the next call opens a fresh one.
   template <class F>

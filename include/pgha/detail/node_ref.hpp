@@ -10,7 +10,7 @@
 // The handle outlives its node safely: its name is copied when it is made.
 //
 // Use (a holder's member call):
-//   detail::NodeRef ref_{node.state()};
+//   detail::NodeRef ref_{detail::NodeAccess::of(node)};
 //   auto p = ref_.pin("Partition::heal");   // throws StateError if the node was destroyed
 //   p->topo() ... ;                          // the state, alive while `p` lives
 // or, for an observer that must not wait (a relay thread): ref_.visit([&](NodeState& s) {...})

@@ -60,7 +60,7 @@ PGHA_DECL auto Endpoint::route() const -> Route {
 
 PGHA_DECL auto Endpoint::candidate(Node* n) -> Candidate {
     if (!n) throw UsageError("pgha::Endpoint: a node pointer is null; expected nodes that outlive the endpoint");
-    detail::NodeState* st = &n->state();
+    detail::NodeState* st = &detail::NodeAccess::of(*n);
     return {st, n->port(), Role::Stopped, detail::live_nodes().serial(&st->dir())};
   }
 

@@ -9,7 +9,7 @@
 namespace pgha {
 
 PGHA_DECL FailoverGuard::FailoverGuard(Node& old_primary, Node& standby, StopMode mode)
-    : old_node_(&old_primary), new_node_(&standby), old_(old_primary.state()), new_(standby.state()) {
+    : old_node_(&old_primary), new_node_(&standby), old_(detail::NodeAccess::of(old_primary)), new_(detail::NodeAccess::of(standby)) {
     if (&old_primary == &standby)
       throw StateError("FailoverGuard: the same node was given twice; expected a primary and "
                        "one of its standbys", old_primary.name());
@@ -23,7 +23,7 @@ PGHA_DECL FailoverGuard::FailoverGuard(Node& old_primary, Node& standby, StopMod
       throw StateError("FailoverGuard: the second node must be a running standby; it is " +
                            std::string(to_string(rs)),
                        standby.name());
-    if (standby.state().server().frozen())
+    if (detail::NodeAccess::of(standby).server().frozen())
       throw StateError("FailoverGuard: the second node is frozen and could not be promoted; "
                        "expected it thawed (thaw()) before the failover", standby.name());
     old_primary.stop(mode);

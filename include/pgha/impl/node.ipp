@@ -335,6 +335,10 @@ PGHA_DECL void Node::wait_for_slot_sync(const std::string& name) { detail::wait_
 
 PGHA_DECL auto Node::state() -> detail::NodeState& { return s(); }
 
+namespace detail {
+PGHA_DECL auto NodeAccess::of(Node& n) -> NodeState& { return n.state(); }
+}  // namespace detail
+
 PGHA_DECL Node::Node(std::unique_ptr<detail::NodeState> st) : st_(std::move(st)) {}
 
 PGHA_DECL auto Node::make_state(const Options& opts) -> std::unique_ptr<detail::NodeState> {

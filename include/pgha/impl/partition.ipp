@@ -59,7 +59,7 @@ PGHA_DECL auto Partition::links_cut() const noexcept -> std::size_t { return cut
 
 PGHA_DECL auto Partition::check(Node* n) -> detail::NodeState* {
     if (!n) throw UsageError("pgha::Partition: a node pointer is null; expected live nodes");
-    return &n->state();
+    return &detail::NodeAccess::of(*n);
   }
 
 PGHA_DECL void Partition::cut_if_streams(detail::NodeState& x, detail::NodeState& y, LinkCut how) {

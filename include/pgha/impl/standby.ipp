@@ -71,7 +71,7 @@ PGHA_DECL void TempStandby::emit_ready(detail::NodeState& st, detail::NodeState&
   }
 
 PGHA_DECL auto TempStandby::create(Node& upstream, Options opts) -> std::unique_ptr<detail::NodeState> {
-    auto& up = upstream.state();
+    auto& up = detail::NodeAccess::of(upstream);
     std::lock_guard<std::recursive_mutex> l(up.mutex());
     if (!up.running())
       throw StateError("cannot create a standby of a stopped node; expected a running upstream",
