@@ -124,7 +124,7 @@ public:
   /// New connections refused: the chooser had no eligible target, or the connect to the
   /// target failed (the client got an RST either way).
   std::uint64_t refused() const { return refused_.load(); }
-  /// The toxics set now (delay, jitter, bandwidth, limit; all 0: none).
+  /// The toxics set now (all 0 and toxicity 1: none).
   Toxics toxics() const {
     std::lock_guard<std::mutex> lk(mu_);
     return want_tox_;
