@@ -324,8 +324,8 @@ private:
     int rc = ::connect(up.get(), reinterpret_cast<const sockaddr*>(&p.target.addr), p.target.len);
     int err = errno;
     if (rc == 0 || err == EINPROGRESS || err == EINTR) {  // the local port is bound by now
-      if (!p.cport) p.cport = socket_port(p.fd[0].get(), true);
-      p.uport = socket_port(up.get(), false);
+      if (!p.cport) p.cport = relay_socket_port(p.fd[0].get(), true);
+      p.uport = relay_socket_port(up.get(), false);
       if (p.cport && p.uport) {
         std::lock_guard<std::mutex> lk(ports_mu_);
         ports_[p.cport] = p.uport;

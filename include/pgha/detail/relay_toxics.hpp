@@ -1,8 +1,11 @@
 // pgha/detail/relay_toxics.hpp: what the relay does to the bytes it forwards, kept apart from
-// its poll() loop: the socket helpers, where a connection goes (RelayTarget), and the per-direction queue that
-// applies latency + jitter, a bandwidth cap and a byte limit (Toxics). Nothing here touches
-// a socket except through the callback the loop passes in; nothing here costs anything when
-// no toxic is set (a chunk is due at once and every write may take all it wants).
+// its poll() loop: the socket helpers, where a connection goes (RelayTarget), the
+// per-direction queue that applies latency + jitter, a slicer, a bandwidth cap and a byte
+// limit (Toxics, RelayQueue), and each connection's share of the toxics: whether they hit it
+// (toxicity), when it is reset or closed (reset_after, timeout, slow_close: PairToxics).
+// Nothing here touches a socket except through the callback the loop passes in; nothing here
+// costs anything when no toxic is set (a chunk is due at once, every write may take all it
+// wants, and a connection has no deadline).
 #pragma once
 
 #ifndef PGHA_DETAIL_RELAY_ERROR
@@ -65,7 +68,7 @@ inline Fd listen_loopback(int& port) {
 }
 
 /// The port of a socket's own address (`peer`: its peer's), 0 if unknown.
-inline int socket_port(int fd, bool peer) noexcept {
+inline int relay_socket_port(int fd, bool peer) noexcept {
   sockaddr_storage a{};
   socklen_t len = sizeof a;
   int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len)
