@@ -322,6 +322,11 @@ TEST_CASE("SharedCluster::reset() lifts every fault and drops slots, publication
                         " PUBLICATION test_pub WITH (connect = false)");
     c.standby().freeze_walreceiver();
     l.limit_data(4096);
+    l.slicer(512, 64, 100us);
+    l.slow_close(50ms);
+    l.reset_after(1h);
+    l.timeout(1h, pgha::Direction::Upstream);  // no feedback reaches the primary until reset()
+    l.toxicity(0.5);
   }
   REQUIRE_NOTHROW(c.reset());
   pgha::Node& p = c.primary();
@@ -331,6 +336,11 @@ TEST_CASE("SharedCluster::reset() lifts every fault and drops slots, publication
   CHECK(t.jitter.count() == 0);
   CHECK(t.bandwidth == 0);
   CHECK(t.limit == 0);
+  CHECK(t.slow_close.count() == 0);
+  CHECK(t.reset_after.count() == 0);
+  CHECK(t.timeout[0].count() + t.timeout[1].count() == 0);
+  CHECK(t.slicer[0].average + t.slicer[1].average == 0);
+  CHECK(t.toxicity == 1.0);
   CHECK_FALSE(s.replication_link().is_cut());
   CHECK(p.query("SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'").value(0, 0) == "0");
   CHECK(p.query("SELECT count(*) FROM pg_publication").value(0, 0) == "0");

@@ -5,6 +5,7 @@
 #include <pgha/pgha.hpp>
 
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -129,6 +130,16 @@ TEST_CASE("faults set through replication_link() and Endpoint::link() are events
   rl.bandwidth(0);
   rl.limit_data(1 << 20);
   rl.limit_data(0);
+  rl.slow_close(500ms);
+  rl.slow_close(0ms);
+  rl.timeout(300ms, pgha::Direction::Upstream);
+  rl.timeout(0ms);
+  rl.slicer(64, 16, 200us);
+  rl.slicer(0, 0, 0us);
+  rl.reset_after(200ms);
+  rl.reset_after(0ms);
+  rl.toxicity(0.5);
+  rl.toxicity(1.0);
   db.link().cut(pgha::LinkCut::Reset);
   db.link().heal();
   db.link().delay(3ms);
@@ -140,7 +151,17 @@ TEST_CASE("faults set through replication_link() and Endpoint::link() are events
       "fault: replication link bandwidth 1048576 bytes/s",
       "heal: replication link bandwidth unlimited",
       "fault: replication link closes each connection after 1048576 bytes",
-      "heal: replication link byte limit off"};
+      "heal: replication link byte limit off",
+      "fault: replication link slow close 500 ms",
+      "heal: replication link slow close off",
+      "fault: replication link timeout 300 ms, upstream only",
+      "heal: replication link timeout off",
+      "fault: replication link slicer 64 +- 16 bytes every 200 us",
+      "heal: replication link slicer off",
+      "fault: replication link resets each connection 200 ms after it opens",
+      "heal: replication link reset_after off",
+      "fault: replication link toxicity 0.5 (share of new connections the toxics hit)",
+      "heal: replication link toxicity 1 (share of new connections the toxics hit)"};
   CHECK(ev.lane_events(node2.name()) == want_node2);
   const std::vector<std::string> want_db = {"fault: client link cut (reset)", "heal: client link healed",
                                             "fault: client link delay 3 ms"};
@@ -292,4 +313,83 @@ TEST_CASE("a replication_link() reference kept across a promote is a StateError 
   node1.rejoin(node2);  // node1's link is a new one; node2's old reference stays closed
   CHECK_NOTHROW(node1.replication_link().delay(std::chrono::milliseconds(0)));
   CHECK_THROWS_AS(kept.heal(), pgha::StateError);
+}
+
+// --- issue 24: the toxics Toxiproxy has (reset_after, timeout) against real servers ---
+
+namespace {
+// Polls `pred` every few ms until true or `timeout` (a bounded wait on a real condition).
+bool toxic_wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+// The pid of the walsender serving `standby` (`streaming`: only once it streams), as the
+// primary reports it; "" if none.
+std::string toxic_walsender_pid(pgha::Node& primary, pgha::Node& standby, bool streaming) {
+  pgha::Result r = primary.query(std::string("SELECT pid FROM pg_stat_replication WHERE ") +
+                                 (streaming ? "state = 'streaming' AND " : "") + "application_name = '" +
+                                 standby.application_name() + "'");
+  return r.rows() ? r.value(0, 0) : std::string();
+}
+}  // namespace
+
+TEST_CASE("reset_after on a replication link: the walsender is reset again and again - removed, one streams on", "[tsan]") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  node1.execute("CREATE TABLE t (x int)");
+  node1.wait_for_catchup(node2);
+  const std::string first = toxic_walsender_pid(node1, node2, true);
+  REQUIRE_FALSE(first.empty());
+  node2.replication_link().reset_after(300ms);
+  // The open connection is reset 300 ms after the call, the ones the walreceiver opens after it
+  // 300 ms after they open: the primary sees walsender after walsender end.
+  std::vector<std::string> seen{first};
+  CHECK(toxic_wait_until([&] {
+    const std::string pid = toxic_walsender_pid(node1, node2, false);
+    if (!pid.empty() && pid != seen.back()) seen.push_back(pid);
+    return seen.size() >= 3;
+  }, 30s));
+  INFO("walsenders seen: " << seen.size());
+  node2.replication_link().reset_after(0ms);
+  std::string pid;
+  REQUIRE(toxic_wait_until([&] { return !(pid = toxic_walsender_pid(node1, node2, true)).empty(); }, 30s));
+  const auto since = std::chrono::steady_clock::now();
+  // Commits and catch-ups through the same walsender for three times the old reset interval.
+  int commits = 0;
+  while (std::chrono::steady_clock::now() - since < 900ms) {
+    node1.execute("INSERT INTO t VALUES (" + std::to_string(++commits) + ")");
+    node1.wait_for_catchup(node2);
+  }
+  CHECK(toxic_walsender_pid(node1, node2, false) == pid);
+  CHECK(node2.query("SELECT count(*) FROM t").value(0, 0) == std::to_string(commits));
+}
+
+TEST_CASE("timeout on an Endpoint's link: an open client's query never reaches the server - the client gets an error", "[tsan]") {
+  pgha::TempPrimary node1;
+  pgha::Endpoint db(node1);
+  test::Client c(db.conninfo() + " application_name=toxic_timeout");
+  REQUIRE(c.ok());
+  const auto active = [&] {
+    return node1.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'toxic_timeout'").value(0, 0);
+  };
+  REQUIRE(active() == "1");
+  const auto t0 = std::chrono::steady_clock::now();
+  db.link().timeout(300ms);
+  REQUIRE(c.send("CREATE TABLE toxic_reached (x int)"));
+  test::Reply r;
+  REQUIRE(c.wait_reply(30s, &r));
+  CHECK(std::chrono::steady_clock::now() - t0 >= 300ms);  // closed, and not before the timeout
+  CHECK_FALSE(r.ok);
+  INFO("client error: " << r.error);
+  CHECK(r.error.find("closed the connection") != std::string::npos);
+  CHECK(toxic_wait_until([&] { return active() == "0"; }, 30s));  // the server saw the session end
+  CHECK(node1.query("SELECT count(*) FROM pg_class WHERE relname = 'toxic_reached'").value(0, 0) == "0");
+  db.link().timeout(0ms);
+  test::Client after(db.conninfo());
+  REQUIRE(after.ok());
+  CHECK(after.exec("SELECT 1").value == "1");
 }

@@ -4,11 +4,14 @@
 //
 //   g++ -std=c++17 -O1 -Wall -Wextra -pthread -I include tests/relay_selftest.cpp
 #include <pgha/detail/relay.hpp>
+#include <pgha/link.hpp>  // the toxics' argument checks
 
 #include <dirent.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -20,6 +23,7 @@
 
 using pgha::detail::LinkState;
 using pgha::detail::Relay;
+using pgha::detail::Toxics;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -674,6 +678,192 @@ void test_switch_modes_and_chooser() {
   CHECK(g_echo2->accepted() == b0 + 1 && calls == 2);
 }
 
+
+// --- the toxics Toxiproxy has (issue 24): slicer, timeout, reset_after, slow_close, toxicity ---
+
+void test_slicer() {
+  Relay r("127.0.0.1", g_echo->port());
+  r.change_toxics([](Toxics& t) { t.set_slicer({64, 16, std::chrono::microseconds(5000)}, pgha::Direction::Downstream); });
+  TFd c = connect_to(r.port());
+  const std::string out = pattern(2048, 7);
+  const auto t0 = Clock::now();
+  CHECK(send_all(c.fd, out));
+  std::string in;
+  std::vector<std::size_t> reads;
+  while (in.size() < out.size() && ms_since(t0) < 10000) {
+    bool eof = false;
+    int err = 0;
+    const std::string got = recv_some(c.fd, milliseconds(3000), &eof, &err);
+    if (eof || err) break;
+    if (!got.empty()) { in += got; reads.push_back(got.size()); }
+  }
+  CHECK_MSG(in == out, "received " + std::to_string(in.size()) + " bytes");
+  // At least 26 slices of at most 80 bytes, 5 ms apart: never sooner than 125 ms. A slow
+  // reader may find two slices at once, so half the reads being single slices is the bar.
+  CHECK_MSG(ms_since(t0) >= 125, std::to_string(ms_since(t0)) + " ms");
+  std::size_t small = 0;
+  for (std::size_t n : reads) small += n <= 80 ? 1 : 0;
+  CHECK_MSG(reads.size() >= 13 && small * 2 >= reads.size(),
+            std::to_string(reads.size()) + " reads, " + std::to_string(small) + " of at most 80 bytes");
+  r.change_toxics([](Toxics& t) { t.set_slicer({}, pgha::Direction::Both); });  // off: one write per read again
+  CHECK(echoes(r.port(), pattern(100000, 8)));
+}
+
+void test_timeout() {
+  Relay r("127.0.0.1", g_echo->port());
+  TFd open_before = connect_to(r.port());
+  CHECK(send_all(open_before.fd, "a") && recv_exact(open_before.fd, 1, milliseconds(2000)) == "a");
+  const std::uint64_t up0 = r.bytes(pgha::Direction::Upstream);
+  const auto t_set = Clock::now();  // the open connection counts from the set
+  r.change_toxics([](Toxics& t) { t.set_timeout(milliseconds(300), pgha::Direction::Both, pgha::detail::RelayClock::now()); });
+  const auto t0 = Clock::now();  // a new connection counts from its accept, after this
+  TFd c = connect_to(r.port());
+  CHECK(send_all(c.fd, "never") && send_all(open_before.fd, "never either"));
+  for (TFd* fd : {&c, &open_before}) {
+    std::string got;
+    bool eof = false;
+    int err = 0;
+    while (!eof && !err && ms_since(t0) < 5000) got += recv_some(fd->fd, milliseconds(5000), &eof, &err);
+    CHECK_MSG(eof && got.empty(), "got '" + got + "', eof " + std::to_string(eof) + ", errno " + std::to_string(err));
+  }
+  CHECK_MSG(ms_since(t0) >= 300 && ms_since(t_set) >= 300, std::to_string(ms_since(t0)) + " ms");
+  CHECK(r.bytes(pgha::Direction::Upstream) == up0);  // nothing sent meanwhile reached the server
+  CHECK(wait_until([&] { return r.open_pairs() == 0; }, milliseconds(2000)));
+  // One direction: the request reaches the server, the reply is dropped.
+  r.change_toxics([](Toxics& t) {
+    t.set_timeout(milliseconds(0), pgha::Direction::Both, pgha::detail::RelayClock::now());
+    t.set_timeout(milliseconds(200), pgha::Direction::Downstream, pgha::detail::RelayClock::now());
+  });
+  const auto t1 = Clock::now();
+  TFd d = connect_to(r.port());
+  CHECK(send_all(d.fd, "ping"));
+  bool eof = false;
+  int err = 0;
+  std::string got;
+  while (!eof && !err && ms_since(t1) < 5000) got += recv_some(d.fd, milliseconds(5000), &eof, &err);
+  CHECK(eof && got.empty() && ms_since(t1) >= 200);
+  CHECK(r.bytes(pgha::Direction::Upstream) == up0 + 4);
+  r.change_toxics([](Toxics& t) { t.set_timeout(milliseconds(0), pgha::Direction::Both, pgha::detail::RelayClock::now()); });
+  CHECK(echoes(r.port(), "after"));
+}
+
+void test_reset_after() {
+  Relay r("127.0.0.1", g_echo->port());
+  r.change_toxics([](Toxics& t) { t.set_reset_after(milliseconds(200), pgha::detail::RelayClock::now()); });
+  const auto t0 = Clock::now();
+  TFd c = connect_to(r.port());
+  CHECK(send_all(c.fd, "x"));
+  bool eof = false;
+  int err = 0;
+  while (!eof && !err && ms_since(t0) < 5000) recv_some(c.fd, milliseconds(5000), &eof, &err);
+  CHECK_MSG(err == ECONNRESET, "eof " + std::to_string(eof) + ", errno " + std::to_string(err));
+  CHECK_MSG(ms_since(t0) >= 200, std::to_string(ms_since(t0)) + " ms");
+  CHECK(wait_until([&] { return r.open_pairs() == 0; }, milliseconds(2000)));
+  r.change_toxics([](Toxics& t) { t.set_reset_after(milliseconds(0), pgha::detail::RelayClock::now()); });
+  TFd d = connect_to(r.port());
+  CHECK(send_all(d.fd, "y") && recv_exact(d.fd, 1, milliseconds(2000)) == "y");
+  CHECK(r.open_pairs() == 1);
+}
+
+void test_slow_close() {
+  // An upstream the test closes itself: what it sent arrives, its close waits.
+  TFd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  CHECK(::bind(l.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(l.fd, 4) == 0 &&
+        ::getsockname(l.fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  Relay r("127.0.0.1", ntohs(a.sin_port));
+  r.change_toxics([](Toxics& t) { t.slow_close = milliseconds(300); });
+  TFd c = connect_to(r.port());
+  TFd up(::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC));
+  CHECK(up.fd >= 0 && send_all(up.fd, "bye"));
+  CHECK(recv_exact(c.fd, 3, milliseconds(2000)) == "bye");
+  const auto t0 = Clock::now();
+  up.close();
+  bool eof = false;
+  int err = 0;
+  std::string more;
+  while (!eof && !err && ms_since(t0) < 5000) more += recv_some(c.fd, milliseconds(5000), &eof, &err);
+  CHECK_MSG(eof && more.empty(), "eof " + std::to_string(eof) + ", errno " + std::to_string(err));
+  CHECK_MSG(ms_since(t0) >= 300, std::to_string(ms_since(t0)) + " ms");
+  CHECK(wait_until([&] { return r.open_pairs() == 0; }, milliseconds(2000)));
+}
+
+// Whether each of `n` new connections is hit by a 1-byte limit (EOF instead of the echo).
+std::vector<bool> toxic_hits(Relay& r, int n) {
+  std::vector<bool> hit;
+  for (int i = 0; i < n; ++i) {
+    TFd c = connect_to(r.port());
+    hit.push_back(!(c.fd >= 0 && send_all(c.fd, "ab") && recv_exact(c.fd, 2, milliseconds(3000)) == "ab"));
+  }
+  return hit;
+}
+
+void test_toxicity() {
+  const auto count = [](const std::vector<bool>& v) { return std::count(v.begin(), v.end(), true); };
+  Relay r("127.0.0.1", g_echo->port());
+  r.set_limit(1);
+  CHECK(count(toxic_hits(r, 20)) == 20);  // default 1.0: all
+  r.change_toxics([](Toxics& t) { t.toxicity = 0.0; });
+  CHECK(count(toxic_hits(r, 20)) == 0);
+  r.change_toxics([](Toxics& t) { t.toxicity = 1.0; });
+  CHECK(count(toxic_hits(r, 20)) == 20);
+  // 0.5: some but not all; a fresh relay draws the same sequence (deterministic).
+  Relay a("127.0.0.1", g_echo->port()), b("127.0.0.1", g_echo->port());
+  for (Relay* x : {&a, &b}) { x->set_limit(1); x->change_toxics([](Toxics& t) { t.toxicity = 0.5; }); }
+  const std::vector<bool> ha = toxic_hits(a, 200), hb = toxic_hits(b, 200);
+  CHECK_MSG(count(ha) > 0 && count(ha) < 200, std::to_string(count(ha)) + " of 200 hit");
+  CHECK(ha == hb);
+  // A connection keeps its draw: one spared at 0 stays spared when the share goes to 1.
+  r.change_toxics([](Toxics& t) { t.toxicity = 0.0; });
+  TFd spared = connect_to(r.port());
+  CHECK(send_all(spared.fd, "ab") && recv_exact(spared.fd, 2, milliseconds(2000)) == "ab");
+  r.change_toxics([](Toxics& t) { t.toxicity = 1.0; });
+  CHECK(send_all(spared.fd, "cd") && recv_exact(spared.fd, 2, milliseconds(2000)) == "cd");
+}
+
+void test_toxic_arguments() {
+  pgha::Link l("127.0.0.1", g_echo->port());
+  using std::chrono::microseconds;
+  const auto usage = [](const std::function<void()>& f) {
+    try { f(); } catch (const pgha::UsageError&) { return true; } catch (...) {}
+    return false;
+  };
+  CHECK(usage([&] { l.slow_close(milliseconds(-1)); }));
+  CHECK(usage([&] { l.slow_close(std::chrono::hours(1) + milliseconds(1)); }));
+  CHECK(usage([&] { l.timeout(milliseconds(-300)); }));
+  CHECK(usage([&] { l.timeout(std::chrono::hours(2), pgha::Direction::Upstream); }));
+  CHECK(usage([&] { l.timeout(milliseconds(1), static_cast<pgha::Direction>(9)); }));
+  CHECK(usage([&] { l.reset_after(milliseconds(-1)); }));
+  CHECK(usage([&] { l.reset_after(std::chrono::hours(1) + milliseconds(1)); }));
+  CHECK(usage([&] { l.slicer(0, 0, microseconds(200)); }));
+  CHECK(usage([&] { l.slicer(16, 17, microseconds(0)); }));
+  CHECK(usage([&] { l.slicer(64, 16, microseconds(-1)); }));
+  CHECK(usage([&] { l.slicer(static_cast<std::size_t>(-64), 0, microseconds(0)); }));
+  CHECK(usage([&] { l.slicer(64, 16, std::chrono::hours(2)); }));
+  CHECK(usage([&] { l.toxicity(-0.01); }));
+  CHECK(usage([&] { l.toxicity(1.01); }));
+  CHECK(usage([&] { l.toxicity(std::nan("")); }));
+  const auto toxics = [&] { return pgha::detail::LinkAccess::of(l).relay().toxics(); };
+  Toxics t = toxics();  // nothing was set by the refused calls
+  CHECK(t.slow_close.count() == 0 && t.reset_after.count() == 0 && t.toxicity == 1.0);
+  CHECK(t.timeout[0].count() == 0 && t.timeout[1].count() == 0 && t.slicer[0].average == 0 && t.slicer[1].average == 0);
+  l.slicer(64, 16, microseconds(200), pgha::Direction::Upstream);
+  l.timeout(milliseconds(300));
+  l.slow_close(milliseconds(500));
+  l.reset_after(milliseconds(200));
+  l.toxicity(0.5);
+  l.slicer(8, 0, microseconds(0));  // slices without a delay: allowed
+  t = toxics();
+  CHECK(t.slicer[0].average == 8 && t.slicer[1].average == 8 && t.timeout[0].count() == 300 &&
+        t.timeout[1].count() == 300 && t.slow_close.count() == 500 && t.reset_after.count() == 200 && t.toxicity == 0.5);
+  l.slicer(0, 0, microseconds(0), pgha::Direction::Downstream);
+  l.timeout(milliseconds(0), pgha::Direction::Upstream);
+  t = toxics();
+  CHECK(t.slicer[0].average == 8 && t.slicer[1].average == 0 && t.timeout[0].count() == 0 && t.timeout[1].count() == 300);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -702,6 +892,12 @@ int main(int argc, char** argv) {
   run_test("bandwidth changed mid-stream", test_bandwidth_changed_midstream);
   run_test("limit_data", test_limit_data);
   run_test("switch modes, chooser", test_switch_modes_and_chooser);
+  run_test("slicer", test_slicer);
+  run_test("timeout", test_timeout);
+  run_test("reset_after", test_reset_after);
+  run_test("slow_close", test_slow_close);
+  run_test("toxicity", test_toxicity);
+  run_test("toxic arguments", test_toxic_arguments);
   if (g_ran == 0) {
     std::fprintf(stderr, "relay self-test: no case is named '%s'\n", g_only.c_str());
     return 2;

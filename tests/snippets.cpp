@@ -140,6 +140,27 @@ TEST_CASE("docs: an Endpoint, links and a partition", "[tsan]") {
   CHECK(rw.conninfo() != db.conninfo());
 }
 
+// docs/faults.md: Toxiproxy's toxics on a Link.
+#include "endpoint_client.hpp"
+
+TEST_CASE("docs: Toxiproxy's toxics on a Link", "[tsan]") {
+  using namespace std::chrono_literals;
+  pgha::TempPrimary node1;
+  pgha::Endpoint db(node1);
+  pgha::Link& l = db.link();                         // or node2.replication_link()
+  l.slicer(64, 16, std::chrono::microseconds(200));  // 48..80-byte writes, 200 us apart
+  l.timeout(300ms, pgha::Direction::Upstream);       // requests dropped, closed after 300 ms
+  l.slow_close(500ms);                               // each close waits 500 ms
+  l.reset_after(200ms);                              // an RST 200 ms after each connection opens
+  l.toxicity(0.5);                                   // half the new connections get the toxics
+  l.timeout(0ms);                                    // 0 removes a toxic
+  l.reset_after(0ms);
+  l.toxicity(1.0);
+  test::Client c(db.conninfo());  // sliced, and every close delayed: still a working session
+  REQUIRE(c.ok());
+  CHECK(c.exec("SELECT repeat('x', 1000)").value == std::string(1000, 'x'));
+}
+
 // docs/pooler.md: a switchover inside PgBouncer's PAUSE ... RESUME.
 TEST_CASE("docs: a paused switchover behind PgBouncer") {
   if (std::string why; !pgha::TempPgBouncer::available(&why)) PGHA_SKIP(why);

@@ -5,7 +5,9 @@
 //
 // Faults act on real TCP connections of real clients. A cut or toxic applies from the moment
 // the call returns: the relay's thread has applied it. Toxics compose (delay + bandwidth +
-// limit) and can be changed while traffic flows; with none set, bytes are forwarded as read.
+// limit + slicer + timeout + slow_close + reset_after, on the share of new connections that
+// toxicity() picks) and can be changed while traffic flows; with none set, bytes are
+// forwarded as read.
 // Threads: every call may come from any thread.
 #pragma once
 
@@ -13,6 +15,7 @@
 #include "pgha/detail/relay.hpp"  // needed by the declarations
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -58,8 +61,8 @@ public:
   /// user's cuts only (a Partition's end lifts its own). Every fault set here is an event in
   /// the lane of the link's node or endpoint (PGHA_LOG, Timeline, failure reports).
   void cut(LinkCut how = LinkCut::Reset, Direction d = Direction::Both);
-  /// Lifts the cuts set through cut(), both directions (toxics stay: set them to 0 to remove
-  /// them; a live Partition's cut stays until the Partition ends).
+  /// Lifts the cuts set through cut(), both directions (toxics stay: set each to 0, and
+  /// toxicity to 1, to remove them; a live Partition's cut stays until the Partition ends).
   void heal();
   /// Whether some direction is cut now (by cut() or by a live Partition).
   bool is_cut() const;
@@ -75,6 +78,33 @@ public:
   /// directions counted, including connections open now; 0 = no limit. UsageError above
   /// INT64_MAX.
   void limit_data(std::uint64_t bytes);
+  /// Delays each connection's close by `delay` after either end sent its EOF (a FIN), as
+  /// Toxiproxy's slow_close: what was sent before the EOF still arrives, the close waits.
+  /// 0 = off. UsageError for a negative value or one above 1 hour.
+  void slow_close(std::chrono::milliseconds delay);
+  /// Stops forwarding in `d` (bytes that way are read and dropped, never delivered, also
+  /// after the toxic is removed) and closes each connection (a FIN to both ends) `after`
+  /// its opening, or after this call for the connections open now. 0 = off (unlike
+  /// Toxiproxy, where 0 drops data for good: use cut(LinkCut::Blackhole) to hold bytes with
+  /// no close). UsageError for a negative value or one above 1 hour.
+  void timeout(std::chrono::milliseconds after, Direction d = Direction::Both);
+  /// Cuts the bytes in `d` into slices of `average` +- `variation` bytes (uniform, at least
+  /// 1), each its own write, `delay` apart (the relay wakes at most once a millisecond, so a
+  /// shorter delay holds on average). All 0 = off. UsageError when variation > average, for
+  /// a delay with average 0, a negative delay or one above 1 hour.
+  void slicer(std::size_t average, std::size_t variation, std::chrono::microseconds delay,
+              Direction d = Direction::Both);
+  /// Resets each connection (RST to both ends) `after` its opening, or after this call for
+  /// the connections open now (Toxiproxy's reset_peer). 0 = off. UsageError for a negative
+  /// value or one above 1 hour.
+  void reset_after(std::chrono::milliseconds after);
+  /// The share of new connections the toxics (delay, bandwidth, limit_data, slow_close,
+  /// timeout, slicer, reset_after) hit: each new connection draws once, when it opens, from a
+  /// deterministic generator (the same sequence of connections gets the same draws in
+  /// every run); a connection keeps its draw for life. 1.0 (the default) = all, 0 = none.
+  /// Cuts and reset_connections() hit every connection regardless. UsageError outside
+  /// [0, 1] or for NaN.
+  void toxicity(double share);
   /// Resets the connections open now (RST to both ends); new connections pass.
   void reset_connections();
   /// Bytes delivered client -> server so far.

@@ -2,7 +2,8 @@
 // a standby's replication link and an Endpoint's client path are both a Relay. Clients
 // connect to 127.0.0.1:port() and are forwarded to a fixed target, or to whatever a chooser
 // picks per new connection (Endpoint routes). Each direction can be cut on its own (Reset or
-// Blackhole); the toxics (relay_toxics.hpp) add latency, jitter, a bandwidth cap, a byte limit.
+// Blackhole); the toxics (relay_toxics.hpp) add latency, jitter, a bandwidth cap, a byte limit,
+// a slicer, a timeout, a slow close, a reset after a while, to the share of connections chosen.
 // One background thread runs a poll() loop over non-blocking sockets; callers only talk to it
 // through a mutex-protected command block plus a self-pipe, and wait for it to acknowledge.
 #pragma once
@@ -93,6 +94,9 @@ public:
   void set_bandwidth(std::uint64_t bytes_per_second) { command([&] { want_tox_.bandwidth = bytes_per_second; }); }
   /// Each connection is closed (FIN) once `bytes` moved through it, both directions counted; 0 = off.
   void set_limit(std::uint64_t bytes) { command([&] { want_tox_.limit = bytes; }); }
+  /// Changes the toxics in one step, `change(Toxics&)` under the relay's lock (unchecked:
+  /// callers check; relay_toxics.hpp says what each field does).
+  template <class F> void change_toxics(F&& change) { command([&] { change(want_tox_); }); }
   /// New clients go to the new target; existing pairs are reset (default), frozen or kept.
   /// If `host` does not resolve, throws and keeps the old target.
   void retarget(const std::string& host, int port, Switch existing = Switch::Reset) {
@@ -120,7 +124,7 @@ public:
   /// New connections refused: the chooser had no eligible target, or the connect to the
   /// target failed (the client got an RST either way).
   std::uint64_t refused() const { return refused_.load(); }
-  /// The toxics set now (delay, jitter, bandwidth, limit; all 0: none).
+  /// The toxics set now (all 0 and toxicity 1: none).
   Toxics toxics() const {
     std::lock_guard<std::mutex> lk(mu_);
     return want_tox_;
@@ -141,17 +145,8 @@ private:
     bool frozen = false;      // Switch::Blackhole: no byte moves until the client leaves
     bool dead = false;        // closed; erased by sweep()
     int cport = 0, uport = 0; // the client's port, the local port of fd[1] (server_side_port)
+    PairToxics tx;            // whether the toxics hit it, its deadlines
   };
-  static int socket_port(int fd, bool peer) noexcept {
-    sockaddr_storage a{};
-    socklen_t len = sizeof a;
-    int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len)
-                  : ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    if (rc != 0) return 0;
-    if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&a)->sin_port);
-    if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&a)->sin6_port);
-    return 0;
-  }
 
   static void close_pair(Pair& p, bool abortive) noexcept {
     for (Fd& f : p.fd) abortive ? f.abort() : f.reset();
@@ -219,6 +214,8 @@ private:
           for (int i = 0; i < 2; ++i) if (p.fd[i]) add_poll(p, i, POLLRDHUP, pfds);
           continue;
         }
+        const auto due = p.tx.next(tox_, p.closing, now);  // reset_after, timeout, slow_close
+        if (due != Clock::time_point::max()) timeout = timeout < 0 ? ms_until(due, now) : std::min(timeout, ms_until(due, now));
         // A side is polled only for what may happen now: even events=0 would report POLLHUP
         // and spin, so a fully blackholed pair is not polled at all.
         for (int i = 0; i < 2; ++i) {
@@ -283,8 +280,10 @@ private:
     for (int i = 0; i < 2; ++i) { dir_[i] = s[i]; dir_state_[i].store(s[i]); }
     if (dir_[0] != LinkState::Blackhole)  // clients held during an upstream blackhole, healed
       for (auto& p : pairs_) if (!p.dead && !p.frozen && !p.fd[1]) start_connect(p);
-    if (tox_.limit)
-      for (auto& p : pairs_) if (!p.dead && p.moved >= tox_.limit) close_pair(p, false);
+    for (auto& p : pairs_) {
+      const std::uint64_t limit = p.tx.of(tox_).limit;
+      if (!p.dead && limit && p.moved >= limit) close_pair(p, false);
+    }
     sweep();
     { std::lock_guard<std::mutex> lk(mu_); done_seq_ = seq; }
     cv_.notify_all();
@@ -311,7 +310,8 @@ private:
       set_nodelay(c.get());
       pairs_.emplace_back();
       pairs_.back().fd[0] = std::move(c);
-      pairs_.back().target = t;
+      pairs_.back().target = t;  // the toxicity's draw: once per connection, deterministic
+      pairs_.back().tx.open(tox_.toxicity >= 1.0 || pick_rng_.unit() < tox_.toxicity, Clock::now());
       if (dir_[0] != LinkState::Blackhole) start_connect(pairs_.back());
     }
   }
@@ -324,8 +324,8 @@ private:
     int rc = ::connect(up.get(), reinterpret_cast<const sockaddr*>(&p.target.addr), p.target.len);
     int err = errno;
     if (rc == 0 || err == EINPROGRESS || err == EINTR) {  // the local port is bound by now
-      if (!p.cport) p.cport = socket_port(p.fd[0].get(), true);
-      p.uport = socket_port(up.get(), false);
+      if (!p.cport) p.cport = relay_socket_port(p.fd[0].get(), true);
+      p.uport = relay_socket_port(up.get(), false);
       if (p.cport && p.uport) {
         std::lock_guard<std::mutex> lk(ports_mu_);
         ports_[p.cport] = p.uport;
@@ -353,6 +353,8 @@ private:
       if (fired(1, POLLRDHUP)) p.fd[1].reset();
       return;
     }
+    const auto due = p.tx.due(tox_, Clock::now());
+    if (due != PairToxics::Due::Nothing) return close_pair(p, due == PairToxics::Due::Reset);
     if (p.connecting && fired(1, POLLOUT)) {
       int err = 0;
       socklen_t len = sizeof err;
@@ -364,7 +366,8 @@ private:
     // Flushing unconditionally also covers chunks whose delay expired on the poll timeout.
     if (!p.dead && !p.connecting && p.fd[1]) flush(p, 0);
     if (!p.dead) flush(p, 1);
-    if (!p.dead && p.closing && p.q[0].empty() && p.q[1].empty()) close_pair(p, false);
+    if (!p.dead && p.closing && p.q[0].empty() && p.q[1].empty() && p.tx.may_close(tox_, Clock::now()))
+      close_pair(p, false);
   }
   // EOF from one side: the pair closes (FIN both ways) once what that side sent is delivered;
   // data towards it is dropped. A read error (RST) is passed on to the other side as an RST.
@@ -373,9 +376,10 @@ private:
     for (;;) {
       const ssize_t n = ::recv(p.fd[i].get(), buf.data(), buf.size(), 0);
       if (n > 0) {
-        p.q[i].push(buf.data(), static_cast<std::size_t>(n), tox_, Clock::now(), rng_);
+        if (!p.tx.drops(tox_, i)) p.q[i].push(buf.data(), static_cast<std::size_t>(n), p.tx.of(tox_), i, Clock::now(), rng_);
       } else if (n == 0) {
         p.closing = true;
+        p.tx.eof(Clock::now());
         p.q[1 - i].clear();
       } else if (errno == EINTR) {
         continue;
@@ -388,9 +392,11 @@ private:
   // Writes q[i] to the other side, as far as the cut, the toxics and the socket buffer allow.
   void flush(Pair& p, int i) {
     if (dir_[i] != LinkState::Pass) return;
-    const std::uint64_t allow = tox_.limit ? tox_.limit - std::min(tox_.limit, p.moved) : UINT64_MAX;
+    if (p.tx.drops(tox_, i)) return p.q[i].clear();  // a timeout: what was queued is lost too
+    const Toxics& tox = p.tx.of(tox_);
+    const std::uint64_t allow = tox.limit ? tox.limit - std::min(tox.limit, p.moved) : UINT64_MAX;
     const int to = p.fd[1 - i].get();
-    const bool ok = p.q[i].drain(tox_, allow, [&](const char* data, std::size_t n) -> long long {
+    const bool ok = p.q[i].drain(tox, allow, [&](const char* data, std::size_t n) -> long long {
       for (;;) {  // MSG_NOSIGNAL: a peer that vanished yields EPIPE here instead of killing the process
         const ssize_t w = ::send(to, data, n, MSG_NOSIGNAL);
         if (w >= 0) {
@@ -403,7 +409,7 @@ private:
       }
     });
     if (!ok) return close_pair(p, true);
-    if (tox_.limit && p.moved >= tox_.limit) close_pair(p, false);
+    if (tox.limit && p.moved >= tox.limit) close_pair(p, false);
   }
 
   int port_ = 0;
@@ -430,7 +436,7 @@ private:
   Toxics tox_;
   RelayTarget target_;
   std::uint64_t cur_gen_ = 0, cur_sgen_ = 0;
-  JitterRng rng_;
+  JitterRng rng_, pick_rng_;  // jitter and slice sizes; the toxicity's draws
   Clock::time_point accept_pause_until_{};
   std::thread thread_;  // last: started once everything above exists
 };

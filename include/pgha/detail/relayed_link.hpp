@@ -122,6 +122,59 @@ public:
           bytes ? "closes each connection after " + std::to_string(bytes) + " bytes" : std::string("byte limit off"),
           {{"limit", std::to_string(bytes)}});
   }
+  void slow_close(std::chrono::milliseconds d) {
+    check_duration("slow_close", d);
+    live("slow_close")->change_toxics([&](Toxics& t) { t.slow_close = d; });
+    event(d.count() ? "fault" : "heal",
+          d.count() ? "slow close " + std::to_string(d.count()) + " ms" : std::string("slow close off"),
+          {{"slow_close_ms", std::to_string(d.count())}});
+  }
+  void timeout(std::chrono::milliseconds d, Direction dir) {
+    check_duration("timeout", d);
+    check_direction("timeout", dir);
+    live("timeout")->change_toxics([&](Toxics& t) { t.set_timeout(d, dir, RelayClock::now()); });
+    event(d.count() ? "fault" : "heal",
+          (d.count() ? "timeout " + std::to_string(d.count()) + " ms" : std::string("timeout off")) + only(dir),
+          {{"timeout_ms", std::to_string(d.count())}, {"direction", enum_name(dir)}});
+  }
+  void slicer(std::size_t average, std::size_t variation, std::chrono::microseconds delay, Direction dir) {
+    const auto bad = [&](const std::string& why) {
+      throw UsageError("pgha::Link::slicer(" + std::to_string(average) + ", " + std::to_string(variation) + ", " +
+                       std::to_string(delay.count()) + " us): " + why);
+    };
+    if (average > kMaxBytes || variation > kMaxBytes)
+      bad("a size is out of range (a negative number converted to unsigned?); expected byte counts");
+    if (delay.count() < 0 || delay > kMaxDelay) bad("the delay is out of range; expected 0 to 1 hour");
+    if (variation > average) bad("the variation exceeds the average; expected variation <= average");
+    if (average == 0 && delay.count() > 0) bad("a delay without slices; expected an average above 0, or all 0 (off)");
+    check_direction("slicer", dir);
+    live("slicer")->change_toxics([&](Toxics& t) { t.set_slicer(Slicer{average, variation, delay}, dir); });
+    event(average ? "fault" : "heal",
+          (average ? "slicer " + std::to_string(average) + " +- " + std::to_string(variation) + " bytes every " +
+                         std::to_string(delay.count()) + " us"
+                   : std::string("slicer off")) + only(dir),
+          {{"average", std::to_string(average)}, {"variation", std::to_string(variation)},
+           {"delay_us", std::to_string(delay.count())}, {"direction", enum_name(dir)}});
+  }
+  void reset_after(std::chrono::milliseconds d) {
+    check_duration("reset_after", d);
+    live("reset_after")->change_toxics([&](Toxics& t) { t.set_reset_after(d, RelayClock::now()); });
+    event(d.count() ? "fault" : "heal",
+          d.count() ? "resets each connection " + std::to_string(d.count()) + " ms after it opens"
+                    : std::string("reset_after off"),
+          {{"reset_after_ms", std::to_string(d.count())}});
+  }
+  void toxicity(double share) {
+    if (!(share >= 0.0 && share <= 1.0))  // NaN fails both
+      throw UsageError("pgha::Link::toxicity(" + std::to_string(share) +
+                       ") is out of range; expected a share of new connections from 0.0 (none) to 1.0 (all)");
+    live("toxicity")->change_toxics([&](Toxics& t) { t.toxicity = share; });
+    std::string s = std::to_string(share);
+    s.erase(s.find_last_not_of('0') + 1);
+    if (s.back() == '.') s.pop_back();
+    event(share < 1.0 ? "fault" : "heal", "toxicity " + s + " (share of new connections the toxics hit)",
+          {{"toxicity", s}});
+  }
   void reset_connections() {
     live("reset_connections")->switch_existing(Switch::Reset);
     event("fault", "open connections reset", {});
@@ -189,6 +242,20 @@ private:
       throw UsageError(std::string("pgha::Link::delay: ") + what + " of " + std::to_string(v.count()) +
                        " ms is out of range; expected 0 (none) to " + std::to_string(kMaxDelay.count()) +
                        " ms (1 hour)");
+  }
+  static void check_duration(const char* what, std::chrono::milliseconds v) {
+    if (v.count() < 0 || v > kMaxDelay)
+      throw UsageError(std::string("pgha::Link::") + what + "(" + std::to_string(v.count()) +
+                       " ms) is out of range; expected 0 (off) to " + std::to_string(kMaxDelay.count()) +
+                       " ms (1 hour)");
+  }
+  static void check_direction(const char* what, Direction d) {
+    if (d != Direction::Both && d != Direction::Upstream && d != Direction::Downstream)
+      throw UsageError(std::string("pgha::Link::") + what + ": Direction value " + std::to_string(static_cast<int>(d)) +
+                       " is not an enumerator; expected Both, Upstream or Downstream");
+  }
+  static std::string only(Direction d) {
+    return d == Direction::Both ? std::string() : std::string(", ") + pgha::to_string(d) + " only";
   }
   static void check_bytes(const char* what, std::uint64_t v) {
     if (v > kMaxBytes)

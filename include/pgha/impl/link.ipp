@@ -34,6 +34,18 @@ PGHA_DECL void Link::bandwidth(std::uint64_t bytes_per_second) { r_.bandwidth(by
 
 PGHA_DECL void Link::limit_data(std::uint64_t bytes) { r_.limit_data(bytes); }
 
+PGHA_DECL void Link::slow_close(std::chrono::milliseconds delay) { r_.slow_close(delay); }
+
+PGHA_DECL void Link::timeout(std::chrono::milliseconds after, Direction d) { r_.timeout(after, d); }
+
+PGHA_DECL void Link::slicer(std::size_t average, std::size_t variation, std::chrono::microseconds delay, Direction d) {
+  r_.slicer(average, variation, delay, d);
+}
+
+PGHA_DECL void Link::reset_after(std::chrono::milliseconds after) { r_.reset_after(after); }
+
+PGHA_DECL void Link::toxicity(double share) { r_.toxicity(share); }
+
 PGHA_DECL void Link::reset_connections() { r_.reset_connections(); }
 
 PGHA_DECL auto Link::bytes_up() const -> std::uint64_t { return r_.relay().bytes(Direction::Upstream); }

@@ -37,8 +37,8 @@ PGHA_DECL void SharedCluster::reset() {
       if (!n->is_running()) continue;
       try { n->thaw(); } catch (const std::exception&) {}  // SIGCONT to all: walsender/-receiver too
     }
-    // Every fault of the links, not only cuts: a delay, a bandwidth cap or a byte limit left
-    // by the last test would slow (or, a limit, stall) every later one, and this reset too.
+    // Every fault of the links, not only cuts: a delay, a bandwidth cap, a byte limit or a
+    // timeout left by the last test would slow (or stall) every later one, and this reset too.
     for (Node* n : {&b, &a}) clear_link_faults(*n);
     Role ra = a.role(), rb = b.role();
     if (ra == Role::Stopped && rb == Role::Stopped) { a.start(); ra = a.role(); }
@@ -80,6 +80,11 @@ PGHA_DECL void SharedCluster::clear_link_faults(Node& n) noexcept {
       l.delay(std::chrono::milliseconds(0));
       l.bandwidth(0);
       l.limit_data(0);
+      l.slow_close(std::chrono::milliseconds(0));
+      l.timeout(std::chrono::milliseconds(0));
+      l.slicer(0, 0, std::chrono::microseconds(0));
+      l.reset_after(std::chrono::milliseconds(0));
+      l.toxicity(1.0);
     } catch (const std::exception&) {  // no relay (Options::relay = false): nothing to lift
     }
   }
