@@ -16,6 +16,7 @@
 #include "pgha/detail/isolation.hpp"
 #include "pgha/detail/lineage_names.hpp"
 #include "pgha/detail/live_nodes.hpp"
+#include "pgha/detail/nemesis_schedule.hpp"
 #include "pgha/detail/node_dir.hpp"
 #include "pgha/detail/node_ref.hpp"
 #include "pgha/detail/node_state.hpp"

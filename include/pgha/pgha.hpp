@@ -13,6 +13,7 @@
 #include "pgha/link_types.hpp"
 #include "pgha/node.hpp"
 #include "pgha/options.hpp"
+#include "pgha/nemesis.hpp"
 #include "pgha/partition.hpp"
 #include "pgha/pending_query.hpp"
 #include "pgha/pgbouncer.hpp"
