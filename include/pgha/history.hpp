@@ -170,6 +170,8 @@ public:
 
   /// Every operation so far, in invoke order (pending ones have Outcome::Pending).
   std::vector<OpRecord> ops() const;
+  /// The operation numbered `id` (Op::id()). Throws UsageError when there is none.
+  OpRecord op(std::size_t id) const;
   /// Every event so far (invocations and completions), in the order they were recorded.
   std::vector<HistoryEvent> events() const;
   /// Number of operations invoked so far.

@@ -88,8 +88,10 @@ PGHA_DECL std::ostream& operator<<(std::ostream& o, const Verdict& v) { return o
 PGHA_DECL History::History() {
   // The events' origin is a system_clock point; the anchor turns this History's monotonic
   // clock into "ns since the origin" (a later step of the wall clock does not move it).
-  base_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                 std::chrono::system_clock::now() - detail::event_bus().origin()).count();
+  const auto origin = detail::event_bus().origin();
+  const auto wall = std::chrono::system_clock::now();
+  t0_ = std::chrono::steady_clock::now();
+  base_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(wall - origin).count();
 }
 
 PGHA_DECL auto History::invoke(const std::string& key, const std::string& value) -> Op {
@@ -137,6 +139,14 @@ PGHA_DECL auto History::check(std::initializer_list<std::pair<std::string, std::
 PGHA_DECL auto History::ops() const -> std::vector<OpRecord> {
     std::lock_guard<std::mutex> l(m_);
     return ops_;
+  }
+
+PGHA_DECL auto History::op(std::size_t id) const -> OpRecord {
+    std::lock_guard<std::mutex> l(m_);
+    if (id >= ops_.size())
+      throw UsageError("History::op(" + std::to_string(id) + "): the history has " +
+                       std::to_string(ops_.size()) + " operations; expected an Op::id() of this History");
+    return ops_[id];
   }
 
 PGHA_DECL auto History::events() const -> std::vector<HistoryEvent> {
