@@ -63,7 +63,7 @@ int main() try {
     if (!v.stale_reads().empty()) {
       const pgha::OpRecord& r = v.stale_reads().front();
       std::cout << "  e.g. client " << r.process << " read " << r.key << " and saw " << r.read_values.size()
-                << " values, not the one it had just been told was committed\n";
+                << " values, missing one whose write was acknowledged before the read began\n";
     }
   }
 
