@@ -192,7 +192,7 @@ TEST_CASE("history clock: History times and event times are on one clock (ns sin
   CHECK(h.now().count() >= ops[1].complete_time_ns);
 }
 
-TEST_CASE("callback workload: returning is ok, throwing is unknown with what(), an outcome recorded inside wins") {
+TEST_CASE("callback workload: returning is ok, throwing is unknown with what(), an outcome recorded inside wins", "[tsan]") {
   pgha::WorkloadOptions o;
   o.keys = 3;
   std::atomic<int> calls{0};
@@ -227,7 +227,7 @@ TEST_CASE("callback workload: returning is ok, throwing is unknown with what(), 
   CHECK_THROWS_AS(w.start(), pgha::StateError);
 }
 
-TEST_CASE("callback workload: a call that does not return makes stop() throw TimeoutError, its op unknown") {
+TEST_CASE("callback workload: a call that does not return makes stop() throw TimeoutError, its op unknown", "[tsan]") {
   std::mutex m;
   std::condition_variable cv;
   bool release = false;
@@ -268,7 +268,7 @@ TEST_CASE("callback workload: a call that does not return makes stop() throw Tim
   CHECK(saw_stopping);
 }
 
-TEST_CASE("callback workload: bad inputs are a UsageError at once") {
+TEST_CASE("callback workload: bad inputs are a UsageError at once", "[tsan]") {
   auto call = [](pgha::Op&, const pgha::Attempt&) {};
   CHECK_THROWS_AS(pgha::Workload(pgha::Workload::Call(), 4), pgha::UsageError);
   CHECK_THROWS_AS(pgha::Workload(call, 0), pgha::UsageError);
@@ -289,7 +289,7 @@ TEST_CASE("callback workload: bad inputs are a UsageError at once") {
   CHECK_FALSE(never_started.running());
 }
 
-TEST_CASE("callback workload: a gap of at least gap_event is a gap event, drawn in the Timeline") {
+TEST_CASE("callback workload: a gap of at least gap_event is a gap event, drawn in the Timeline", "[tsan]") {
   pgha::Timeline t;
   pgha::WorkloadOptions o;
   o.gap_event = std::chrono::milliseconds(100);
