@@ -131,7 +131,7 @@ public:
   /// apply. Throws UsageError for a null call, clients outside 1 to 1000, keys below 1, a
   /// negative stop_grace or gap_event, or a read_fraction other than 0 (the call's own
   /// reads: history().read(key), recorded by the call).
-  Workload(Call call, int clients, WorkloadOptions opts = {});
+  explicit Workload(Call call, int clients = 4, WorkloadOptions opts = {});
   Workload(const Workload&) = delete;
   Workload& operator=(const Workload&) = delete;
   /// Stops the clients if they run; bounded by about stop_grace (see stop()), twice for a

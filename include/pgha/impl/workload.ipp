@@ -10,7 +10,6 @@
 #include "pgha/detail/workload_client.hpp"
 #include "pgha/detail/callback_clients.hpp"
 
-#include <cmath>
 #include <random>
 
 namespace pgha {
