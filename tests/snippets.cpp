@@ -50,6 +50,7 @@ TEST_CASE("a shared pair reset between tests") {
 
 // docs/history.md, the pattern around an application's own write: a small service that
 // writes orders through its own connection and tells its callers what happened.
+#include <optional>
 #include <stdexcept>
 #include "support.hpp"
 
@@ -103,6 +104,77 @@ TEST_CASE("docs: a Workload through a crash failover loses nothing on RemoteAppl
   w.stop();                                // bounded even when clients are blocked
   pgha::Verdict v = w.check(node2);        // reads its table on node2
   REQUIRE(v.ok());                         // RemoteApply: nothing acknowledged lost
+}
+
+// README.md and docs/history.md, the application's own call in a Workload and its outage.
+// The service opens a connection per call (the call runs on 4 client threads at once).
+namespace snippet_history {
+struct PerCallOrders {
+  std::string conninfo;
+  void place_order(const std::string& customer, const std::string& order_id) {
+    std::optional<pgha::Connection> db;
+    try {
+      db.emplace(conninfo, std::chrono::seconds(2), "orders");
+    } catch (const pgha::Error& e) {
+      throw Rejected(e.what());  // nothing was sent
+    }
+    try {
+      db->execute("insert into orders values ($1, $2)", {customer, order_id});
+    } catch (const pgha::QueryError& e) {
+      throw Rejected(e.what());  // refused (25006 on a standby): not committed
+    }  // a ConnectionError propagates: the outcome is unknown
+  }
+};
+}  // namespace snippet_history
+
+TEST_CASE("docs: the application's own call in a Workload through a crash failover, its outage measured") {
+  using snippet_history::Rejected;
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  node1.execute("create table orders (customer text, order_id text)");
+  snippet_history::PerCallOrders service{pgha::multi_host_conninfo({&node1, &node2})};
+  pgha::Workload w([&](pgha::Op& op, const pgha::Attempt& a) {
+    try { service.place_order(a.key, a.value); }     // returns: acknowledged (ok)
+    catch (const Rejected& e) { op.fail(e.what()); }  // told: definitely not; other throws: unknown
+  }, 4);                                             // 4 client threads call your own code
+  w.start();
+  w.wait_for_acknowledged(100);
+  { pgha::FailoverGuard g(node1, node2, pgha::StopMode::Crash); }
+  w.stop();
+  pgha::Verdict v = w.check(node2, "select customer, order_id from orders");  // (key, value) rows
+  REQUIRE(v.ok());                                 // nothing acknowledged lost, nothing failed present
+  std::chrono::milliseconds outage = v.longest_gap();  // the longest time without an acknowledged order
+  std::vector<pgha::Gap> gaps = v.gaps(std::chrono::milliseconds(100));  // on the events' clock
+  INFO(v.summary());
+  CHECK(outage.count() >= 0);
+  for (const pgha::Gap& g : gaps) CHECK(g.length() >= std::chrono::milliseconds(100));
+}
+
+// docs/history.md, a read recorded by hand.
+TEST_CASE("docs: a read recorded in a History") {
+  pgha::History history;
+  history.invoke("alice", "1001").ok();
+  pgha::Op r = history.read("alice");               // about to read alice's orders
+  r.ok(std::vector<std::string>{"1001"});           // the values the read observed
+  pgha::Verdict v = history.check({{"alice", "1001"}});
+  CHECK(v.ok());
+  CHECK(v.reads() == 1);
+}
+
+// README.md and docs/history.md, the built-in workload's reads through a standby.
+TEST_CASE("docs: reads through a Route::Standby endpoint with RemoteApply are never stale") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  pgha::Endpoint replica({&node1, &node2}, pgha::Route::Standby);
+  pgha::WorkloadOptions wo;
+  wo.read_fraction = 0.5;                  // half of the operations read the key last written ...
+  wo.read_conninfo = replica.conninfo();   // ... through the standby
+  pgha::Workload r(node1.conninfo(), 8, wo);
+  r.start();
+  r.wait_for_acknowledged(500);
+  r.stop();
+  REQUIRE(r.check(node1).stale_reads().empty());  // RemoteApply; SyncMode::On or Async: stale reads
+  CHECK(r.check(node1).reads() > 0);
 }
 
 // docs/slots.md: a failover slot through a failover (PostgreSQL 17+).

@@ -24,6 +24,19 @@ TEST_CASE("usage: History::check({}) compiles and checks an empty final state") 
   CHECK(h.check({{"k0", "1"}, {"k0", "2"}}).phantom().size() == 1);
 }
 
+TEST_CASE("usage: op.ok({}) still means ok() with an empty note beside the reads' ok(values)") {
+  pgha::History h;
+  pgha::Op w = h.invoke("k0", "1");
+  w.ok({});  // compiled before reads existed: the reads' overload must not make it ambiguous
+  pgha::Op r = h.read("k0");
+  r.ok(std::vector<std::string>{"1"});
+  std::vector<std::string> seen = {"1"};
+  pgha::Op r2 = h.read("k0");
+  r2.ok(seen, "an lvalue list and a note");
+  CHECK(h.count(pgha::Outcome::Ok) == 3);
+  CHECK(h.check({{"k0", "1"}}).ok());
+}
+
 TEST_CASE("usage: a conninfo libpq cannot parse is a UsageError quoting libpq, at once") {
   // Before: a ConnectionError "could not connect to ::" after a connection attempt.
   CHECK_THROWS_AS(pgha::Connection("garbage"), pgha::UsageError);

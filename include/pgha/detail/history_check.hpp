@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "pgha/detail/read_check.hpp"
 #include "pgha/history_types.hpp"
 
 namespace pgha {
@@ -24,6 +25,11 @@ struct VerdictData {
   std::vector<Row> phantom, duplicated;
   std::size_t unknown_present = 0, unknown_absent = 0, acknowledged = 0, failed = 0,
               attempted = 0, rows = 0;
+  // Reads (detail/read_check.hpp): the anomalies, how many were invoked and how many ok.
+  std::vector<OpRecord> stale_reads, phantom_reads;
+  std::vector<std::string> stale_missed;  // per stale read (the first 10): the append missed
+  std::size_t reads = 0, reads_ok = 0;
+  std::vector<std::int64_t> ack_times;  // completion times of the acknowledged appends, sorted
 };
 
 // Per (key, value): how many rows hold it and which operations attempted it. The map's
@@ -45,12 +51,13 @@ inline VerdictData check_history(const std::vector<OpRecord>& ops,
     std::size_t row = none;                // one row holding it
   };
   VerdictData d;
-  d.attempted = ops.size();
   d.rows = rows.size();
   std::vector<std::size_t> next(ops.size(), none);
   std::unordered_map<std::pair<std::string_view, std::string_view>, Slot, PairHash> slots;
   slots.reserve(ops.size() + rows.size() / 4);
   for (const OpRecord& o : ops) {
+    if (o.kind != OpKind::Append) continue;  // reads: check_reads below
+    ++d.attempted;
     Slot& s = slots[{o.key, o.value}];
     switch (o.outcome) {
       case Outcome::Ok: ++s.ok; ++d.acknowledged; break;
@@ -99,6 +106,14 @@ inline VerdictData check_history(const std::vector<OpRecord>& ops,
   };
   std::sort(d.phantom.begin(), d.phantom.end(), by_row);
   std::sort(d.duplicated.begin(), d.duplicated.end(), by_row);
+  ReadAnomalies r = check_reads(ops);
+  d.stale_reads = std::move(r.stale);
+  d.phantom_reads = std::move(r.phantom);
+  d.reads = r.reads;
+  d.reads_ok = r.reads_ok;
+  for (std::size_t i = 0; i < d.stale_reads.size() && i < 10; ++i)
+    d.stale_missed.push_back(missed_by(ops, d.stale_reads[i]));
+  d.ack_times = ack_times(ops);
   return d;
 }
 
@@ -117,8 +132,21 @@ std::string first_few(const std::vector<T>& v, F show) {
   return s;
 }
 
+// "read k1 -> [0-1, 0-2] (op 9, process 1)", for summaries.
+inline std::string describe_read(const OpRecord& o) {
+  std::string s = "read " + o.key + " -> [";
+  for (std::size_t i = 0; i < o.read_values.size() && i < 5; ++i) s += (i ? ", " : "") + o.read_values[i];
+  if (o.read_values.size() > 5) s += ", ... " + std::to_string(o.read_values.size()) + " values";
+  return s + "] (op " + std::to_string(o.id) + ", process " + std::to_string(o.process) + ")";
+}
+
+inline bool verdict_ok(const VerdictData& d) {
+  return d.lost.empty() && d.revived.empty() && d.phantom.empty() && d.duplicated.empty() &&
+         d.stale_reads.empty() && d.phantom_reads.empty();
+}
+
 inline std::string summarize(const VerdictData& d) {
-  bool ok = d.lost.empty() && d.revived.empty() && d.phantom.empty() && d.duplicated.empty();
+  bool ok = verdict_ok(d);
   std::string s = std::string(ok ? "OK" : "NOT OK") + ": " + std::to_string(d.attempted) +
                   " operations attempted, " + std::to_string(d.acknowledged) + " acknowledged, " +
                   std::to_string(d.failed) + " failed, " +
@@ -138,6 +166,21 @@ inline std::string summarize(const VerdictData& d) {
   if (!d.duplicated.empty())
     s += " DUPLICATED " + std::to_string(d.duplicated.size()) + " rows present too often: " +
          first_few(d.duplicated, row) + ".";
+  if (d.reads > 0)
+    s += " " + std::to_string(d.reads) + " reads (" + std::to_string(d.reads_ok) + " ok).";
+  if (!d.stale_reads.empty()) {
+    std::size_t i = 0;
+    s += " STALE READS " + std::to_string(d.stale_reads.size()) +
+         " invoked after an acknowledged append they did not observe: " +
+         first_few(d.stale_reads, [&](const OpRecord& o) {
+           std::string m = i < d.stale_missed.size() ? d.stale_missed[i] : "";
+           ++i;
+           return describe_read(o) + (m.empty() ? "" : " missed " + m);
+         }) + ".";
+  }
+  if (!d.phantom_reads.empty())
+    s += " PHANTOM READS " + std::to_string(d.phantom_reads.size()) +
+         " observed a value never attempted: " + first_few(d.phantom_reads, describe_read) + ".";
   return s;
 }
 
@@ -165,13 +208,25 @@ inline void append_json_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
-// One event as one JSON line (with its '\n').
+// One event as one JSON line (with its '\n'). A read's value is null on its invocation and
+// on a fail or info completion, and the list of observed values on an ok one (as Jepsen).
 inline void append_jsonl(std::string& out, const HistoryEvent& e) {
   out += "{\"index\":" + std::to_string(e.index) + ",\"process\":" + std::to_string(e.process) +
-         ",\"type\":\"" + to_string(e.type) + "\",\"f\":\"append\",\"key\":";
+         ",\"type\":\"" + to_string(e.type) + "\",\"f\":\"" + to_string(e.kind) + "\",\"key\":";
   append_json_string(out, e.key);
   out += ",\"value\":";
-  append_json_string(out, e.value);
+  if (e.kind == OpKind::Append) {
+    append_json_string(out, e.value);
+  } else if (e.type != EventType::Ok) {
+    out += "null";
+  } else {
+    out += '[';
+    for (std::size_t i = 0; i < e.read_values.size(); ++i) {
+      if (i) out += ',';
+      append_json_string(out, e.read_values[i]);
+    }
+    out += ']';
+  }
   out += ",\"time\":" + std::to_string(e.time_ns) + ",\"note\":";
   append_json_string(out, e.note);
   out += "}\n";

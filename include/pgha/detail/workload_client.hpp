@@ -101,9 +101,11 @@ public:
   }
 
   // Runs one statement ($1, $2, ... bound to `params`). After the stop pipe fires, the
-  // statement is cancelled and gets `grace` to answer before the session is closed.
+  // statement is cancelled and gets `grace` to answer before the session is closed. With
+  // `rows`, the first column of every row returned is appended to it.
   Reply run(const std::string& sql, const std::vector<std::string>& params,
-            std::chrono::milliseconds timeout, std::chrono::milliseconds grace) {
+            std::chrono::milliseconds timeout, std::chrono::milliseconds grace,
+            std::vector<std::string>* rows = nullptr) {
     Reply out;
     if (!open()) return lost(out, "no open connection");
     std::vector<const char*> values;
@@ -132,6 +134,8 @@ public:
           if (error) PQclear(r); else error.reset(r);
         } else {
           out.status = PQcmdStatus(r);
+          if (rows && st == PGRES_TUPLES_OK && PQnfields(r) > 0)
+            for (int i = 0; i < PQntuples(r); ++i) rows->emplace_back(PQgetvalue(r, i, 0));
           PQclear(r);
         }
       }

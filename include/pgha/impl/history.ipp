@@ -8,13 +8,14 @@
 
 namespace pgha {
 
-PGHA_DECL Op::Op(Op&& o) noexcept : h_(std::exchange(o.h_, nullptr)), id_(o.id_) {}
+PGHA_DECL Op::Op(Op&& o) noexcept : h_(std::exchange(o.h_, nullptr)), id_(o.id_), read_(o.read_) {}
 
 PGHA_DECL auto Op::operator=(Op&& o) noexcept -> Op& {
     if (this != &o) {
       abandon();
       h_ = std::exchange(o.h_, nullptr);
       id_ = o.id_;
+      read_ = o.read_;
     }
     return *this;
   }
@@ -22,6 +23,10 @@ PGHA_DECL auto Op::operator=(Op&& o) noexcept -> Op& {
 PGHA_DECL Op::~Op() { abandon(); }
 
 PGHA_DECL void Op::ok(const std::string& note) { complete(Outcome::Ok, note); }
+
+PGHA_DECL void Op::ok_values(std::vector<std::string> values, const std::string& note) {
+  complete(Outcome::Ok, note, &values);
+}
 
 PGHA_DECL void Op::fail(const std::string& note) { complete(Outcome::Fail, note); }
 
@@ -31,11 +36,28 @@ PGHA_DECL auto Op::done() const noexcept -> bool { return h_ == nullptr; }
 
 PGHA_DECL auto Op::id() const noexcept -> std::size_t { return id_; }
 
-PGHA_DECL Op::Op(History* h, std::size_t id) noexcept : h_(h), id_(id) {}
+PGHA_DECL auto Op::is_read() const noexcept -> bool { return read_; }
 
-PGHA_DECL auto Verdict::ok() const noexcept -> bool {
-    return d_.lost.empty() && d_.revived.empty() && d_.phantom.empty() && d_.duplicated.empty();
-  }
+PGHA_DECL Op::Op(History* h, std::size_t id, bool read) noexcept : h_(h), id_(id), read_(read) {}
+
+PGHA_DECL auto Verdict::ok() const noexcept -> bool { return detail::verdict_ok(d_); }
+
+PGHA_DECL auto Verdict::stale_reads() const noexcept -> const std::vector<OpRecord>& { return d_.stale_reads; }
+
+PGHA_DECL auto Verdict::phantom_reads() const noexcept -> const std::vector<OpRecord>& { return d_.phantom_reads; }
+
+PGHA_DECL auto Verdict::reads() const noexcept -> std::size_t { return d_.reads; }
+
+PGHA_DECL auto Verdict::longest_gap() const noexcept -> std::chrono::milliseconds {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(detail::longest_gap_of(d_.ack_times));
+}
+
+PGHA_DECL auto Verdict::gaps(std::chrono::nanoseconds min) const -> std::vector<Gap> {
+  if (min.count() < 0)
+    throw UsageError("Verdict::gaps: min is " + std::to_string(min.count()) +
+                     " ns; expected 0 or more (gaps(std::chrono::milliseconds(100)))");
+  return detail::gaps_of(d_.ack_times, min);
+}
 
 PGHA_DECL auto Verdict::lost() const noexcept -> const std::vector<OpRecord>& { return d_.lost; }
 
@@ -63,15 +85,36 @@ PGHA_DECL Verdict::Verdict(detail::VerdictData d) : d_(std::move(d)) {}
 
 PGHA_DECL std::ostream& operator<<(std::ostream& o, const Verdict& v) { return o << v.summary(); }
 
+PGHA_DECL History::History() {
+  // The events' origin is a system_clock point; the anchor turns this History's monotonic
+  // clock into "ns since the origin" (a later step of the wall clock does not move it).
+  const auto origin = detail::event_bus().origin();
+  const auto wall = std::chrono::system_clock::now();
+  t0_ = std::chrono::steady_clock::now();
+  base_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(wall - origin).count();
+}
+
 PGHA_DECL auto History::invoke(const std::string& key, const std::string& value) -> Op {
     std::lock_guard<std::mutex> l(m_);
-    return invoke_locked(key, value, process_of_locked(std::this_thread::get_id()));
+    return invoke_locked(key, value, process_of_locked(std::this_thread::get_id()), OpKind::Append);
   }
 
 PGHA_DECL auto History::invoke(const std::string& key, const std::string& value, int process) -> Op {
     std::lock_guard<std::mutex> l(m_);
-    return invoke_locked(key, value, process);
+    return invoke_locked(key, value, process, OpKind::Append);
   }
+
+PGHA_DECL auto History::read(const std::string& key) -> Op {
+    std::lock_guard<std::mutex> l(m_);
+    return invoke_locked(key, "", process_of_locked(std::this_thread::get_id()), OpKind::Read);
+  }
+
+PGHA_DECL auto History::read(const std::string& key, int process) -> Op {
+    std::lock_guard<std::mutex> l(m_);
+    return invoke_locked(key, "", process, OpKind::Read);
+  }
+
+PGHA_DECL auto History::now() const -> std::chrono::nanoseconds { return std::chrono::nanoseconds(now_ns()); }
 
 PGHA_DECL auto History::check(const Result& final_state) const -> Verdict {
     if (final_state.columns() < 2)
@@ -98,6 +141,14 @@ PGHA_DECL auto History::ops() const -> std::vector<OpRecord> {
     return ops_;
   }
 
+PGHA_DECL auto History::op(std::size_t id) const -> OpRecord {
+    std::lock_guard<std::mutex> l(m_);
+    if (id >= ops_.size())
+      throw UsageError("History::op(" + std::to_string(id) + "): the history has " +
+                       std::to_string(ops_.size()) + " operations; expected an Op::id() of this History");
+    return ops_[id];
+  }
+
 PGHA_DECL auto History::events() const -> std::vector<HistoryEvent> {
     std::lock_guard<std::mutex> l(m_);
     std::vector<HistoryEvent> out;
@@ -113,7 +164,12 @@ PGHA_DECL auto History::size() const -> std::size_t {
 
 PGHA_DECL auto History::count(Outcome o) const -> std::size_t {
     std::lock_guard<std::mutex> l(m_);
-    return counts_[static_cast<int>(o)];
+    return counts_[0][static_cast<int>(o)] + counts_[1][static_cast<int>(o)];
+  }
+
+PGHA_DECL auto History::count(Outcome o, OpKind k) const -> std::size_t {
+    std::lock_guard<std::mutex> l(m_);
+    return counts_[static_cast<int>(k)][static_cast<int>(o)];
   }
 
 PGHA_DECL void History::write_jsonl(std::ostream& out) const {
@@ -135,8 +191,8 @@ PGHA_DECL void History::write_jsonl(const std::string& path) const {
   }
 
 PGHA_DECL auto History::now_ns() const -> std::int64_t {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now() - t0_).count();
+    return base_ns_ + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now() - t0_).count();
   }
 
 PGHA_DECL auto History::process_of_locked(std::thread::id t) -> int {
@@ -147,41 +203,84 @@ PGHA_DECL auto History::process_of_locked(std::thread::id t) -> int {
     return p;
   }
 
-PGHA_DECL auto History::invoke_locked(const std::string& key, const std::string& value, int process) -> Op {
+PGHA_DECL auto History::invoke_locked(const std::string& key, const std::string& value, int process, OpKind k) -> Op {
     OpRecord r;
     r.id = ops_.size();
     r.process = process;
     r.key = key;
     r.value = value;
+    r.kind = k;
     r.invoke_index = events_.size();
     r.invoke_time_ns = now_ns();
     ops_.push_back(std::move(r));
     events_.push_back(Ev{ops_.back().id, EventType::Invoke, ops_.back().invoke_time_ns});
-    ++counts_[static_cast<int>(Outcome::Pending)];
-    return Op(this, ops_.back().id);
+    ++counts_[static_cast<int>(k)][static_cast<int>(Outcome::Pending)];
+    return Op(this, ops_.back().id, k == OpKind::Read);
   }
 
-PGHA_DECL auto History::complete(std::size_t id, Outcome o, const std::string& note) -> bool {
-    std::lock_guard<std::mutex> l(m_);
-    OpRecord& r = ops_[id];
-    if (r.outcome != Outcome::Pending) return false;
-    r.outcome = o;
-    r.note = note;
-    r.complete_index = events_.size();
-    r.complete_time_ns = now_ns();
-    events_.push_back(Ev{id, o == Outcome::Ok ? EventType::Ok
-                             : o == Outcome::Fail ? EventType::Fail : EventType::Info,
-                         r.complete_time_ns});
-    --counts_[static_cast<int>(Outcome::Pending)];
-    ++counts_[static_cast<int>(o)];
+PGHA_DECL auto History::complete(std::size_t id, Outcome o, const std::string& note, std::vector<std::string>* values) -> bool {
+    std::int64_t gap_start = -1, gap_end = 0;
+    std::string lane;
+    {
+      std::lock_guard<std::mutex> l(m_);
+      OpRecord& r = ops_[id];
+      if (r.outcome != Outcome::Pending) return false;
+      r.outcome = o;
+      r.note = note;
+      if (values) r.read_values = std::move(*values);
+      r.complete_index = events_.size();
+      r.complete_time_ns = now_ns();
+      events_.push_back(Ev{id, o == Outcome::Ok ? EventType::Ok
+                               : o == Outcome::Fail ? EventType::Fail : EventType::Info,
+                           r.complete_time_ns});
+      const int k = static_cast<int>(r.kind);
+      --counts_[k][static_cast<int>(Outcome::Pending)];
+      ++counts_[k][static_cast<int>(o)];
+      if (r.kind == OpKind::Append && o == Outcome::Ok) {
+        // Completion times are taken under the lock, so they grow in this order: a gap
+        // here is exactly one of Verdict::gaps().
+        if (gap_min_ns_ > 0 && last_ack_ns_ >= 0 && r.complete_time_ns - last_ack_ns_ >= gap_min_ns_) {
+          gap_start = last_ack_ns_;
+          gap_end = r.complete_time_ns;
+          lane = gap_lane_;
+        }
+        last_ack_ns_ = r.complete_time_ns;
+      }
+    }
+    if (gap_start >= 0 && detail::events_on()) {  // outside the lock: a sink may be slow
+      auto stamp = [](std::int64_t ns) {
+        char b[32];
+        std::snprintf(b, sizeof b, "+%.3fs", static_cast<double>(ns) / 1e9);
+        return std::string(b);
+      };
+      auto d = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::nanoseconds(gap_end - gap_start));
+      detail::emit(lane, "gap",
+                   "no write acknowledged from " + stamp(gap_start) + " to " + stamp(gap_end), d,
+                   {{"start", stamp(gap_start)}, {"end", stamp(gap_end)}});
+    }
     return true;
+  }
+
+PGHA_DECL void History::draw_gaps(std::string lane, std::chrono::nanoseconds min) {
+    std::lock_guard<std::mutex> l(m_);
+    gap_lane_ = std::move(lane);
+    gap_min_ns_ = min.count();
   }
 
 PGHA_DECL auto History::event_locked(std::size_t i) const -> HistoryEvent {
     const Ev& e = events_[i];
     const OpRecord& r = ops_[e.op];
-    return HistoryEvent{i, r.process, e.type, r.key, r.value, e.time_ns,
-                        e.type == EventType::Invoke ? std::string() : r.note};
+    HistoryEvent h;
+    h.index = i;
+    h.process = r.process;
+    h.type = e.type;
+    h.key = r.key;
+    h.value = r.value;
+    h.time_ns = e.time_ns;
+    if (e.type != EventType::Invoke) h.note = r.note;
+    h.kind = r.kind;
+    if (e.type == EventType::Ok) h.read_values = r.read_values;
+    return h;
   }
 
 }  // namespace pgha

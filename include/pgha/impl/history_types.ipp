@@ -44,4 +44,16 @@ PGHA_DECL std::ostream& operator<<(std::ostream& o, Outcome v) { return o << enu
 
 PGHA_DECL std::ostream& operator<<(std::ostream& o, EventType v) { return o << enum_name(v); }
 
+PGHA_DECL const char* to_string(OpKind k) noexcept {
+  switch (k) { case OpKind::Append: return "append"; case OpKind::Read: return "read"; }
+  return "?";
+}
+
+PGHA_DECL const char* enum_name(OpKind v) noexcept {
+  switch (v) { case OpKind::Append: return "Append"; case OpKind::Read: return "Read"; }
+  return "?";
+}
+
+PGHA_DECL std::ostream& operator<<(std::ostream& o, OpKind v) { return o << enum_name(v); }
+
 }  // namespace pgha

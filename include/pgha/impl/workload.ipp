@@ -8,25 +8,18 @@
 #include "pgha/detail/fd.hpp"
 #include "pgha/detail/wait.hpp"
 #include "pgha/detail/workload_client.hpp"
+#include "pgha/detail/callback_clients.hpp"
+
+#include <random>
 
 namespace pgha {
 
 PGHA_DECL Workload::Workload(std::string conninfo, int clients, WorkloadOptions opts) : conninfo_(std::move(conninfo)), clients_(clients), opts_(std::move(opts)),
         run_id_(new_run_id()) {
-    if (clients_ < 1 || clients_ > 1000)
-      throw UsageError("Workload: " + std::to_string(clients_) + " clients; expected 1 to 1000");
-    if (opts_.keys < 1)
-      throw UsageError("Workload: WorkloadOptions::keys is " + std::to_string(opts_.keys) +
-                       "; expected at least 1");
-    auto positive = [](std::chrono::milliseconds d, const char* name, bool zero_ok) {
-      if (d.count() > 0 || (zero_ok && d.count() == 0)) return;
-      throw UsageError(std::string("Workload: WorkloadOptions::") + name + " is " +
-                       std::to_string(d.count()) + " ms; expected " +
-                       (zero_ok ? "0 or more" : "more than 0"));
-    };
-    positive(opts_.connect_timeout, "connect_timeout", false);
-    positive(opts_.statement_timeout, "statement_timeout", false);
-    positive(opts_.stop_grace, "stop_grace", true);
+    check_options("Workload");
+    if (!(opts_.read_fraction >= 0.0 && opts_.read_fraction <= 1.0))
+      throw UsageError("Workload: WorkloadOptions::read_fraction is " + std::to_string(opts_.read_fraction) +
+                       "; expected 0.0 (no reads) to 1.0 (only reads)");
     bool ident = !opts_.table.empty() && opts_.table.size() < 64 && !std::isdigit(static_cast<unsigned char>(opts_.table[0]));
     for (char ch : opts_.table)
       ident = ident && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_');
@@ -34,14 +27,74 @@ PGHA_DECL Workload::Workload(std::string conninfo, int clients, WorkloadOptions 
       throw UsageError("Workload: table name '" + opts_.table + "' is not a plain SQL identifier; "
                        "expected lower-case letters, digits and '_', not starting with a digit");
     detail::check_conninfo(conninfo_, "Workload");
+    if (!opts_.read_conninfo.empty()) detail::check_conninfo(opts_.read_conninfo, "Workload (read_conninfo)");
   }
 
-PGHA_DECL Workload::~Workload() { stop(); }
+PGHA_DECL Workload::Workload(Call call, int clients, WorkloadOptions opts) : clients_(clients), opts_(std::move(opts)), run_id_(new_run_id()) {
+    if (!call)
+      throw UsageError("Workload: the call is empty (a null std::function); expected the "
+                       "application's call, [&](pgha::Op& op, const pgha::Attempt& a) { ... }");
+    check_options("Workload(call)");
+    if (opts_.read_fraction != 0.0)
+      throw UsageError("Workload(call): WorkloadOptions::read_fraction is " + std::to_string(opts_.read_fraction) +
+                       "; the built-in workload's reads do not apply to the application's call "
+                       "(record its reads with history().read(key)); expected 0");
+    run_ = std::make_shared<detail::CallbackRun>(std::move(call), clients_, opts_.keys, history_);
+  }
+
+PGHA_DECL void Workload::check_options(const char* who) const {
+    if (clients_ < 1 || clients_ > 1000)
+      throw UsageError(std::string(who) + ": " + std::to_string(clients_) + " clients; expected 1 to 1000");
+    if (opts_.keys < 1)
+      throw UsageError(std::string(who) + ": WorkloadOptions::keys is " + std::to_string(opts_.keys) +
+                       "; expected at least 1");
+    auto positive = [&](std::chrono::milliseconds d, const char* name, bool zero_ok) {
+      if (d.count() > 0 || (zero_ok && d.count() == 0)) return;
+      throw UsageError(std::string(who) + ": WorkloadOptions::" + name + " is " +
+                       std::to_string(d.count()) + " ms; expected " +
+                       (zero_ok ? "0 or more" : "more than 0"));
+    };
+    positive(opts_.connect_timeout, "connect_timeout", false);
+    positive(opts_.statement_timeout, "statement_timeout", false);
+    positive(opts_.stop_grace, "stop_grace", true);
+    positive(opts_.gap_event, "gap_event", true);
+  }
+
+PGHA_DECL Workload::~Workload() {
+    try {
+      stop();
+    } catch (...) {  // a call still running: TimeoutError, its op already recorded unknown
+    }
+    bool left = false;
+    for (auto& t : threads_) left = left || t.joinable();
+    if (!run_ || !left) return;
+    // Calls that did not return within stop() get stop_grace once more; what still runs
+    // then is detached (it owns its state: detail/callback_clients.hpp).
+    try {
+      join_callback_clients(opts_.stop_grace);
+    } catch (...) {
+    }
+    for (auto& t : threads_)
+      if (t.joinable()) t.detach();
+  }
 
 PGHA_DECL void Workload::start() {
     if (started_)
       throw StateError("Workload::start: this workload was started before; a Workload runs once, "
                        "create a new one (with another table) for another run");
+    if (opts_.gap_event.count() > 0) history_->draw_gaps("workload", opts_.gap_event);
+    if (run_) {
+      started_ = true;
+      running_ = true;
+      try {
+        for (int i = 0; i < clients_; ++i)
+          threads_.emplace_back([r = run_, i] { detail::CallbackRun::client(r, i); });
+      } catch (...) {
+        try { stop(); } catch (...) {}
+        throw;
+      }
+      return;
+    }
     create_table();
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) throw SetupError("Workload::start: pipe2 failed");
@@ -57,8 +110,26 @@ PGHA_DECL void Workload::start() {
     }
   }
 
-PGHA_DECL void Workload::stop() noexcept {
+PGHA_DECL void Workload::stop() {
     if (!running_.exchange(false)) return;
+    if (run_) {
+      run_->stop();
+      std::vector<int> stuck = join_callback_clients(opts_.stop_grace);
+      if (stuck.empty()) return;
+      std::string who;
+      const std::string note = "still in the application's call when stop() gave up after stop_grace (" +
+                               std::to_string(opts_.stop_grace.count()) + " ms)";
+      for (int c : stuck) {
+        who += (who.empty() ? "" : ", ") + std::to_string(c);
+        std::int64_t id = run_->op_of(c);
+        if (id >= 0) history_->complete(static_cast<std::size_t>(id), Outcome::Unknown, note);
+      }
+      throw TimeoutError("Workload::stop: the call of client(s) " + who + " did not return within "
+                         "stop_grace (" + std::to_string(opts_.stop_grace.count()) +
+                         " ms) after Attempt::stopping() turned true; their operations are recorded "
+                         "as unknown. Expected a call bounded in time (a statement or connect "
+                         "timeout) that returns soon once stopping() is true");
+    }
     if (stop_write_) {
       char b = 1;
       while (::write(stop_write_.get(), &b, 1) < 0 && errno == EINTR) {
@@ -71,7 +142,17 @@ PGHA_DECL void Workload::stop() noexcept {
 
 PGHA_DECL auto Workload::running() const noexcept -> bool { return running_; }
 
-PGHA_DECL auto Workload::acknowledged() const -> std::size_t { return history_.count(Outcome::Ok); }
+PGHA_DECL auto Workload::join_callback_clients(std::chrono::milliseconds grace) -> std::vector<int> {
+    std::vector<int> stuck = run_->wait_until(std::chrono::steady_clock::now() + grace);
+    for (std::size_t i = 0; i < threads_.size(); ++i) {
+      bool is_stuck = false;
+      for (int c : stuck) is_stuck = is_stuck || static_cast<std::size_t>(c) == i;
+      if (!is_stuck && threads_[i].joinable()) threads_[i].join();  // ended: a short join
+    }
+    return stuck;
+  }
+
+PGHA_DECL auto Workload::acknowledged() const -> std::size_t { return history_->count(Outcome::Ok, OpKind::Append); }
 
 PGHA_DECL void Workload::wait_for_acknowledged(std::size_t n, std::chrono::milliseconds timeout) const {
     if (timeout.count() < 0)
@@ -80,8 +161,8 @@ PGHA_DECL void Workload::wait_for_acknowledged(std::size_t n, std::chrono::milli
     detail::wait_until("the workload to have " + std::to_string(n) + " acknowledged writes",
                        timeout, "workload", [&](std::string& seen) {
                          seen = std::to_string(acknowledged()) + " acknowledged, " +
-                                std::to_string(history_.count(Outcome::Fail)) + " failed, " +
-                                std::to_string(history_.count(Outcome::Unknown)) +
+                                std::to_string(history_->count(Outcome::Fail, OpKind::Append)) + " failed, " +
+                                std::to_string(history_->count(Outcome::Unknown, OpKind::Append)) +
                                 " unknown; last client error: " + last_error();
                          return acknowledged() >= n;
                        },
@@ -89,18 +170,26 @@ PGHA_DECL void Workload::wait_for_acknowledged(std::size_t n, std::chrono::milli
   }
 
 PGHA_DECL auto Workload::last_error() const -> std::string {
+    if (run_) {
+      std::lock_guard<std::mutex> l(run_->m);
+      return run_->last_error.empty() ? "none" : run_->last_error;
+    }
     std::lock_guard<std::mutex> l(m_);
     return last_error_.empty() ? "none" : last_error_;
   }
 
 PGHA_DECL auto Workload::check(Node& node) -> Verdict {
+    if (run_)
+      throw UsageError("Workload::check(node) on a Workload that runs the application's call: it "
+                       "has no table of its own; expected check(node, query) with a query whose "
+                       "rows are (key, value), \"select customer, id::text from orders\"");
     if (running_)
       throw StateError("Workload::check while the clients still write; call stop() first");
     if (!started_)
       throw StateError("Workload::check before start(): this workload never wrote; expected "
                        "start(), the test's steps, stop(), then check(node)");
     try {
-      return history_.check(
+      return history_->check(
           node.query("SELECT key, value FROM " + opts_.table + " WHERE run = $1", {run_id_}));
     } catch (const QueryError& e) {
       if (e.sqlstate() != "42P01") throw;
@@ -111,9 +200,18 @@ PGHA_DECL auto Workload::check(Node& node) -> Verdict {
     }
   }
 
-PGHA_DECL auto Workload::history() noexcept -> History& { return history_; }
+PGHA_DECL auto Workload::check(Node& node, const std::string& query) -> Verdict {
+    if (running_)
+      throw StateError("Workload::check while the clients still write; call stop() first");
+    if (!started_)
+      throw StateError("Workload::check before start(): this workload never wrote; expected "
+                       "start(), the test's steps, stop(), then check(node, query)");
+    return history_->check(node.query(query));
+  }
 
-PGHA_DECL auto Workload::history() const noexcept -> const History& { return history_; }
+PGHA_DECL auto Workload::history() noexcept -> History& { return *history_; }
+
+PGHA_DECL auto Workload::history() const noexcept -> const History& { return *history_; }
 
 PGHA_DECL auto Workload::table() const noexcept -> const std::string& { return opts_.table; }
 
@@ -158,7 +256,15 @@ PGHA_DECL void Workload::client(int process) noexcept {
       const std::string insert =
           "INSERT INTO " + opts_.table + " (key, value, process, run) VALUES ($1, $2, $3, $4)";
       const std::string proc = std::to_string(process);
+      detail::ClientSession rs(stop_read_.get());  // reads (read_fraction)
+      std::mt19937_64 rng(std::hash<std::string>()(run_id_) + static_cast<std::uint64_t>(process));
+      std::uniform_real_distribution<double> chance(0.0, 1.0);
+      std::string last_key;
       for (std::size_t seq = 0; running_; ++seq) {
+        if (opts_.read_fraction > 0 && !last_key.empty() && chance(rng) < opts_.read_fraction) {
+          read_once(rs, last_key, process);
+          continue;
+        }
         if (!s.open()) {
           std::string why;
           if (!s.connect(conninfo_, opts_.connect_timeout, why)) {
@@ -169,10 +275,11 @@ PGHA_DECL void Workload::client(int process) noexcept {
         }
         std::string key = "k" + std::to_string(seq % static_cast<std::size_t>(opts_.keys));
         std::string value = proc + "-" + std::to_string(seq);
-        Op op = history_.invoke(key, value, process);
+        Op op = history_->invoke(key, value, process);
         // After a failure, pause briefly (or until stop) rather than spin on, e.g., a
         // read-only standby.
         if (!attempt(s, op, insert, {key, value, proc, run_id_})) pause();
+        else last_key = key;
       }
     } catch (const std::exception& e) {  // out of memory or threads: note it, end this client
       note_error(std::string("client stopped by an exception: ") + e.what());
@@ -226,6 +333,31 @@ PGHA_DECL auto Workload::attempt(detail::ClientSession& s, Op& op, const std::st
       op.unknown("during COMMIT: " + r.message + (w.empty() ? "" : "; the server warned: " + w));
     }
     return false;
+  }
+
+PGHA_DECL void Workload::read_once(detail::ClientSession& rs, const std::string& key, int process) {
+    using R = detail::Reply;
+    if (!rs.open()) {
+      std::string why;
+      if (!rs.connect(opts_.read_conninfo.empty() ? conninfo_ : opts_.read_conninfo,
+                      opts_.connect_timeout, why)) {
+        note_error("client " + std::to_string(process) + " (reads): " + why);
+        pause();
+        return;
+      }
+    }
+    Op op = history_->read(key, process);
+    std::vector<std::string> values;
+    R r = rs.run("SELECT value FROM " + opts_.table + " WHERE run = $1 AND key = $2", {run_id_, key},
+                 opts_.statement_timeout, opts_.stop_grace, &values);
+    if (r.kind == R::Done) {
+      op.ok(std::move(values));
+      return;
+    }
+    note_error(r.message);
+    if (r.kind == R::Error) op.fail("the read failed: " + r.message);
+    else op.unknown("the read did not finish: " + r.message);
+    pause();
   }
 
 PGHA_DECL void Workload::pause() {
