@@ -10,6 +10,7 @@
 
 #include "teaching.hpp"
 
+#include <chrono>
 #include <iostream>
 
 using teaching::expect;
@@ -53,7 +54,9 @@ int main() try {
   step("switchover node2 -> node1 inside PAUSE ... RESUME");
   bad_before = not_ok(w);
   bouncer.pause();  // in-flight transactions finish; the next ones wait in PgBouncer
+  const auto switch_began = std::chrono::steady_clock::now();
   { pgha::FailoverGuard g(node2, node1, pgha::StopMode::Fast); }
+  const auto switch_took = std::chrono::steady_clock::now() - switch_began;
   bouncer.resume();
   w.wait_for_acknowledged(w.acknowledged() + 100);
   std::size_t paused = not_ok(w) - bad_before;
@@ -64,6 +67,16 @@ int main() try {
   pgha::Verdict v = w.check(node1);
   std::cout << v.summary() << "\n";
   expect(v.lost().empty(), "no acknowledged write was lost");
+  // The outage the clients saw: the longest time without an acknowledged write, beside the
+  // switchover it spans (the unpaused switchover's gap is there too: compare them).
+  using ms = std::chrono::milliseconds;
+  std::cout << "paused switchover took " << std::chrono::duration_cast<ms>(switch_took).count()
+            << " ms; gaps of 50 ms or more between acknowledged writes:";
+  for (const pgha::Gap& g : v.gaps(ms(50)))
+    std::cout << " " << std::chrono::duration_cast<ms>(g.length()).count() << " ms";
+  std::cout << "\n";
+  expect(v.longest_gap() >= std::chrono::duration_cast<ms>(switch_took),
+         "the longest gap covers the paused switchover");
 
   step(ok ? "OK" : "FAILED: see above");
   return ok ? 0 : 1;

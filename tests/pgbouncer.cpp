@@ -180,7 +180,7 @@ TEST_CASE("pgbouncer: behind Route::Primary a crash failover fails the old sessi
   CHECK(v.lost().empty());
 }
 
-TEST_CASE("pgbouncer: pause, switchover, resume: a transaction-pooled Workload sees no failed operation") {
+TEST_CASE("pgbouncer: pause, switchover, resume: a transaction-pooled Workload sees no failed operation and one gap spanning the switchover") {
   PGBOUNCER_OR_SKIP();
   pgha::TempPrimary node1;
   pgha::TempStandby node2(node1);
@@ -192,7 +192,10 @@ TEST_CASE("pgbouncer: pause, switchover, resume: a transaction-pooled Workload s
   b.pause();  // the transactions in flight finish; the next ones wait in the pooler
   CHECK(b.show("servers").rows() == 0);
   std::size_t before = w.acknowledged();
+  // After the pause (and the console's answer): no acknowledgement can arrive until resume.
+  const std::chrono::nanoseconds paused_at = w.history().now();
   { pgha::FailoverGuard g(node1, node2, pgha::StopMode::Fast); }  // node2 primary, node1 its standby
+  const std::chrono::nanoseconds resuming_at = w.history().now();
   b.resume();
   w.wait_for_acknowledged(before + 30);
   CHECK(w.history().count(pgha::Outcome::Fail) == 0);
@@ -202,6 +205,14 @@ TEST_CASE("pgbouncer: pause, switchover, resume: a transaction-pooled Workload s
   INFO(v.summary());
   CHECK(v.ok());
   CHECK(v.lost().empty());
+  // The outage is the switchover: one gap between acknowledged writes spans the switchover
+  // inside the pause (nothing is acknowledged while PgBouncer holds the queries), and it is
+  // the longest.
+  std::vector<pgha::Gap> spanning;
+  for (const pgha::Gap& g : v.gaps(std::chrono::milliseconds(0)))
+    if (g.start <= paused_at && g.end >= resuming_at) spanning.push_back(g);
+  REQUIRE(spanning.size() == 1);
+  CHECK(v.longest_gap() == std::chrono::duration_cast<std::chrono::milliseconds>(spanning[0].end - spanning[0].start));
 }
 
 TEST_CASE("pgbouncer: transaction pooling does not keep session state: a SET and a PREPARE go with the server connection") {

@@ -187,6 +187,7 @@ public:
   /// Number of operations (appends and reads) whose outcome is `o` so far (Pending:
   /// invoked, no outcome yet).
   std::size_t count(Outcome o) const;
+
   /// Same, for one kind of operation: count(Outcome::Ok, OpKind::Append).
   std::size_t count(Outcome o, OpKind k) const;
 
