@@ -304,6 +304,16 @@ public:
     std::lock_guard<std::recursive_mutex> l(mu_);
     if (topo_.add_sync_candidate(standby_app)) reconfigure();
   }
+  /// The commit rule (FIRST/ANY `count`, Topology::set_sync_rule), and `candidates` listed
+  /// as sync candidates in that order (a TempCluster lists its standbys before they start,
+  /// so the first is the sync one whichever attaches first). One reload if running.
+  void set_sync_rule(int count, bool any, const std::vector<std::string>& candidates = {}) {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    topo_.set_sync_rule(count, any);
+    for (auto& c : candidates) topo_.add_sync_candidate(c);
+    if (server_.running()) reconfigure();
+    else write_config();
+  }
 
   // --- topology ---
   /// Becomes (in configuration; the caller starts it) a standby of `up`: same cluster
