@@ -60,8 +60,11 @@ private:
   // (TempCluster): the upstream's lock is held only while the standby takes its name and
   // its place in the upstream's topology, not during the clone and the start, so the
   // clones run in parallel.
-  struct Concurrent {};
-  TempStandby(Node& upstream, Options opts, Concurrent);
+  struct Concurrent {
+    int sync_count = 1;  // the commit rule the standby renders once promoted
+    bool any = false;
+  };
+  TempStandby(Node& upstream, Options opts, Concurrent c);
   static Options inherit(Node& upstream);
   // The next name after `name`: its trailing number plus one, keeping the width
   // (pgslave001 -> pgslave002), or "2" appended.
@@ -72,7 +75,7 @@ private:
   // "ready": streaming from `up`, with the sync_state `up` reports (events only).
   static void emit_ready(detail::NodeState& st, detail::NodeState& up);
   static std::unique_ptr<detail::NodeState> create(Node& upstream, Options opts,
-                                                   bool concurrent = false);
+                                                   const Concurrent* concurrent = nullptr);
 };
 
 }  // namespace pgha

@@ -67,6 +67,11 @@ public:
     sync_armed_ = true;
     return true;
   }
+  /// Lists `app` as a candidate without arming: it counts once the first standby arms
+  /// this node (add_sync_candidate), in the same configuration write.
+  void list_candidate(const std::string& app) {
+    if (!is_listed(app)) sync_list_.push_back(app);
+  }
   bool is_listed(const std::string& app) const {
     return app == app_name_ || std::find(sync_list_.begin(), sync_list_.end(), app) != sync_list_.end();
   }

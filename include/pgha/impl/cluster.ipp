@@ -5,6 +5,7 @@
 #pragma once
 
 #include "pgha/cluster.hpp"
+#include "pgha/detail/background.hpp"
 #include "pgha/detail/failover.hpp"
 #include "pgha/detail/lineage_names.hpp"
 
@@ -27,6 +28,8 @@ PGHA_DECL TempCluster::TempCluster(int size, ClusterOptions opts) : opts_(std::m
     if (opts_.node.port != 0 && size > 1)
       throw UsageError("ClusterOptions::node.port is " + std::to_string(opts_.node.port) +
                        "; every node of a cluster needs its own port: expected 0 (a free one)");
+    // The standbys start at the same moment: each finds a finished copy of the template.
+    if (size > 1) detail::background().want_spares(size - 1);
     Options po = node_options(0);
     nodes_.push_back(std::make_unique<TempPrimary>(po));
     if (size == 1) return;
@@ -43,7 +46,7 @@ PGHA_DECL TempCluster::TempCluster(int size, ClusterOptions opts) : opts_(std::m
       try {
         Options so = node_options(i);
         so.application_name = apps[static_cast<std::size_t>(i - 1)];
-        nodes_[static_cast<std::size_t>(i)].reset(new TempStandby(p, so, TempStandby::Concurrent{}));
+        nodes_[static_cast<std::size_t>(i)].reset(new TempStandby(p, so, TempStandby::Concurrent{opts_.sync_count, opts_.quorum == Quorum::Any}));
       } catch (...) {
         failed[static_cast<std::size_t>(i)] = std::current_exception();
       }
@@ -59,8 +62,6 @@ PGHA_DECL TempCluster::TempCluster(int size, ClusterOptions opts) : opts_(std::m
     for (auto& t : threads) t.join();
     for (auto& f : failed)
       if (f) std::rethrow_exception(f);  // nodes_ destroys those that were made
-    for (int i = 1; i < size; ++i)
-      nodes_[static_cast<std::size_t>(i)]->state().set_sync_rule(opts_.sync_count, opts_.quorum == Quorum::Any);
   }
 
 PGHA_DECL TempCluster::TempCluster(TempCluster&&) noexcept = default;

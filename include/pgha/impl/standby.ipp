@@ -17,8 +17,8 @@ PGHA_DECL TempStandby::TempStandby(Upstream up) : TempStandby(up.node) {}
 
 PGHA_DECL TempStandby::TempStandby(Node& upstream, Options opts) : Node(create(upstream, std::move(opts))) {}
 
-PGHA_DECL TempStandby::TempStandby(Node& upstream, Options opts, Concurrent)
-    : Node(create(upstream, std::move(opts), /*concurrent=*/true)) {}
+PGHA_DECL TempStandby::TempStandby(Node& upstream, Options opts, Concurrent c)
+    : Node(create(upstream, std::move(opts), &c)) {}
 
 PGHA_DECL TempStandby::TempStandby(TempStandby&&) noexcept = default;
 
@@ -74,7 +74,7 @@ PGHA_DECL void TempStandby::emit_ready(detail::NodeState& st, detail::NodeState&
                  {{"peer", up.dir().name()}, {"sync_state", sync}, {"timeline", tli}, {"application_name", st.topo().app_name()}});
   }
 
-PGHA_DECL auto TempStandby::create(Node& upstream, Options opts, bool concurrent) -> std::unique_ptr<detail::NodeState> {
+PGHA_DECL auto TempStandby::create(Node& upstream, Options opts, const Concurrent* concurrent) -> std::unique_ptr<detail::NodeState> {
     auto& up = upstream.state();
     std::unique_lock<std::recursive_mutex> l(up.mutex());
     if (!up.running())
@@ -90,7 +90,8 @@ PGHA_DECL auto TempStandby::create(Node& upstream, Options opts, bool concurrent
     if (detail::events_on())
       detail::emit(st->dir().name(), "create", "created as a standby of " + up.dir().name() + ", port " + std::to_string(st->dir().port()),
                    {}, {{"port", std::to_string(st->dir().port())}});
-    st->init_member(choose_name(up, opts, concurrent));
+    st->init_member(choose_name(up, opts, concurrent != nullptr));
+    if (concurrent) st->set_sync_rule(concurrent->sync_count, concurrent->any);  // before its start
     st->attach_to(up, /*arm=*/false);  // armed while it starts (start_and_wait)
     // Concurrent: the clone and the start take their own locks on `up` where they change it
     // (arm_sync); the upstream's owner (TempCluster) neither stops nor promotes it meanwhile.
