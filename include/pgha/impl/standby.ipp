@@ -76,7 +76,10 @@ PGHA_DECL void TempStandby::emit_ready(detail::NodeState& st, detail::NodeState&
 
 PGHA_DECL auto TempStandby::create(Node& upstream, Options opts, const Concurrent* concurrent) -> std::unique_ptr<detail::NodeState> {
     auto& up = upstream.state();
-    std::unique_lock<std::recursive_mutex> l(up.mutex());
+    // Concurrent: the node's own set-up (binaries, directory, port) runs beside the other
+    // standbys'; the lock is taken for the name and the place in up's topology only.
+    std::unique_lock<std::recursive_mutex> l(up.mutex(), std::defer_lock);
+    if (!concurrent) l.lock();
     if (!up.running())
       throw StateError("cannot create a standby of a stopped node; expected a running upstream",
                        up.label());
@@ -90,6 +93,7 @@ PGHA_DECL auto TempStandby::create(Node& upstream, Options opts, const Concurren
     if (detail::events_on())
       detail::emit(st->dir().name(), "create", "created as a standby of " + up.dir().name() + ", port " + std::to_string(st->dir().port()),
                    {}, {{"port", std::to_string(st->dir().port())}});
+    if (concurrent) l.lock();
     st->init_member(choose_name(up, opts, concurrent != nullptr));
     if (concurrent) st->set_sync_rule(concurrent->sync_count, concurrent->any);  // before its start
     st->attach_to(up, /*arm=*/false);  // armed while it starts (start_and_wait)
