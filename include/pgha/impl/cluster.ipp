@@ -180,6 +180,13 @@ PGHA_DECL void TempCluster::take_over(Node& old, Node& np, const std::vector<Nod
     for (Node* n : cands)
       if (n != &np && n != &old) followers.push_back(&n->state());
     detail::follow(np.state(), followers);
+    if (detail::events_on()) {
+      std::string names;
+      for (auto* f : followers) names += (names.empty() ? "" : ", ") + f->dir().name();
+      detail::emit(np.name(), "failover", "failover from " + old.name() + " done: " + np.name() +
+                   " is the primary" + (names.empty() ? std::string() : ", followed by " + names),
+                   {}, {{"peer", old.name()}});
+    }
   }
 
 }  // namespace pgha
