@@ -6,6 +6,7 @@
 //                                          N-process row; 0 processes: without it)
 // It also runs itself as a child: --first-pair (a pair in a fresh process with no template
 // yet) and --pair-guard (one of the N processes at once).
+//   pgha_bench --cluster [iterations]   only a warm pair against a warm TempCluster(3)
 #include <pgha/pgha.hpp>
 
 #include <fcntl.h>
@@ -420,8 +421,40 @@ void walkthrough() {
 #define PGHA_BENCH_INCLUDE_DIR "include"
 #endif
 
+// `pgha_bench --cluster [iterations]` (default 9): only a warm pair (TempPrimary +
+// TempStandby until streaming + sync) against a warm TempCluster(3) until all three are
+// ready, alternately, and the ratio of their medians (issue 23 asks for at most 1.3).
+int cluster_vs_pair(int iters) try {
+  { pgha::TempPrimary warm; }  // the template exists
+  Samples pair, cluster;
+  for (int i = 0; i < iters; ++i) {
+    auto t0 = Clock::now();
+    {
+      pgha::TempPrimary p;
+      pgha::TempStandby s(p);
+      pair.add(ms_since(t0));
+    }
+    t0 = Clock::now();
+    {
+      pgha::TempCluster c(3);
+      cluster.add(ms_since(t0));
+    }
+  }
+  std::cout << "| step | n | median | p90 | max |\n|---|---:|---:|---:|---:|\n";
+  std::cout << "| primary + sync standby together, warm, default options | " << pair.v.size() << " | "
+            << fmt(pair.median()) << " | " << fmt(pair.p90()) << " | " << fmt(pair.max()) << " |\n";
+  std::cout << "| TempCluster(3): primary + 2 standbys started in parallel, warm | " << cluster.v.size() << " | "
+            << fmt(cluster.median()) << " | " << fmt(cluster.p90()) << " | " << fmt(cluster.max()) << " |\n";
+  std::cout << "\nTempCluster(3) / pair (medians): " << fmt(cluster.median() / pair.median(), 2) << "\n";
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "pgha_bench --cluster: " << e.what() << "\n";
+  return 1;
+}
+
 int main(int argc, char** argv) {
   auto started = Clock::now();
+  if (argc > 1 && std::string(argv[1]) == "--cluster") return cluster_vs_pair(argc > 2 ? std::atoi(argv[2]) : 9);
   if (argc > 1 && std::string(argv[1]) == "--first-pair") return child_first_pair(started);
   if (argc > 1 && std::string(argv[1]) == "--pair-guard") return child_pair_guard(started);
   int iters = argc > 1 ? std::atoi(argv[1]) : 7;  // 0: only the N-process row
@@ -446,6 +479,7 @@ int main(int argc, char** argv) {
       "TempStandby with CloneMethod::BackupApi (forced)",
       "TempStandby with CloneMethod::BaseBackup (forced)",
       "crash failover with RepairMethod::Rewind (forced)",
+      "TempCluster(3): primary + 2 standbys started in parallel, warm",
   };
   std::map<std::string, Samples> pg;
   std::map<std::string, Samples> naive;
@@ -506,6 +540,13 @@ int main(int argc, char** argv) {
       s.reset();
       p.reset();
       pg[order[6]].add(ms_since(t0));
+
+      // The same with a third node (issue 23: at most 1.3x the pair).
+      t0 = Clock::now();
+      {
+        pgha::TempCluster c(3);
+        pg[order[15]].add(ms_since(t0));
+      }
 
       // A primary, data, then its standby.
       t0 = Clock::now();

@@ -253,3 +253,20 @@ REQUIRE(w.history().count(pgha::Outcome::Fail) == 0);  // none failed across the
 w.stop();                                    // (stop() may cancel the operations in flight)
 REQUIRE(w.check(node2).ok());
 }
+
+// docs/api.md, "A cluster that fails over as a whole":
+TEST_CASE("docs: a TempCluster fails over as a whole") {
+pgha::TempCluster c(3);                      // a primary and 2 standbys, started in parallel
+c.primary().execute("create table t (id int); insert into t values (1)");
+pgha::Node& np = c.failover(pgha::StopMode::Crash);  // the standby with the most WAL
+np.execute("insert into t values (2)");      // commits: the other standby follows np
+c.rejoin_stopped();                          // the old primary: a standby of np
+c.switchover(c.node(0));                     // and back, cleanly
+REQUIRE(c.standbys().size() == 2);
+
+pgha::ClusterOptions co;
+co.sync_count = 2;
+co.quorum = pgha::Quorum::Any;               // synchronous_standby_names 'ANY 2 (...)'
+pgha::TempCluster q(3, co);
+q.primary().execute("create table t (id int)");  // returns once both standbys have it
+}

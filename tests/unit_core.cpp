@@ -112,6 +112,26 @@ TEST_CASE("synchronous_standby_names quotes every name") {
   CHECK(lone.sync_names().empty());
 }
 
+TEST_CASE("synchronous_standby_names with a FIRST n or ANY n rule (TempCluster)") {
+  Topology t;
+  t.init("pgslave001", false);
+  t.set_sync_rule(2, true);
+  t.list_candidate("pgslave001");
+  t.list_candidate("pgslave002");
+  CHECK(t.sync_names().empty());  // not armed: a lone primary until its first standby
+  CHECK(t.add_sync_candidate("pgslave001"));  // listed already: arms only
+  CHECK(t.sync_names() == "ANY 2 (pgslave001, pgslave002)");
+  t.set_sync_rule(1, false);
+  CHECK(t.sync_names() == "FIRST 1 (pgslave001, pgslave002)");
+  Topology one;
+  one.init("a", true);
+  one.set_sync_rule(1, true);
+  CHECK(one.sync_names() == "ANY 1 (a)");
+  one.set_sync_rule(0, false);  // below 1: 1
+  CHECK(one.sync_count() == 1);
+  CHECK(one.sync_names() == "a");
+}
+
 TEST_CASE("public enums print their names") {
   std::ostringstream o;
   o << pgha::Role::Primary << ' ' << pgha::Role::Standby << ' ' << pgha::StopMode::Crash << ' '

@@ -1,6 +1,7 @@
 // pgha/failover_guard.hpp: a failover for the length of a scope. Like a transaction that
 // rolls back in its destructor, the guard restores the topology on scope exit: the old
-// primary comes back as a standby of the promoted one.
+// primary comes back as a standby of the promoted one, and so does every other standby of
+// the old primary the guard re-pointed, should it have left the promoted one meanwhile.
 #pragma once
 
 #include "pgha/build_mode.hpp"
@@ -9,6 +10,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "pgha/detail/node_ref.hpp"
 #include "pgha/node.hpp"
@@ -16,8 +18,14 @@
 namespace pgha {
 
 /// Stops `old_primary` (StopMode::Fast by default, or Immediate/Crash to model a failure)
-/// and promotes `standby`. On scope exit the old primary rejoins as a standby of the new
-/// primary. Call rejoin() to do that explicitly and see errors; the destructor never
+/// and promotes `standby`. Every other running standby of the old primary (a third node
+/// built with TempStandby, say; a frozen one is left alone) is re-pointed to the new primary
+/// at once, as an HA manager does (Node::rejoin: a timeline switch, or a rewind/re-clone
+/// where it diverged), so the cluster commits again inside the scope; repointed() names
+/// them. On scope exit the old primary rejoins as a standby of the new primary, and each
+/// re-pointed standby that no longer streams from it (stopped, crashed, rejoined elsewhere
+/// during the scope) rejoins it too: one primary, every node of the guard its standby.
+/// Call rejoin() to do that explicitly and see errors; the destructor never
 /// throws: a failure is an "error" event (pgha/events.hpp: sinks, PGHA_LOG, the failure
 /// report) and a line on stderr.
 ///
@@ -32,16 +40,22 @@ class FailoverGuard {
 public:
   /// Fails over from old_primary to standby; throws if the stop or the promote fails. If
   /// the promote fails, the old primary is started again (as the primary) and the error
-  /// says whether that worked.
+  /// says whether that worked. If re-pointing another standby fails, the error says so; the
+  /// failover itself stands (the promoted node is the primary, the old one stays stopped).
   FailoverGuard(Node& old_primary, Node& standby, StopMode mode = StopMode::Fast);
   FailoverGuard(const FailoverGuard&) = delete;
   FailoverGuard& operator=(const FailoverGuard&) = delete;
   /// Rejoins the old primary unless rejoin() already ran; never throws, whatever state it
   /// finds (moved-from or destroyed nodes included): a failure is an "error" event.
   ~FailoverGuard();
-  /// Rejoins the old primary as a standby of the promoted node now; throws on failure
-  /// (StateError if either node was destroyed or moved from).
+  /// Rejoins the old primary as a standby of the promoted node now, then every re-pointed
+  /// standby that no longer streams from it (one destroyed meanwhile is skipped); throws on
+  /// the first failure (StateError if either of the guard's two nodes was destroyed or
+  /// moved from). Returns how the old primary was brought back.
   RejoinMethod rejoin();
+  /// The names of the other standbys of the old primary that the guard re-pointed to the
+  /// new primary, in the order it did.
+  std::vector<std::string> repointed() const;
   /// The promoted node. StateError if it was destroyed (valid while the Node object lives
   /// where it was when the guard was made).
   Node& new_primary();
@@ -64,6 +78,7 @@ private:
   Node* new_node_;
   detail::NodeRef old_;  // set in the constructor (detail::NodeRef's is in the library)
   detail::NodeRef new_;
+  std::vector<detail::NodeRef> others_;  // the re-pointed standbys
   bool done_ = false;
   bool rejoined_ = false;
   RejoinMethod method_ = RejoinMethod::Resumed;

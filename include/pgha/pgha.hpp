@@ -2,6 +2,7 @@
 // synchronous standbys, failover, promote and rejoin, as RAII objects.
 #pragma once
 
+#include "pgha/cluster.hpp"
 #include "pgha/connection.hpp"
 #include "pgha/conninfo.hpp"
 #include "pgha/endpoint.hpp"

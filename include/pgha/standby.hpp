@@ -55,14 +55,27 @@ public:
   TempStandby& operator=(TempStandby&&) noexcept;
 
 private:
+  friend class TempCluster;
+  // A standby created beside others of the same upstream, on threads of their own
+  // (TempCluster): the upstream's lock is held only while the standby takes its name and
+  // its place in the upstream's topology, not during the clone and the start, so the
+  // clones run in parallel.
+  struct Concurrent {
+    int sync_count = 1;  // the commit rule the standby renders once promoted
+    bool any = false;
+  };
+  TempStandby(Node& upstream, Options opts, Concurrent c);
   static Options inherit(Node& upstream);
   // The next name after `name`: its trailing number plus one, keeping the width
   // (pgslave001 -> pgslave002), or "2" appended.
   static std::string next_name(const std::string& name);
-  static std::string choose_name(detail::NodeState& up, const Options& opts);
+  // `reserved`: the upstream lists opts.application_name already, for this standby (a
+  // TempCluster lists its standbys before they start): that is not a name in use.
+  static std::string choose_name(detail::NodeState& up, const Options& opts, bool reserved = false);
   // "ready": streaming from `up`, with the sync_state `up` reports (events only).
   static void emit_ready(detail::NodeState& st, detail::NodeState& up);
-  static std::unique_ptr<detail::NodeState> create(Node& upstream, Options opts);
+  static std::unique_ptr<detail::NodeState> create(Node& upstream, Options opts,
+                                                   const Concurrent* concurrent = nullptr);
 };
 
 }  // namespace pgha

@@ -75,12 +75,20 @@ public:
     }
     std::string key = tmpl + '\n' + base;
     std::string spare;
+    int wanted = spares_wanted_.load();
     {
       std::unique_lock<std::mutex> l(mu_);
+      for (int i = 0; i < wanted && spare.empty(); ++i) {  // any finished spare first
+        Spare* r = find(slot_key(key, i));
+        if (r && r->state == Spare::Ready) {
+          spare = r->root;
+          r->state = Spare::None;
+        }
+      }
       auto* s = find(key);
-      if (s && s->state == Spare::Preparing && !thread_failed_)  // bounded: it copies 24 MB
+      if (spare.empty() && s && s->state == Spare::Preparing && !thread_failed_)  // bounded: it copies 24 MB
         cv_.wait_for(l, std::chrono::seconds(30), [&] { return s->state != Spare::Preparing; });
-      if (s && s->state == Spare::Ready) {
+      if (spare.empty() && s && s->state == Spare::Ready) {
         spare = s->root;
         s->state = Spare::None;
       }
@@ -92,7 +100,16 @@ public:
       remove(spare);
     }
     if (!taken) copy_template(tmpl, data, ra, 2);
-    prepare(key, tmpl, base, ra);
+    for (int i = 0; i < wanted; ++i) prepare(slot_key(key, i), tmpl, base, ra);
+  }
+
+  /// Keeps `n` spare copies per template from now on (at most 4; never fewer than before):
+  /// a TempCluster's standbys start at the same moment and each takes a finished one.
+  void want_spares(int n) {
+    if (n > 4) n = 4;
+    int cur = spares_wanted_.load();
+    while (n > cur && !spares_wanted_.compare_exchange_weak(cur, n)) {
+    }
   }
 
   /// Waits (at most `limit`) until no task is queued or running; true if idle. For tests
@@ -138,6 +155,11 @@ private:
   };
 
   bool here() const noexcept { return creator_ == 0 || creator_ == ::getpid(); }
+
+  // The key of spare number `i` of a template (0: the template's own key).
+  static std::string slot_key(const std::string& key, int i) {
+    return i == 0 ? key : key + "\n#" + std::to_string(i);
+  }
 
   Spare* find(const std::string& key) {
     for (auto& s : spares_)
@@ -263,6 +285,7 @@ private:
   bool stopping_ = false;
   bool thread_failed_ = false;
   bool busy_ = false;  // a task is running
+  std::atomic<int> spares_wanted_{1};  // spare copies kept per template (want_spares)
 };
 
 inline Background& background() { return Background::get(); }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "pgha/detail/client_tools.hpp"
 #include "pgha/detail/node_state.hpp"
@@ -189,6 +190,55 @@ inline RejoinMethod rejoin_step(NodeState& n, NodeState& p) {
   m = rejoin(n, p);
   n.note_rejoin(m);
   return m;
+}
+
+// --- a failover of a whole cluster (TempCluster, FailoverGuard) ---
+
+// Waits until no wal receiver of `standbys` streams any more (their upstream was just
+// stopped: a receiver still reading what was in flight, through a relay say, may yet move
+// its position), bounded by the first one's timeout; a receiver that still streams then
+// (a blackholed link notices only at wal_receiver_timeout) counts with what it has.
+inline void wait_receivers_idle(const std::vector<NodeState*>& standbys) {
+  if (standbys.empty()) return;
+  auto deadline = std::chrono::steady_clock::now() + standbys.front()->opts().timeout;
+  for (NodeState* s : standbys) {
+    while (std::chrono::steady_clock::now() < deadline) {
+      Result r = s->admin_query("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'");
+      if (r.value(0, 0) == "0") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+}
+
+// The WAL position a standby has: what its wal receiver wrote to disk, or what it replayed
+// when that is further (restored from an archive) or nothing was received.
+inline std::uint64_t received_lsn(NodeState& s) {
+  Result r = s.admin_query("SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text");
+  std::uint64_t rcv = r.is_null(0, 0) ? 0 : parse_lsn(r.value(0, 0));
+  std::uint64_t rep = r.is_null(0, 1) ? 0 : parse_lsn(r.value(0, 1));
+  return rcv > rep ? rcv : rep;
+}
+
+// Of the running standbys `candidates`, the one with the most WAL, as each server says
+// (pg_last_wal_receive_lsn / pg_last_wal_replay_lsn); on a tie, the first. Their upstream
+// was stopped before this is asked. `seen` gets "name lsn, ..." for messages and events.
+inline std::size_t most_advanced(const std::vector<NodeState*>& candidates, std::string& seen) {
+  wait_receivers_idle(candidates);
+  std::size_t best = 0;
+  std::uint64_t best_lsn = 0;
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    std::uint64_t lsn = received_lsn(*candidates[i]);
+    seen += (i ? ", " : "") + candidates[i]->dir().name() + " " + format_lsn(lsn);
+    if (i == 0 || lsn > best_lsn) best = i, best_lsn = lsn;
+  }
+  return best;
+}
+
+// Every standby of `followers` follows the new primary `p`: each rejoins it (a timeline
+// switch when its WAL is a prefix of p's history; a rewind or re-clone where it diverged),
+// one after the other (a rejoin holds p's lock). The one mechanism of Node::rejoin.
+inline void follow(NodeState& p, const std::vector<NodeState*>& followers) {
+  for (NodeState* f : followers) rejoin_step(*f, p);
 }
 
 }  // namespace pgha::detail

@@ -59,6 +59,15 @@ public:
         out.push_back(m.conninfo);
     return out;
   }
+  /// The members that stream (or will) from the node on `port`: its standbys, as their
+  /// own NodeState addresses (FailoverGuard re-points them; it pins each before use).
+  std::vector<const void*> standbys_of(int port) const {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<const void*> out;
+    for (auto& [w, m] : members_)
+      if (m.standby && m.upstream_port == port) out.push_back(w);
+    return out;
+  }
   void forget(const void* who) noexcept {
     std::lock_guard<std::mutex> l(mu_);
     members_.erase(who);

@@ -303,6 +303,17 @@ public:
     std::lock_guard<std::recursive_mutex> l(mu_);
     if (topo_.add_sync_candidate(standby_app)) reconfigure();
   }
+  /// The commit rule (FIRST/ANY `count`, Topology::set_sync_rule), and `candidates` listed
+  /// as sync candidates in that order (a TempCluster lists its standbys before they start,
+  /// so the first is the sync one whichever attaches first). An armed running node reloads;
+  /// an unarmed one (a fresh primary) writes it when its first standby arms it, and a
+  /// stopped one at its next start.
+  void set_sync_rule(int count, bool any, const std::vector<std::string>& candidates = {}) {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    topo_.set_sync_rule(count, any);
+    for (auto& c : candidates) topo_.list_candidate(c);
+    if (server_.running() && topo_.sync_armed()) reconfigure();
+  }
 
   // --- topology ---
   /// Becomes (in configuration; the caller starts it) a standby of `up`: same cluster

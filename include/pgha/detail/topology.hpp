@@ -67,20 +67,36 @@ public:
     sync_armed_ = true;
     return true;
   }
+  /// Lists `app` as a candidate without arming: it counts once the first standby arms
+  /// this node (add_sync_candidate), in the same configuration write.
+  void list_candidate(const std::string& app) {
+    if (!is_listed(app)) sync_list_.push_back(app);
+  }
   bool is_listed(const std::string& app) const {
     return app == app_name_ || std::find(sync_list_.begin(), sync_list_.end(), app) != sync_list_.end();
   }
 
+  /// How many standbys a commit waits for, and how they are chosen: FIRST n (the first n
+  /// listed that stream, by priority) or ANY n (a quorum: any n of those listed). Kept
+  /// through promote and rejoin, so a TempCluster's rule survives a failover.
+  void set_sync_rule(int count, bool any) {
+    sync_count_ = count < 1 ? 1 : count;
+    sync_any_ = any;
+  }
+  int sync_count() const noexcept { return sync_count_; }
+  bool sync_any() const noexcept { return sync_any_; }
+
   /// synchronous_standby_names: "" until armed; then "name", or FIRST 1 (a, "b c") when
-  /// several standbys may be the sync one, in the order they attached. A name that is not a
-  /// plain identifier is double-quoted, so spaces, quotes and '=' survive.
+  /// several standbys may be the sync one, in the order they attached (FIRST n / ANY n with
+  /// set_sync_rule). A name that is not a plain identifier is double-quoted, so spaces,
+  /// quotes and '=' survive.
   std::string sync_names() const {
     if (!sync_armed_) return {};
     std::vector<std::string> names = sync_list_;
     if (std::find(names.begin(), names.end(), app_name_) == names.end())
       names.insert(names.begin(), app_name_);
-    if (names.size() == 1) return sync_name(names.front());
-    std::string out = "FIRST 1 (";
+    if (names.size() == 1 && sync_count_ == 1 && !sync_any_) return sync_name(names.front());
+    std::string out = std::string(sync_any_ ? "ANY " : "FIRST ") + std::to_string(sync_count_) + " (";
     for (size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + sync_name(names[i]);
     return out + ")";
   }
@@ -122,6 +138,8 @@ private:
   bool standby_ = false;
   bool sync_armed_ = true;
   std::vector<std::string> sync_list_;
+  int sync_count_ = 1;
+  bool sync_any_ = false;
   int upstream_port_ = 0;
   std::string upstream_archive_;
   std::unique_ptr<Link> link_;

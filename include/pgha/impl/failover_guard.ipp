@@ -5,6 +5,8 @@
 #pragma once
 
 #include "pgha/failover_guard.hpp"
+#include "pgha/detail/failover.hpp"
+#include "pgha/detail/node_state.hpp"
 
 namespace pgha {
 
@@ -26,6 +28,26 @@ PGHA_DECL FailoverGuard::FailoverGuard(Node& old_primary, Node& standby, StopMod
     if (detail::NodeAccess::of(standby).server().frozen())
       throw StateError("FailoverGuard: the second node is frozen and could not be promoted; "
                        "expected it thawed (thaw()) before the failover", standby.name());
+    // The old primary's other standbys, found before it stops (running ones, not frozen).
+    {
+      std::vector<detail::NodeRef> found;
+      if (const auto& lineage = detail::NodeAccess::of(old_primary).lineage_names())
+        for (const void* who : lineage->standbys_of(old_primary.port())) {
+          // `who` is a NodeState of the lineage; it is used only once pinned alive.
+          auto* st = static_cast<detail::NodeState*>(const_cast<void*>(who));
+          const void* id = &st->dir();
+          std::uint64_t serial = detail::live_nodes().serial(id);
+          if (serial == 0 || !detail::live_nodes().pin(id, serial)) continue;
+          try {
+            if (st != &detail::NodeAccess::of(standby) && st->running() && !st->server().frozen() &&
+                st->topo().standby() && st->topo().upstream_port() == old_primary.port())
+              found.emplace_back(*st);
+          } catch (...) {
+          }
+          detail::live_nodes().unpin(id, serial);
+        }
+      others_ = std::move(found);
+    }
     old_primary.stop(mode);
     try {
       standby.promote();
@@ -50,6 +72,17 @@ PGHA_DECL FailoverGuard::FailoverGuard(Node& old_primary, Node& standby, StopMod
     if (detail::events_on())
       detail::emit(standby.name(), "failover", "failover from " + old_primary.name() + " done: " + standby.name() + " is the primary",
                    {}, {{"peer", old_primary.name()}});
+    for (auto& o : others_) {
+      try {
+        auto st = o.pin("FailoverGuard");
+        detail::follow(detail::NodeAccess::of(standby), {&*st});
+      } catch (Error& e) {
+        detail::ErrorAccess::prepend(e, "FailoverGuard: re-pointing " + o.name() + " to the new primary " +
+                                            standby.name() + " failed (the failover stands: " + standby.name() +
+                                            " is the primary, " + old_primary.name() + " stays stopped): ");
+        throw;
+      }
+    }
   }
 
 PGHA_DECL FailoverGuard::~FailoverGuard() {
@@ -69,7 +102,27 @@ PGHA_DECL auto FailoverGuard::rejoin() -> RejoinMethod {
     auto new_state = new_.pin("FailoverGuard::rejoin()");
     method_ = detail::rejoin_step(*old_state, *new_state);
     rejoined_ = true;
+    // The re-pointed standbys: each that no longer streams from the new primary rejoins it.
+    for (auto& o : others_) {
+      if (!o.alive()) continue;
+      std::optional<detail::NodeRef::Pin> st;
+      try {
+        st.emplace(o.pin("FailoverGuard::rejoin()"));
+      } catch (const StateError&) {
+        continue;  // destroyed meanwhile
+      }
+      detail::NodeState& s = **st;
+      bool follows = s.running() && s.topo().standby() &&
+                     s.topo().upstream_port() == new_state->dir().port() && s.role() == Role::Standby;
+      if (!follows) detail::rejoin_step(s, *new_state);
+    }
     return method_;
+  }
+
+PGHA_DECL auto FailoverGuard::repointed() const -> std::vector<std::string> {
+    std::vector<std::string> out;
+    for (auto& o : others_) out.push_back(o.name());
+    return out;
   }
 
 PGHA_DECL auto FailoverGuard::new_primary() -> Node& {

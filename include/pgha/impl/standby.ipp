@@ -17,6 +17,9 @@ PGHA_DECL TempStandby::TempStandby(Upstream up) : TempStandby(up.node) {}
 
 PGHA_DECL TempStandby::TempStandby(Node& upstream, Options opts) : Node(create(upstream, std::move(opts))) {}
 
+PGHA_DECL TempStandby::TempStandby(Node& upstream, Options opts, Concurrent c)
+    : Node(create(upstream, std::move(opts), &c)) {}
+
 PGHA_DECL TempStandby::TempStandby(TempStandby&&) noexcept = default;
 
 PGHA_DECL auto TempStandby::operator=(TempStandby&&) noexcept -> TempStandby& = default;
@@ -30,8 +33,9 @@ PGHA_DECL auto TempStandby::inherit(Node& upstream) -> Options {
 
 PGHA_DECL auto TempStandby::next_name(const std::string& name) -> std::string { return detail::next_app_name(name); }
 
-PGHA_DECL auto TempStandby::choose_name(detail::NodeState& up, const Options& opts) -> std::string {
-    std::vector<std::string> used = up.topo().sync_list();
+PGHA_DECL auto TempStandby::choose_name(detail::NodeState& up, const Options& opts, bool reserved) -> std::string {
+    std::vector<std::string> used;
+    if (!reserved) used = up.topo().sync_list();
     Result r = up.admin_query("SELECT application_name FROM pg_stat_replication");
     for (int i = 0; i < r.rows(); ++i) used.push_back(r.value(i, 0));
     // A name another standby of the lineage streams under is taken too (wherever it
@@ -70,9 +74,12 @@ PGHA_DECL void TempStandby::emit_ready(detail::NodeState& st, detail::NodeState&
                  {{"peer", up.dir().name()}, {"sync_state", sync}, {"timeline", tli}, {"application_name", st.topo().app_name()}});
   }
 
-PGHA_DECL auto TempStandby::create(Node& upstream, Options opts) -> std::unique_ptr<detail::NodeState> {
+PGHA_DECL auto TempStandby::create(Node& upstream, Options opts, const Concurrent* concurrent) -> std::unique_ptr<detail::NodeState> {
     auto& up = detail::NodeAccess::of(upstream);
-    std::lock_guard<std::recursive_mutex> l(up.mutex());
+    // Concurrent: the node's own set-up (binaries, directory, port) runs beside the other
+    // standbys'; the lock is taken for the name and the place in up's topology only.
+    std::unique_lock<std::recursive_mutex> l(up.mutex(), std::defer_lock);
+    if (!concurrent) l.lock();
     if (!up.running())
       throw StateError("cannot create a standby of a stopped node; expected a running upstream",
                        up.label());
@@ -86,8 +93,13 @@ PGHA_DECL auto TempStandby::create(Node& upstream, Options opts) -> std::unique_
     if (detail::events_on())
       detail::emit(st->dir().name(), "create", "created as a standby of " + up.dir().name() + ", port " + std::to_string(st->dir().port()),
                    {}, {{"port", std::to_string(st->dir().port())}});
-    st->init_member(choose_name(up, opts));
+    if (concurrent) l.lock();
+    st->init_member(choose_name(up, opts, concurrent != nullptr));
+    if (concurrent) st->set_sync_rule(concurrent->sync_count, concurrent->any);  // before its start
     st->attach_to(up, /*arm=*/false);  // armed while it starts (start_and_wait)
+    // Concurrent: the clone and the start take their own locks on `up` where they change it
+    // (arm_sync); the upstream's owner (TempCluster) neither stops nor promotes it meanwhile.
+    if (concurrent) l.unlock();
     detail::start_and_wait(*st, up, detail::clone_from(*st, up));
     if (detail::events_on()) emit_ready(*st, up);
     return st;
