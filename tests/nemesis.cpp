@@ -120,13 +120,11 @@ TEST_CASE("a Nemesis refuses what it cannot run, at once", "[nemesis]") {
 
 TEST_CASE("Nemesis runs over three nodes with a Workload on RemoteApply: nothing acknowledged is lost, the cluster heals",
           "[nemesis][tsan]") {
-  pgha::Options opts;
-  opts.sync_mode = pgha::SyncMode::RemoteApply;
-  pgha::TempPrimary node1(opts);
-  pgha::TempStandby node2(node1, opts);
-  pgha::TempStandby node3(node1, opts);
-  std::vector<pgha::Node*> nodes = {&node1, &node2, &node3};
-  pgha::Endpoint ep({&node1, &node2, &node3}, pgha::Route::Primary);
+  pgha::ClusterOptions co;
+  co.node.sync_mode = pgha::SyncMode::RemoteApply;
+  pgha::TempCluster c(3, co);
+  std::vector<pgha::Node*> nodes = {&c.node(0), &c.node(1), &c.node(2)};
+  pgha::Endpoint ep(nodes, pgha::Route::Primary);
   pgha::Timeline timeline;
   std::size_t steps_ran = 0;
   for (std::uint64_t seed : {1u, 2u, 3u}) {
@@ -137,7 +135,8 @@ TEST_CASE("Nemesis runs over three nodes with a Workload on RemoteApply: nothing
     o.max_fault = 400ms;
     pgha::Workload w(ep.conninfo(), 3);
     w.start();
-    pgha::Nemesis n(nodes, o);
+    pgha::Nemesis n(c, o);
+    CHECK(n.steps().size() == 4);
     n.start();
     CHECK(n.running());
     n.stop();  // waits for nothing: stop() ends the run at once (the step under way is healed)

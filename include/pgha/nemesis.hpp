@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "pgha/cluster.hpp"
 #include "pgha/nemesis_types.hpp"
 #include "pgha/node.hpp"
 
@@ -38,6 +39,8 @@ public:
   /// (Fault::Failover on one node), steps outside 0..10000, a negative interval, a max_fault
   /// outside 1 ms..1 h, a PGHA_SEED that is not a number.
   explicit Nemesis(std::vector<Node*> nodes, NemesisOptions opts = {});
+  /// A Nemesis over every node of `cluster` (in the order of cluster.node(i)).
+  explicit Nemesis(TempCluster& cluster, NemesisOptions opts = {});
   /// Stops a run still going (heals; bounded, never throws).
   ~Nemesis();
   Nemesis(const Nemesis&) = delete;
@@ -76,6 +79,7 @@ private:
   void fail_over(Node& old, std::chrono::milliseconds d);
   void heal_cluster();
   void finish();
+  static std::vector<Node*> nodes_of(TempCluster& c);
 
   std::vector<Node*> nodes_;
   NemesisOptions opts_;

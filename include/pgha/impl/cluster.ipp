@@ -99,7 +99,7 @@ PGHA_DECL auto TempCluster::failover(StopMode mode) -> Node& {
     std::vector<Node*> cands = promotable("failover");
     old.stop(mode);
     std::vector<detail::NodeState*> states;
-    for (Node* n : cands) states.push_back(&n->state());
+    for (Node* n : cands) states.push_back(&detail::NodeAccess::of(*n));
     std::string seen;
     Node& np = *cands[detail::most_advanced(states, seen)];
     if (detail::events_on())
@@ -166,7 +166,7 @@ PGHA_DECL auto TempCluster::names(const std::vector<Node*>& ns) -> std::string {
 PGHA_DECL auto TempCluster::promotable(const char* what) -> std::vector<Node*> {
     std::vector<Node*> out;
     for (Node* n : standbys())
-      if (!n->state().server().frozen()) out.push_back(n);
+      if (!detail::NodeAccess::of(*n).server().frozen()) out.push_back(n);
     if (out.empty())
       throw StateError(std::string("TempCluster::") + what + ": no running standby to promote "
                        "(every standby is stopped or frozen); expected at least one. Nothing "
@@ -178,7 +178,7 @@ PGHA_DECL void TempCluster::take_over(Node& old, Node& np, const std::vector<Nod
     np.promote();
     std::vector<detail::NodeState*> followers;
     for (Node* n : cands)
-      if (n != &np && n != &old) followers.push_back(&n->state());
+      if (n != &np && n != &old) followers.push_back(&detail::NodeAccess::of(*n));
     detail::follow(detail::NodeAccess::of(np), followers);
     if (detail::events_on()) {
       std::string names;

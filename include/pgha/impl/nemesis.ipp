@@ -3,6 +3,7 @@
 #pragma once
 
 #include "pgha/nemesis.hpp"
+#include "pgha/detail/failover.hpp"
 #include "pgha/detail/nemesis_schedule.hpp"
 #include "pgha/error.hpp"
 #include "pgha/events.hpp"
@@ -64,6 +65,14 @@ PGHA_DECL Nemesis::Nemesis(std::vector<Node*> nodes, NemesisOptions opts)
   }
   seed_ = detail::resolve_seed(opts_.seed, std::random_device{}() * 0x100000001ull + std::random_device{}());
   steps_ = detail::make_schedule(seed_, faults, opts_.steps, opts_.interval, opts_.max_fault, nodes_.size());
+}
+
+PGHA_DECL Nemesis::Nemesis(TempCluster& cluster, NemesisOptions opts) : Nemesis(nodes_of(cluster), std::move(opts)) {}
+
+PGHA_DECL auto Nemesis::nodes_of(TempCluster& c) -> std::vector<Node*> {
+  std::vector<Node*> out;
+  for (int i = 0; i < c.size(); ++i) out.push_back(&c.node(i));
+  return out;
 }
 
 PGHA_DECL Nemesis::~Nemesis() {
@@ -247,26 +256,28 @@ PGHA_DECL void Nemesis::apply(const Step& s, std::size_t i) {
   detail::emit(n.name(), "nemesis", what + " healed", {}, {{"seed", std::to_string(seed_)}});
 }
 
-// The primary crashes; the standby that received the most WAL (asked of each server) is
-// promoted; the other standbys follow it; after the step's duration the old primary rejoins.
+// The primary crashes; the standby with the most WAL (asked of each server, once its
+// receiver stopped) is promoted; the other standbys follow it: TempCluster::failover's
+// mechanism (detail/failover.hpp). After the step's duration the old primary rejoins.
 PGHA_DECL void Nemesis::fail_over(Node& old, std::chrono::milliseconds d) {
   const auto until = std::chrono::steady_clock::now() + d;
   std::vector<Node*> standbys = standbys_now();
+  if (standbys.empty()) throw StateError("Nemesis: no running standby to promote");
+  std::vector<detail::NodeState*> states;
+  for (Node* s : standbys) states.push_back(&detail::NodeAccess::of(*s));
   old.stop(StopMode::Crash);
-  Node* best = nullptr;
-  long double best_lsn = -1;
-  for (Node* s : standbys) {
-    Result r = s->query("SELECT pg_wal_lsn_diff(coalesce(pg_last_wal_receive_lsn(), "
-                        "pg_last_wal_replay_lsn()), '0/0')::text");
-    long double lsn = r.is_null(0, 0) ? 0 : std::stold(r.value(0, 0));
-    if (lsn > best_lsn) { best_lsn = lsn; best = s; }
-  }
-  if (!best) throw StateError("Nemesis: no running standby to promote after the primary crashed");
-  best->promote();
+  detail::wait_receivers_idle(states);
+  std::string seen;
+  Node& best = *standbys[detail::most_advanced(states, seen)];
+  best.promote();
+  std::vector<detail::NodeState*> followers;
   for (Node* s : standbys)
-    if (s != best) s->rejoin(*best);
+    if (s != &best) followers.push_back(&detail::NodeAccess::of(*s));
+  detail::follow(detail::NodeAccess::of(best), followers);
+  detail::emit(best.name(), "failover", "nemesis failover from " + old.name() + ": " + best.name() +
+               " promoted (WAL seen: " + seen + ")", {}, {{"peer", old.name()}});
   wait_until_or_stop(until);
-  old.rejoin(*best);
+  old.rejoin(best);
 }
 
 // One primary, every other node streaming from it and caught up with it.
