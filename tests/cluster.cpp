@@ -37,7 +37,7 @@ bool cl_streams_from(pgha::Node& standby, pgha::Node& primary) {
 }
 }  // namespace
 
-TEST_CASE("TempCluster(3): a primary, a sync and a potential standby, as the servers say") {
+TEST_CASE("TempCluster(3): a primary, a sync and a potential standby, as the servers say", "[tsan]") {
   pgha::TempCluster c(3);
   REQUIRE(c.size() == 3);
   pgha::Node& p = c.primary();
