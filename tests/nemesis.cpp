@@ -158,4 +158,11 @@ TEST_CASE("Nemesis runs over three nodes with a Workload on RemoteApply: nothing
   for (const pgha::Event& e : timeline.events())
     if (e.kind == "nemesis" && e.node.rfind("node", 0) == 0) ++in_node_lanes;
   CHECK(in_node_lanes >= 24);  // a begin and a healed event per step
+  // The schedule of each run is one event in the nemesis lane, with its replay line.
+  std::size_t schedules = 0;
+  for (const pgha::Event& e : timeline.events())
+    if (e.node == "nemesis" && e.message.find("1. +") != std::string::npos &&
+        e.message.find("replays it") != std::string::npos)
+      ++schedules;
+  CHECK(schedules == 6);  // two Nemesis runs per seed
 }

@@ -94,10 +94,17 @@ PGHA_DECL void Nemesis::start() {
   std::lock_guard<std::mutex> l(m_);
   if (started_) throw StateError("Nemesis: it ran before; expected one run per Nemesis (make another)");
   started_ = true;
-  detail::emit("nemesis", "nemesis", "seed " + std::to_string(seed_) + ", " + std::to_string(steps_.size()) +
-                                         " steps over " + std::to_string(nodes_.size()) +
-                                         " nodes: PGHA_SEED=" + std::to_string(seed_) + " replays it",
-               {}, {{"seed", std::to_string(seed_)}});
+  if (detail::events_on()) {  // the whole schedule in one line: a failing test's timeline shows it
+    std::string plan;
+    for (std::size_t i = 0; i < steps_.size(); ++i)
+      plan += (i ? "; " : "") + std::to_string(i + 1) + ". +" + detail::nemesis_seconds(steps_[i].at) + " " +
+              to_string(steps_[i].fault) + " " + steps_[i].target + " for " +
+              detail::nemesis_seconds(steps_[i].duration);
+    detail::emit("nemesis", "nemesis", "seed " + std::to_string(seed_) + ", " + std::to_string(steps_.size()) +
+                                           " steps over " + std::to_string(nodes_.size()) + " nodes (" + plan +
+                                           "): PGHA_SEED=" + std::to_string(seed_) + " replays it",
+                 {}, {{"seed", std::to_string(seed_)}});
+  }
   thread_ = std::thread([this] { loop(); });
 }
 
