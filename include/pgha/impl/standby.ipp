@@ -93,13 +93,22 @@ PGHA_DECL auto TempStandby::create(Node& upstream, Options opts, const Concurren
     if (detail::events_on())
       detail::emit(st->dir().name(), "create", "created as a standby of " + up.dir().name() + ", port " + std::to_string(st->dir().port()),
                    {}, {{"port", std::to_string(st->dir().port())}});
-    if (concurrent) l.lock();
+    // Concurrent: the new node's lock is taken before up's, the order its start takes them
+    // in (NodeState::start, then arm_upstream -> up.arm_sync): one lock order, no cycle.
+    std::unique_lock<std::recursive_mutex> own(st->mutex(), std::defer_lock);
+    if (concurrent) {
+      own.lock();
+      l.lock();
+    }
     st->init_member(choose_name(up, opts, concurrent != nullptr));
     if (concurrent) st->set_sync_rule(concurrent->sync_count, concurrent->any);  // before its start
     st->attach_to(up, /*arm=*/false);  // armed while it starts (start_and_wait)
     // Concurrent: the clone and the start take their own locks on `up` where they change it
     // (arm_sync); the upstream's owner (TempCluster) neither stops nor promotes it meanwhile.
-    if (concurrent) l.unlock();
+    if (concurrent) {
+      l.unlock();
+      own.unlock();
+    }
     detail::start_and_wait(*st, up, detail::clone_from(*st, up));
     if (detail::events_on()) emit_ready(*st, up);
     return st;
