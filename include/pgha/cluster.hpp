@@ -24,6 +24,22 @@
 #include "pgha/standby.hpp"
 
 namespace pgha {
+class Node;
+namespace detail {
+/// A cluster's failover, one mechanism for pgha's own classes (TempCluster, Nemesis).
+struct ClusterFailover {
+  /// Stops `old` (`mode`), then promotes the one of `cands` (running standbys of `old`, not
+  /// frozen) with the most WAL as each server reports it; the others follow it (take_over).
+  /// Returns the new primary.
+  static Node& run(Node& old, const std::vector<Node*>& cands, StopMode mode);
+  /// `np` (one of `cands`; `old` is stopped) becomes the primary; the other standbys of
+  /// `cands` follow it; a "failover" event says who is primary and who follows.
+  static void take_over(Node& old, Node& np, const std::vector<Node*>& cands);
+};
+}  // namespace detail
+}  // namespace pgha
+
+namespace pgha {
 
 /// How a primary with several standbys chooses the ones a commit waits for
 /// (synchronous_standby_names).
@@ -113,9 +129,6 @@ private:
   static std::string names(const std::vector<Node*>& ns);
   // The running standbys that can be promoted (not frozen); StateError when none.
   std::vector<Node*> promotable(const char* what);
-  // `np` (a standby of `cands`; `old` is stopped) becomes the primary; the other standbys of
-  // `cands` follow it.
-  void take_over(Node& old, Node& np, const std::vector<Node*>& cands);
 
   ClusterOptions opts_;
   std::vector<std::unique_ptr<Node>> nodes_;

@@ -97,13 +97,16 @@ PGHA_DECL auto TempCluster::options() const noexcept -> const ClusterOptions& { 
 PGHA_DECL auto TempCluster::failover(StopMode mode) -> Node& {
     Node& old = primary();
     std::vector<Node*> cands = promotable("failover");
+    return detail::ClusterFailover::run(old, cands, mode);
+  }
+
+PGHA_DECL auto detail::ClusterFailover::run(Node& old, const std::vector<Node*>& cands, StopMode mode) -> Node& {
     old.stop(mode);
-    std::vector<detail::NodeState*> states;
-    for (Node* n : cands) states.push_back(&detail::NodeAccess::of(*n));
+    std::vector<NodeState*> states;
+    for (Node* n : cands) states.push_back(&NodeAccess::of(*n));
     std::string seen;
-    Node& np = *cands[detail::most_advanced(states, seen)];
-    if (detail::events_on())
-      detail::emit(np.name(), "progress", "most advanced standby: " + np.name() + " (" + seen + ")");
+    Node& np = *cands[most_advanced(states, seen)];
+    if (events_on()) emit(np.name(), "progress", "most advanced standby: " + np.name() + " (" + seen + ")");
     take_over(old, np, cands);
     return np;
   }
@@ -139,7 +142,7 @@ PGHA_DECL void TempCluster::switchover(Node& target) {
                        "thawed (thaw()) first", target.name());
     std::vector<Node*> cands = promotable("switchover");
     old.stop(StopMode::Fast);
-    take_over(old, target, cands);
+    detail::ClusterFailover::take_over(old, target, cands);
     old.rejoin(target);
   }
 
@@ -174,7 +177,7 @@ PGHA_DECL auto TempCluster::promotable(const char* what) -> std::vector<Node*> {
     return out;
   }
 
-PGHA_DECL void TempCluster::take_over(Node& old, Node& np, const std::vector<Node*>& cands) {
+PGHA_DECL void detail::ClusterFailover::take_over(Node& old, Node& np, const std::vector<Node*>& cands) {
     np.promote();
     std::vector<detail::NodeState*> followers;
     for (Node* n : cands)

@@ -3,7 +3,6 @@
 #pragma once
 
 #include "pgha/nemesis.hpp"
-#include "pgha/detail/failover.hpp"
 #include "pgha/detail/nemesis_schedule.hpp"
 #include "pgha/error.hpp"
 #include "pgha/events.hpp"
@@ -263,26 +262,14 @@ PGHA_DECL void Nemesis::apply(const Step& s, std::size_t i) {
   detail::emit(n.name(), "nemesis", what + " healed", {}, {{"seed", std::to_string(seed_)}});
 }
 
-// The primary crashes; the standby with the most WAL (asked of each server, once its
-// receiver stopped) is promoted; the other standbys follow it: TempCluster::failover's
-// mechanism (detail/failover.hpp). After the step's duration the old primary rejoins.
+// The primary crashes; the standby with the most WAL (asked of each server) is promoted and
+// the others follow it: TempCluster::failover's mechanism (detail::ClusterFailover). After
+// the step's duration the old primary rejoins.
 PGHA_DECL void Nemesis::fail_over(Node& old, std::chrono::milliseconds d) {
   const auto until = std::chrono::steady_clock::now() + d;
   std::vector<Node*> standbys = standbys_now();
   if (standbys.empty()) throw StateError("Nemesis: no running standby to promote");
-  std::vector<detail::NodeState*> states;
-  for (Node* s : standbys) states.push_back(&detail::NodeAccess::of(*s));
-  old.stop(StopMode::Crash);
-  detail::wait_receivers_idle(states);
-  std::string seen;
-  Node& best = *standbys[detail::most_advanced(states, seen)];
-  best.promote();
-  std::vector<detail::NodeState*> followers;
-  for (Node* s : standbys)
-    if (s != &best) followers.push_back(&detail::NodeAccess::of(*s));
-  detail::follow(detail::NodeAccess::of(best), followers);
-  detail::emit(best.name(), "failover", "nemesis failover from " + old.name() + ": " + best.name() +
-               " promoted (WAL seen: " + seen + ")", {}, {{"peer", old.name()}});
+  Node& best = detail::ClusterFailover::run(old, standbys, StopMode::Crash);
   wait_until_or_stop(until);
   old.rejoin(best);
 }
