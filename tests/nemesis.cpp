@@ -6,6 +6,7 @@
 #include <pgha/timeline.hpp>
 
 #include <set>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -165,4 +166,36 @@ TEST_CASE("Nemesis runs over three nodes with a Workload on RemoteApply: nothing
         e.message.find("replays it") != std::string::npos)
       ++schedules;
   CHECK(schedules == 6);  // two Nemesis runs per seed
+}
+
+TEST_CASE("Nemesis::stop() from two threads at once: both return, once the cluster is healed", "[nemesis][tsan]") {
+  pgha::TempPrimary node1;
+  pgha::TempStandby node2(node1);
+  pgha::NemesisOptions o;
+  o.seed = 11;
+  o.steps = 6;
+  o.interval = 100ms;
+  o.max_fault = 400ms;
+  pgha::Nemesis n({&node1, &node2}, o);
+  n.start();
+  std::string other_error = "not returned";
+  std::thread other([&] {
+    try {
+      n.stop();
+      other_error.clear();
+    } catch (const std::exception& e) {
+      other_error = e.what();
+    }
+  });
+  std::string main_error;
+  try {
+    n.stop();
+  } catch (const std::exception& e) {
+    main_error = e.what();
+  }
+  other.join();
+  CHECK(main_error == "");
+  CHECK(other_error == "");
+  CHECK_FALSE(n.running());
+  CHECK(nemesis_cluster_problem({&node1, &node2}) == "");
 }

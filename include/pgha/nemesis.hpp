@@ -56,7 +56,8 @@ public:
   /// skipped), no other step starts, and the cluster is healed as after run(). Bounded by
   /// one heal (a rejoin at worst). Throws like run(); nothing to do if not started.
   void stop();
-  /// Whether a background run is going.
+  /// Whether a run is going (started, not yet ended by run() or stop()). stop() and
+  /// running() may be called from any thread; a second stop() waits for the first.
   bool running() const noexcept;
 
   /// The seed of this run.
@@ -79,6 +80,7 @@ private:
   void fail_over(Node& old, std::chrono::milliseconds d);
   void heal_cluster();
   void finish();
+  void end_run();
   static std::vector<Node*> nodes_of(TempCluster& c);
 
   std::vector<Node*> nodes_;
@@ -86,6 +88,7 @@ private:
   std::uint64_t seed_ = 0;
   std::vector<Step> steps_;
   std::thread thread_;
+  std::mutex join_m_;  // held while a caller joins thread_ and heals (end_run())
   mutable std::mutex m_;
   std::condition_variable cv_;
   bool started_ = false, stopping_ = false, finished_ = false;

@@ -85,8 +85,7 @@ PGHA_DECL Nemesis::~Nemesis() {
 
 PGHA_DECL void Nemesis::run() {
   start();
-  if (thread_.joinable()) thread_.join();
-  finish();
+  end_run();
 }
 
 PGHA_DECL void Nemesis::start() {
@@ -114,13 +113,21 @@ PGHA_DECL void Nemesis::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  end_run();
+}
+
+// Joins the steps' thread and heals, one caller at a time: stop() from two threads (or
+// stop() beside run()) never joins the thread twice, and a second caller returns only once
+// the first one's heal is done (the failure, if any, is thrown to the first).
+PGHA_DECL void Nemesis::end_run() {
+  std::lock_guard<std::mutex> j(join_m_);
   if (thread_.joinable()) thread_.join();
   finish();
 }
 
 PGHA_DECL auto Nemesis::running() const noexcept -> bool {
   std::lock_guard<std::mutex> l(m_);
-  return started_ && !finished_ && thread_.joinable();
+  return started_ && !finished_;
 }
 
 PGHA_DECL auto Nemesis::seed() const noexcept -> std::uint64_t { return seed_; }
