@@ -5,7 +5,8 @@
 # cmake, pkg-config, libpq-dev, libboost-filesystem-dev, catch2 (v2.13 on
 # Debian 12), libgtest-dev, postgresql-15 + postgresql-client-15 (server, psql,
 # pg_basebackup, pg_rewind), curl, ca-certificates, procps, iproute2, pgbouncer
-# (pgha::TempPgBouncer runs it; the package's own service is stopped), and
+# (pgha::TempPgBouncer runs it; the package's own service is stopped), nftables
+# (the nft program LinkCut::Drop runs; its service stays disabled), and
 # nodejs + npm only when `npm` is not on PATH (scripts/fetch-pg.sh needs it).
 #
 # Debian's postgresql-common would create and start a "main" cluster when
@@ -64,6 +65,7 @@ PACKAGES=(
     procps
     iproute2
     pgbouncer
+    nftables
 )
 if ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)

@@ -200,9 +200,20 @@ TEST_CASE("TempCluster: bad inputs are answered at once") {
   CHECK(c.rejoin_stopped() == 2);
   CHECK(cl_streams_from(c.node(1), c.node(0)));
   CHECK(cl_streams_from(c.node(2), c.node(0)));
-  c.node(0).stop();
-  CHECK_THROWS_WITH(c.failover(), ContainsSubstring("no node is a running primary"));
-  CHECK_THROWS_AS(c.rejoin_stopped(), pgha::StateError);
+  // The primary went down (a crash, a full WAL disk): failover() fails over from it.
+  c.node(0).stop(pgha::StopMode::Crash);
+  pgha::Node& np = c.failover();
+  CHECK(&np != &c.node(0));
+  CHECK(np.role() == pgha::Role::Primary);
+  CHECK(c.rejoin_stopped() == 1);
+  CHECK(cl_streams_from(c.node(0), np));
+  // Two stopped former primaries: which one to fail over from is not pgha's guess.
+  np.stop();
+  pgha::Node& other = &c.node(0) == &np ? c.node(1) : c.node(0);
+  other.promote();
+  other.stop();
+  CHECK_THROWS_WITH(c.failover(), ContainsSubstring("stopped nodes were primaries"));
+  CHECK_THROWS_WITH(c.rejoin_stopped(), ContainsSubstring("no node is a running primary"));
 }
 
 TEST_CASE("FailoverGuard with a third node re-points it and restores the topology at scope exit") {

@@ -88,6 +88,16 @@ pgha::Verdict svc_reads_through_standby(pgha::SyncMode mode, bool until_stale, s
   wo.read_conninfo = ro.conninfo();
   pgha::Workload w(node1.conninfo(), 8, wo);
   w.start();
+  // Looking for stale reads: once the workload's table and first writes are on the standby,
+  // its replay is paused, so every write acknowledged from then on is a stale read there,
+  // whatever the machine's speed (a race between the apply and the next read finds none on a
+  // slow machine, as under ThreadSanitizer). Async and On (flush) acknowledge writes the
+  // standby has not applied; RemoteApply would wait.
+  if (until_stale) {
+    w.wait_for_acknowledged(20);
+    node1.wait_for_catchup(node2, pgha::CatchupMode::Replay);
+    node2.pause_replay();
+  }
   svc_eventually(until_stale ? "a stale read through the standby" : "ok reads through the standby", [&] {
     if (until_stale) return !w.history().check({}).stale_reads().empty();
     return w.history().count(pgha::Outcome::Ok, pgha::OpKind::Read) >= reads;

@@ -107,9 +107,12 @@ public:
   /// primary is down; on a tie, the first in creation order), and makes every other running
   /// standby follow it (rejoin(): a timeline switch, or a rewind/re-clone where it diverged),
   /// so the cluster commits again. The old primary stays stopped (rejoin_stopped()). Returns
-  /// the new primary. StateError at once, before anything is stopped, when there is no
-  /// running primary or no running standby that is not frozen. A frozen standby is left as
-  /// it is (thaw() it and rejoin() it to the new primary).
+  /// the new primary. When the primary is down already (it crashed, its WAL disk is full,
+  /// the test stopped it), the one stopped node that was the primary is the old one: the
+  /// failover a crash calls for. StateError at once, before anything is stopped, when no
+  /// node is or was the primary (or several stopped ones were), or no running standby is
+  /// left that is not frozen. A frozen standby is left as it is (thaw() it and rejoin() it
+  /// to the new primary).
   Node& failover(StopMode mode = StopMode::Fast);
 
   /// Every stopped node rejoins as a standby of the current primary (rejoin()). Returns how
@@ -128,7 +131,7 @@ private:
   std::vector<Node*> with_role(Role r);
   static std::string names(const std::vector<Node*>& ns);
   // The running standbys that can be promoted (not frozen); StateError when none.
-  std::vector<Node*> promotable(const char* what);
+  std::vector<Node*> promotable(const char* what, Node& old);
 
   ClusterOptions opts_;
   std::vector<std::unique_ptr<Node>> nodes_;

@@ -34,6 +34,9 @@ namespace pgha {
 /// the destructor report it; a node destroyed on another thread during the guard's rejoin
 /// waits for it to finish.
 ///
+/// A primary that is down already (crashed, its WAL disk full: Node::exhaust_wal_space) is
+/// failed over as it is: the stop has nothing to do.
+///
 /// A frozen primary (freeze()) can be failed over in any stop mode:
 /// `FailoverGuard(frozen, standby, StopMode::Crash)` models a hung primary.
 class FailoverGuard {

@@ -27,6 +27,7 @@
 #include "pgha/detail/node_dir.hpp"
 #include "pgha/detail/node_ref.hpp"
 #include "pgha/detail/node_state.hpp"
+#include "pgha/detail/packet_drop.hpp"
 #include "pgha/detail/ports.hpp"
 #include "pgha/detail/privilege.hpp"
 #include "pgha/detail/process.hpp"

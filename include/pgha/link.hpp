@@ -61,6 +61,9 @@ public:
   /// user's cuts only (a Partition's end lifts its own). Every fault set here is an event in
   /// the lane of the link's node or endpoint (PGHA_LOG, Timeline, failure reports).
   void cut(LinkCut how = LinkCut::Reset, Direction d = Direction::Both);
+  /// Whether cut(LinkCut::Drop) can work on this machine (the nft program and the right to
+  /// change the ruleset); `why` (if given) says what is missing when not.
+  static bool drop_available(std::string* why = nullptr);
   /// Lifts the cuts set through cut(), both directions (toxics stay: set each to 0, and
   /// toxicity to 1, to remove them; a live Partition's cut stays until the Partition ends).
   void heal();

@@ -177,6 +177,24 @@ public:
   void freeze_process(ServerProcess p);
   /// Resumes a process frozen by freeze_process (SIGCONT; nothing to do if it is gone).
   void thaw_process(ServerProcess p);
+  /// Fills this node's WAL disk: a file system of one page is mounted over its pg_wal
+  /// (needs root or CAP_SYS_ADMIN; SetupError naming the requirement otherwise, see
+  /// wal_space_available()). The server keeps the WAL segment it has open; on a running
+  /// primary pgha ends that segment (pg_switch_wal), so the next WAL write needs a new one
+  /// and fails with ENOSPC: the server PANICs and stays down, as on a full disk (a standby
+  /// fails as its next segment arrives). Its earlier WAL is hidden meanwhile: start() and
+  /// rejoin() throw StateError until release_wal_space(). Again on an exhausted node: no
+  /// change.
+  void exhaust_wal_space();
+  /// Lifts exhaust_wal_space(): the node's WAL is back, so it can be started or rejoined.
+  /// Nothing to do on a node whose WAL space is not exhausted. The node's destructor lifts
+  /// it too.
+  void release_wal_space();
+  /// Whether exhaust_wal_space() is in effect.
+  bool wal_space_exhausted();
+  /// Whether exhaust_wal_space() can work on this machine; `why` (if given) says what is
+  /// missing when not.
+  static bool wal_space_available(std::string* why = nullptr);
   /// Pauses WAL replay on a standby (pg_wal_replay_pause): it still receives WAL.
   void pause_replay();
   /// Resumes WAL replay on a standby.

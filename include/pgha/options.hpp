@@ -29,8 +29,14 @@ enum class RejoinMethod { Resumed, Rewound, Recloned };
 
 /// How `Node::cut_link` breaks a standby's replication link.
 enum class LinkCut {
-  Reset,     ///< connections are reset at once, new ones too: both ends notice immediately
-  Blackhole  ///< bytes silently stop flowing; the ends notice only through their timeouts
+  Reset,      ///< connections are reset at once, new ones too: both ends notice immediately
+  Blackhole,  ///< bytes silently stop flowing; the ends notice only through their timeouts
+  /// The kernel drops the packets of the link's client side (nftables; root or
+  /// CAP_NET_ADMIN, else SetupError): unlike Blackhole, whose relay still acknowledges what
+  /// the client sends, the client's own TCP keepalives and tcp_user_timeout fire, as on a
+  /// dead network. New connections hang in their SYN. Link::drop_available() says whether
+  /// this machine can.
+  Drop
 };
 
 /// How a standby's data directory is copied from its upstream.
@@ -102,7 +108,7 @@ PGHA_DECL const char* to_string(StopMode m) noexcept;
 /// server setting it runs with is synchronous_commit_setting()).
 PGHA_DECL const char* to_string(SyncMode m) noexcept;
 
-/// Text of a LinkCut: "reset", "blackhole".
+/// Text of a LinkCut: "reset", "blackhole", "drop".
 PGHA_DECL const char* to_string(LinkCut c) noexcept;
 
 /// Text of a CloneMethod: "auto", "base_backup", "backup_api", "template_copy".

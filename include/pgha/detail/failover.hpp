@@ -179,6 +179,7 @@ inline RejoinMethod rejoin(NodeState& n, NodeState& p) {
 // and the method recorded in the node (Node::last_rejoin()). Node::rejoin and
 // FailoverGuard::rejoin both come here.
 inline RejoinMethod rejoin_step(NodeState& n, NodeState& p) {
+  n.check_wal_space("rejoin()");
   RejoinMethod m{};
   const std::string peer = p.dir().name();
   StepEvent ev(n.dir().name(), "rejoin", [&](Event& e) {

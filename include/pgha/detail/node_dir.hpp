@@ -4,11 +4,15 @@
 // process that created it: a fork()ed child that exits never removes its parent's node.
 #pragma once
 
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <iostream>
+#include <mutex>
 #include <string>
 
 #include "pgha/detail/background.hpp"
@@ -116,10 +120,66 @@ public:
     }
   }
 
+  // --- Node::exhaust_wal_space ---
+  /// Mounts a file system of one page over pg_wal (tmpfs, owned by the server's user): the
+  /// server keeps writing into the WAL segment it has open, and the next segment it creates
+  /// fails with ENOSPC, as on a full disk (the segments before are hidden meanwhile: a crash
+  /// recovery finds no checkpoint record, so a server that crashes stays down).
+  /// SetupError, saying what is missing, where mounting is not allowed (not root, no
+  /// CAP_SYS_ADMIN).
+  void limit_wal_space() {
+    if (wal_limited_) return;
+    const std::string wal = data_ + "/pg_wal", marker = root_ + "/wal-mount";
+    write_file(marker, "a tmpfs over data/pg_wal (Node::exhaust_wal_space)\n", RunAs{});
+    const std::string opts = "size=4k,nr_inodes=64,mode=0700,uid=" + std::to_string(ra_.uid) +
+                             ",gid=" + std::to_string(ra_.gid);
+    if (::mount("pgha-full-wal", wal.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts.c_str()) != 0) {
+      const int e = errno;
+      ::unlink(marker.c_str());
+      throw SetupError("pgha::Node::exhaust_wal_space: could not mount a size-limited tmpfs over " + wal + ": " +
+                           std::strerror(e) + "; expected root (or CAP_SYS_ADMIN): a full WAL disk is a mount "
+                           "of its own here",
+                       label());
+    }
+    wal_limited_ = true;
+  }
+  /// Lifts limit_wal_space(): the WAL written before it is back in place. Never throws.
+  void unlimit_wal_space() noexcept {
+    if (!wal_limited_) return;
+    const std::string wal = data_ + "/pg_wal", marker = root_ + "/wal-mount";
+    // Lazy (MNT_DETACH): a server process may still hold the mount's files open.
+    if (::umount2(wal.c_str(), MNT_DETACH) == 0 || errno == EINVAL) {
+      ::unlink(marker.c_str());
+      wal_limited_ = false;
+    }
+  }
+  bool wal_space_limited() const noexcept { return wal_limited_; }
+  /// Whether limit_wal_space() can work here (a probe mount, once per process).
+  static bool wal_space_limit_available(std::string* why) {
+    static std::once_flag once;
+    static std::string reason;
+    std::call_once(once, [] {
+      char tmpl[] = "/tmp/pgha-mount-probe-XXXXXX";
+      if (!::mkdtemp(tmpl)) {
+        reason = std::string("mkdtemp failed: ") + std::strerror(errno);
+        return;
+      }
+      if (::mount("pgha-probe", tmpl, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k") != 0)
+        reason = std::string("mount(2) of a tmpfs failed: ") + std::strerror(errno) +
+                 " (needs root or CAP_SYS_ADMIN)";
+      else
+        ::umount2(tmpl, MNT_DETACH);
+      ::rmdir(tmpl);
+    });
+    if (why) *why = reason;
+    return reason.empty();
+  }
+
   // Removes the directory (PGHA_KEEP=1 keeps it) and releases the port. The server must
   // be stopped by then. In a process that did not create the node: does nothing.
   void destroy() noexcept {
     if (root_.empty() || !owned_here()) return;
+    unlimit_wal_space();  // a mount point cannot be removed
     try {
       live_nodes().remove(this);  // before the log file goes
       const char* keep = std::getenv("PGHA_KEEP");
@@ -146,6 +206,7 @@ private:
   std::string name_, base_, root_, data_, sock_, log_, archive_;
   PortLease lease_;
   bool fixed_port_ = false;
+  bool wal_limited_ = false;  // limit_wal_space() mounted a tmpfs over pg_wal
   pid_t creator_ = 0;
 };
 

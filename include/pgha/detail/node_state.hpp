@@ -222,6 +222,7 @@ public:
     if (server_.running())
       throw StateError("start() called but the server is already running; expected a stopped node",
                        label());
+    check_wal_space("start()");
     StepEvent ev(dir_.name(), "start", [this](Event& e) {
       e.message = std::string("started as ") + (topo_.standby() ? "standby" : "primary") + " on port " + std::to_string(dir_.port());
       e.facts = {{"port", std::to_string(dir_.port())}};
@@ -256,6 +257,42 @@ public:
                        label(), log_tail());
     }
   }
+  // --- Node::exhaust_wal_space ---
+  /// A full WAL disk (NodeDir::limit_wal_space), and restart_after_crash = off meanwhile:
+  /// the server that PANICs on it stays down on every version, as a server whose crash
+  /// recovery fails on a full disk does (PostgreSQL 18's postmaster would otherwise stay up
+  /// with no startup process, "in recovery mode", once a crash recovery found no WAL).
+  void limit_wal_space() {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    dir_.limit_wal_space();
+    try {
+      reconfigure();
+    } catch (...) {
+      dir_.unlimit_wal_space();
+      throw;
+    }
+  }
+  /// False if the mount could not be lifted (it stays; a later call tries again).
+  bool unlimit_wal_space() {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    dir_.unlimit_wal_space();
+    if (dir_.wal_space_limited()) return false;
+    reconfigure();  // restart_after_crash as before
+    return true;
+  }
+  bool wal_space_limited() {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    return dir_.wal_space_limited();
+  }
+  /// StateError for `op` while the node's WAL space is exhausted: a server cannot start
+  /// (or be rejoined) without the WAL the limit hides.
+  void check_wal_space(const char* op) {
+    if (wal_space_limited())
+      throw StateError(std::string(op) + ": this node's WAL space is exhausted (exhaust_wal_space()); expected "
+                           "release_wal_space() first: its server cannot start without the WAL the full disk hides",
+                       label(), log_tail());
+  }
+
   /// Stops the server. pgha's own sessions close first, and again once the server refuses
   /// new connections (one opened in between by another thread would hold up a smart stop).
   void stop(StopMode mode) {
@@ -450,6 +487,7 @@ private:
     in.primary_conninfo = topo_.replication_conninfo(creds_.replication_password);
     in.restore_dir = topo_.upstream_archive();
     in.settings = opts_.settings;
+    if (dir_.wal_space_limited()) in.settings["restart_after_crash"] = "off";  // limit_wal_space
     in.primary_slot_name = topo_.slot();
     in.pinned = pinned_;
     in.sync_slots = !topo_.slot().empty() && failover_slots(opts_, in.major);

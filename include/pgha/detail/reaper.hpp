@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,9 +47,11 @@ owner=$1
 nl='
 '
 dirs=$nl  # "\n<dir>\n<dir>\n": each path between two newlines
+tables=''  # nftables tables of LinkCut::Drop (packet_drop.hpp)
 while IFS= read -r line; do
   case "$line" in
     +/*) dirs="$dirs${line#+}$nl" ;;
+    n*) tables="$tables ${line#n}" ;;
     -/*) gone=${line#-}  # no fork per line: the test process may send thousands
          while :; do
            case "$dirs" in
@@ -59,6 +62,11 @@ while IFS= read -r line; do
   esac
 done
 [ -n "$owner" ] || exit 0
+for t in $tables; do
+  case "$t" in pgha_[0-9]*_[0-9]*) ;; *) continue ;; esac
+  case "$t" in *[!0-9a-z_]*) continue ;; esac
+  PATH=$PATH:/usr/sbin:/sbin nft delete table inet "$t" 2>/dev/null
+done
 printf '%s\n' "$dirs" | while IFS= read -r d; do
   case "$d" in
     /*/pgha-node-?*|/*/pgha-gone-?*|/*/pgha-spare-?*|/*/pgha-templates/build-?*) ;;
@@ -95,6 +103,8 @@ printf '%s\n' "$dirs" | while IFS= read -r d; do
       sleep 0.02; i=$((i+1))
     done
   fi
+  # Node::exhaust_wal_space's mount over pg_wal (a mount point cannot be removed).
+  [ -f "$d/wal-mount" ] && umount -l -- "$d/data/pg_wal" 2>/dev/null
   # A process of a killed initdb may still be writing files for a moment.
   i=0
   while [ -e "$d" ] && [ ! -L "$d" ] && [ $i -lt 20 ]; do
@@ -145,6 +155,13 @@ public:
   void track(const std::string& root) noexcept {
     std::lock_guard<std::mutex> lock(mu_);
     if (owner_ == ::getpid() && watchable_path(root)) send("+" + root);
+  }
+  // Has the watcher delete this process's nftables table (LinkCut::Drop) when the process
+  // dies; starts the watcher if no node did yet.
+  void watch_nft_table(const std::string& name) noexcept {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (owner_ != ::getpid()) start_watcher();
+    if (name.find('\n') == std::string::npos) send("n" + name);
   }
   // Unregisters a directory that was cleaned up (or is kept on purpose).
   void forget(const std::string& root) noexcept {
@@ -228,6 +245,8 @@ private:
         std::string root = dir + "/" + name;
         if (!orphaned(root)) continue;
         stop_leftover(root + "/data");
+        if (::access((root + "/wal-mount").c_str(), F_OK) == 0)  // Node::exhaust_wal_space
+          ::umount2((root + "/data/pg_wal").c_str(), MNT_DETACH);
         // A process of a killed initdb may still be writing files for a moment.
         for (int i = 0; i < 20 && !remove_tree(root); ++i)
           std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -12,10 +12,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "pgha/detail/live_nodes.hpp"
+#include "pgha/detail/packet_drop.hpp"
 #include "pgha/detail/relay.hpp"
 #include "pgha/error.hpp"
 #include "pgha/events.hpp"
@@ -53,6 +55,8 @@ public:
       if (!r_) return;
       last = std::move(r_);
       closed_why_ = why;
+      if (dropping_) packet_drop().clear(port_);
+      dropping_ = false;
     }
     relay_ports().gone(port_);
     // `last` goes here (or in a call still using the relay): the relay's thread is joined.
@@ -77,28 +81,32 @@ public:
   // --- the user's faults ---
   void cut(LinkCut how, Direction d) {
     check_enum(how, d);
+    if (how == LinkCut::Drop) check_drop();
     {
       std::lock_guard<std::mutex> l(mu_);
-      const LinkState s = how == LinkCut::Reset ? LinkState::Reset : LinkState::Blackhole;
-      if (d != Direction::Downstream) user_[0] = s;
-      if (d != Direction::Upstream) user_[1] = s;
+      if (d != Direction::Downstream) user_[0] = how;
+      if (d != Direction::Upstream) user_[1] = how;
       apply();
     }
-    std::string m = std::string(how == LinkCut::Reset ? "reset" : "blackhole");
+    std::string m = pgha::to_string(how);
     if (d != Direction::Both) m += std::string(", ") + (d == Direction::Upstream ? "upstream" : "downstream") + " only";
-    event("fault", "cut (" + m + ")", {{"mode", how == LinkCut::Reset ? "reset" : "blackhole"}, {"direction", enum_name(d)}});
+    event("fault", "cut (" + m + ")", {{"mode", pgha::to_string(how)}, {"direction", enum_name(d)}});
   }
   /// Lifts the user's cuts; a live Partition's stay.
   void heal() {
     {
       std::lock_guard<std::mutex> l(mu_);
-      user_[0] = user_[1] = LinkState::Pass;
+      user_[0] = user_[1] = std::nullopt;
       apply();
     }
     event("heal", "healed", {});
   }
   /// Whether some direction is cut now (by the user or a Partition).
-  bool is_cut() const { return live("is_cut")->state() != LinkState::Pass; }
+  bool is_cut() const {
+    if (live("is_cut")->state() != LinkState::Pass) return true;
+    std::lock_guard<std::mutex> l(mu_);
+    return dropping_;
+  }
   void delay(std::chrono::milliseconds latency, std::chrono::milliseconds jitter) {
     check_delay("delay", latency);
     check_delay("jitter", jitter);
@@ -183,8 +191,9 @@ public:
   // --- Partitions ---
   /// Partition `id` cuts this link both ways (again: no change).
   void partition_cut(std::uint64_t id, LinkCut how) {
+    if (how == LinkCut::Drop) check_drop();
     std::lock_guard<std::mutex> l(mu_);
-    parts_[id] = how == LinkCut::Reset ? LinkState::Reset : LinkState::Blackhole;
+    parts_[id] = how;
     apply();
   }
   /// Partition `id` ended: its cut goes, the others' and the user's stay.
@@ -203,7 +212,7 @@ public:
     live("retarget")->retarget(host, port);
     std::lock_guard<std::mutex> l(mu_);
     parts_.clear();
-    user_[0] = user_[1] = LinkState::Pass;
+    user_[0] = user_[1] = std::nullopt;
     apply();
   }
 
@@ -219,20 +228,41 @@ private:
     if (a == LinkState::Reset || b == LinkState::Reset) return LinkState::Reset;
     return a == LinkState::Blackhole || b == LinkState::Blackhole ? LinkState::Blackhole : LinkState::Pass;
   }
+  static LinkState relay_state(const std::optional<LinkCut>& c) noexcept {
+    if (!c || *c == LinkCut::Drop) return LinkState::Pass;  // Drop: the kernel's job, not the relay's
+    return *c == LinkCut::Reset ? LinkState::Reset : LinkState::Blackhole;
+  }
   // Under mu_: the union of every cut, per direction, applied to the relay in one step when
-  // both directions agree (a Reset of both resets every pair at once).
+  // both directions agree (a Reset of both resets every pair at once); Drop cuts go to the
+  // kernel (packet_drop.hpp), first, so a failure there changes nothing in the relay.
   void apply() {
-    LinkState s[2] = {user_[0], user_[1]};
-    for (const auto& p : parts_) { s[0] = worse(s[0], p.second); s[1] = worse(s[1], p.second); }
     if (!r_) throw StateError(gone_message("cut or heal"));
+    LinkState s[2] = {relay_state(user_[0]), relay_state(user_[1])};
+    bool drop[2] = {user_[0] == LinkCut::Drop, user_[1] == LinkCut::Drop};
+    for (const auto& p : parts_) {
+      for (int i = 0; i < 2; ++i) {
+        s[i] = worse(s[i], relay_state(p.second));
+        drop[i] = drop[i] || p.second == LinkCut::Drop;
+      }
+    }
+    if (drop[0] || drop[1] || dropping_) packet_drop().set(port_, drop[0], drop[1]);
+    dropping_ = drop[0] || drop[1];
     if (s[0] == s[1]) { r_->set_state(s[0], Direction::Both); return; }
     r_->set_state(s[0], Direction::Upstream);
     r_->set_state(s[1], Direction::Downstream);
   }
+  static void check_drop() {
+    std::string why;
+    if (!packet_drop().available(&why))
+      throw SetupError("pgha::Link::cut(LinkCut::Drop): packets cannot be dropped on this machine: " + why +
+                       "; expected the nft program (Debian: apt-get install nftables) and the right to change "
+                       "the ruleset (root or CAP_NET_ADMIN). LinkCut::Blackhole holds the bytes in the relay "
+                       "instead (the client's own TCP timeouts then do not fire)");
+  }
   void check_enum(LinkCut how, Direction d) const {
-    if (how != LinkCut::Reset && how != LinkCut::Blackhole)
+    if (how != LinkCut::Reset && how != LinkCut::Blackhole && how != LinkCut::Drop)
       throw UsageError("pgha::Link::cut: LinkCut value " + std::to_string(static_cast<int>(how)) +
-                       " is not an enumerator; expected LinkCut::Reset or LinkCut::Blackhole");
+                       " is not an enumerator; expected LinkCut::Reset, LinkCut::Blackhole or LinkCut::Drop");
     if (d != Direction::Both && d != Direction::Upstream && d != Direction::Downstream)
       throw UsageError("pgha::Link::cut: Direction value " + std::to_string(static_cast<int>(d)) +
                        " is not an enumerator; expected Both, Upstream or Downstream");
@@ -280,8 +310,9 @@ private:
   }
 
   mutable std::mutex mu_;  // guards the cuts (applied under it, in order) and the lane
-  LinkState user_[2] = {LinkState::Pass, LinkState::Pass};
-  std::map<std::uint64_t, LinkState> parts_;  // partition id -> its cut (both directions)
+  std::optional<LinkCut> user_[2];           // the user's cut per direction (up, down)
+  std::map<std::uint64_t, LinkCut> parts_;   // partition id -> its cut (both directions)
+  bool dropping_ = false;                    // the kernel drops this port's packets now
   std::string lane_;
   std::string what_ = "link";
   // The relay while the link lives (calls take a copy of the pointer, so close() on another

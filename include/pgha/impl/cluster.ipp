@@ -95,9 +95,22 @@ PGHA_DECL auto TempCluster::standbys() -> std::vector<Node*> { return with_role(
 PGHA_DECL auto TempCluster::options() const noexcept -> const ClusterOptions& { return opts_; }
 
 PGHA_DECL auto TempCluster::failover(StopMode mode) -> Node& {
-    Node& old = primary();
-    std::vector<Node*> cands = promotable("failover");
-    return detail::ClusterFailover::run(old, cands, mode);
+    Node* old = nullptr;
+    if (with_role(Role::Primary).empty()) {
+      // The primary is down already (it crashed, its WAL disk is full, the test stopped
+      // it): the one stopped node that was made a primary is the old one.
+      std::vector<Node*> down;
+      for (auto& n : nodes_)
+        if (n->role() == Role::Stopped && !detail::NodeAccess::of(*n).topo().standby()) down.push_back(n.get());
+      if (down.size() > 1)
+        throw StateError("TempCluster::failover: no node is a running primary and " + std::to_string(down.size()) +
+                         " stopped nodes were primaries (" + names(down) + "); expected one running primary, or "
+                         "one stopped former primary to fail over from (promote() a standby yourself)");
+      if (down.size() == 1) old = down.front();
+    }
+    if (!old) old = &primary();  // StateError when no node is or was the primary
+    std::vector<Node*> cands = promotable("failover", *old);
+    return detail::ClusterFailover::run(*old, cands, mode);
   }
 
 PGHA_DECL auto detail::ClusterFailover::run(Node& old, const std::vector<Node*>& cands, StopMode mode) -> Node& {
@@ -140,7 +153,7 @@ PGHA_DECL void TempCluster::switchover(Node& target) {
     if (detail::NodeAccess::of(target).server().frozen())
       throw StateError("TempCluster::switchover: " + target.name() + " is frozen; expected it "
                        "thawed (thaw()) first", target.name());
-    std::vector<Node*> cands = promotable("switchover");
+    std::vector<Node*> cands = promotable("switchover", old);
     old.stop(StopMode::Fast);
     detail::ClusterFailover::take_over(old, target, cands);
     old.rejoin(target);
@@ -166,14 +179,14 @@ PGHA_DECL auto TempCluster::names(const std::vector<Node*>& ns) -> std::string {
     return s;
   }
 
-PGHA_DECL auto TempCluster::promotable(const char* what) -> std::vector<Node*> {
+PGHA_DECL auto TempCluster::promotable(const char* what, Node& old) -> std::vector<Node*> {
     std::vector<Node*> out;
     for (Node* n : standbys())
       if (!detail::NodeAccess::of(*n).server().frozen()) out.push_back(n);
     if (out.empty())
       throw StateError(std::string("TempCluster::") + what + ": no running standby to promote "
                        "(every standby is stopped or frozen); expected at least one. Nothing "
-                       "was stopped", primary().name());
+                       "was stopped", old.name());
     return out;
   }
 

@@ -16,9 +16,11 @@ PGHA_DECL FailoverGuard::FailoverGuard(Node& old_primary, Node& standby, StopMod
       throw StateError("FailoverGuard: the same node was given twice; expected a primary and "
                        "one of its standbys", old_primary.name());
     Role ro = old_primary.role();
-    if (ro != Role::Primary)
-      throw StateError("FailoverGuard: the first node must be a running primary; it is " +
-                           std::string(to_string(ro)),
+    // A primary that is down already (it crashed, its WAL disk is full) is failed over as it is.
+    const bool went_down = ro == Role::Stopped && !detail::NodeAccess::of(old_primary).topo().standby();
+    if (ro != Role::Primary && !went_down)
+      throw StateError("FailoverGuard: the first node must be a primary (running, or stopped after a crash); it is " +
+                           std::string(ro == Role::Stopped ? "a stopped standby" : to_string(ro)),
                        old_primary.name());
     Role rs = standby.role();
     if (rs != Role::Standby)

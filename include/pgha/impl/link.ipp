@@ -24,6 +24,8 @@ PGHA_DECL Link::~Link() = default;
 
 PGHA_DECL void Link::cut(LinkCut how, Direction d) { r_.cut(how, d); }
 
+PGHA_DECL bool Link::drop_available(std::string* why) { return detail::packet_drop().available(why); }
+
 PGHA_DECL void Link::heal() { r_.heal(); }
 
 PGHA_DECL auto Link::is_cut() const -> bool { return r_.is_cut(); }

@@ -192,6 +192,42 @@ PGHA_DECL void Node::thaw_process(ServerProcess p) {
   note_event("heal", type + " thawed");
 }
 
+PGHA_DECL void Node::exhaust_wal_space() {
+  auto& n = s();
+  {
+    std::lock_guard<std::recursive_mutex> l(n.mutex());
+    if (n.wal_space_limited()) return;
+    n.limit_wal_space();
+    if (n.running() && !n.topo().standby()) {
+      // End the open segment (a record first: a switch with nothing written since the last
+      // one is no switch), so the next WAL write needs a segment the full disk cannot hold.
+      try {
+        n.admin_query("SELECT pg_switch_wal() FROM (SELECT pg_logical_emit_message(false, 'pgha', "
+                      "'exhaust_wal_space')) AS m");
+      } catch (const Error&) {
+        // The server died at once (its own next write came first): that is the fault.
+      }
+    }
+  }
+  note_event("fault", "WAL space exhausted (a full pg_wal disk: the next WAL segment fails with ENOSPC)");
+}
+
+PGHA_DECL void Node::release_wal_space() {
+  auto& n = s();
+  if (!n.wal_space_limited()) return;
+  if (!n.unlimit_wal_space())
+    throw SystemError(errno, "release_wal_space(): the file system over pg_wal could not be unmounted; expected "
+                             "umount2 to succeed (a later call tries again)",
+                      n.label());
+  note_event("heal", "WAL space released (pg_wal is back)");
+}
+
+PGHA_DECL bool Node::wal_space_exhausted() { return s().wal_space_limited(); }
+
+PGHA_DECL bool Node::wal_space_available(std::string* why) {
+  return detail::NodeDir::wal_space_limit_available(why);
+}
+
 PGHA_DECL void Node::pause_replay() { s().admin_query("SELECT pg_wal_replay_pause()"); note_event("fault", "replay paused"); }
 
 PGHA_DECL void Node::resume_replay() { s().admin_query("SELECT pg_wal_replay_resume()"); note_event("heal", "replay resumed"); }

@@ -50,6 +50,7 @@ PGHA_DECL const char* to_string(LinkCut c) noexcept {
   switch (c) {
     case LinkCut::Reset: return "reset";
     case LinkCut::Blackhole: return "blackhole";
+    case LinkCut::Drop: return "drop";
   }
   return "?";
 }
@@ -110,7 +111,7 @@ PGHA_DECL const char* enum_name(RejoinMethod v) noexcept {
 }
 
 PGHA_DECL const char* enum_name(LinkCut v) noexcept {
-  switch (v) { case LinkCut::Reset: return "Reset"; case LinkCut::Blackhole: return "Blackhole"; }
+  switch (v) { case LinkCut::Reset: return "Reset"; case LinkCut::Blackhole: return "Blackhole"; case LinkCut::Drop: return "Drop"; }
   return "?";
 }
 
