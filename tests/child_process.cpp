@@ -5,6 +5,8 @@
 //            initdb when PGHA_TMPDIR is empty: the template build is the first thing it does)
 //   pgbouncer: creates a primary and a TempPgBouncer, prints "<dir> <pid> <dir> <pid>", waits
 //              to be killed
+//   faults: creates a primary, an Endpoint cut with LinkCut::Drop and exhausts the primary's
+//           WAL space; prints "<dir> <pid> <relay port> <nft table>", waits to be killed
 //   churn: creates and destroys a pair and a primary, then exits at once (0 if all went well):
 //          what pgha does in the background (removals, the next template copy) must be
 //          finished or undone by the time the process has exited
@@ -33,6 +35,16 @@ int main(int argc, char** argv) try {
   pgha::TempPrimary node1;
   if (mode == "primary") {
     std::cout << dir(node1) << " " << node1.pid() << std::endl;
+    for (;;) ::pause();
+  }
+  if (mode == "faults") {  // what the operating system holds for pgha: a drop rule, a mount
+    pgha::Endpoint ep(node1);
+    ep.link().cut(pgha::LinkCut::Drop);
+    node1.exhaust_wal_space();
+    std::cout << dir(node1) << " " << node1.pid() << " " << ep.port() << " pgha_"
+              << pgha::detail::process_identity(::getpid()).replace(
+                     pgha::detail::process_identity(::getpid()).find(' '), 1, "_")
+              << std::endl;
     for (;;) ::pause();
   }
   if (mode == "pgbouncer") {  // a primary and a PgBouncer in front of it, until killed

@@ -204,6 +204,41 @@ TEST_CASE("a SIGKILLed test process leaves no PgBouncer and no directory behind"
   CHECK(eventually([&] { return pgha_dirs(base.path).empty(); }, 5s));
 }
 
+TEST_CASE("a SIGKILLed test process leaves no packet drop rule and no mount behind") {
+  std::string why;
+  if (!pgha::Link::drop_available(&why)) PGHA_SKIP("LinkCut::Drop is not available here: " << why);
+  if (!pgha::Node::wal_space_available(&why)) PGHA_SKIP("exhaust_wal_space is not available here: " << why);
+  PrivateBase base("pgha-iso-faults");
+  int fd = -1;
+  pid_t child = spawn_child("faults", &fd);
+  std::istringstream in(read_line(fd, 60s));
+  ::close(fd);
+  std::string node_dir, table;
+  int node_pid = 0, port = 0;
+  in >> node_dir >> node_pid >> port >> table;
+  REQUIRE(node_pid > 0);
+  const auto nft_tables = [] {
+    pgha::detail::SpawnSpec s;
+    s.argv = {"/bin/sh", "-c", "PATH=$PATH:/usr/sbin:/sbin nft list tables"};
+    std::string out;
+    pgha::detail::run(s, 10s, &out);
+    return out;
+  };
+  const auto mounted = [&] {
+    std::ifstream m("/proc/self/mounts");
+    std::string all((std::istreambuf_iterator<char>(m)), std::istreambuf_iterator<char>());
+    return all.find(node_dir + "/data/pg_wal ") != std::string::npos;
+  };
+  REQUIRE_THAT(nft_tables(), Catch::Matchers::ContainsSubstring(table));
+  REQUIRE(mounted());
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  CHECK(eventually([&] { return nft_tables().find(table) == std::string::npos; }, 10s));
+  CHECK(eventually([&] { return !mounted(); }, 10s));
+  CHECK(eventually([&] { return !pgha::detail::process_alive(node_pid); }, 10s));
+  CHECK(eventually([&] { return pgha_dirs(base.path).empty(); }, 10s));
+}
+
 TEST_CASE("a process that exits right after destroying its nodes leaves nothing behind") {
   PrivateBase base("pgha-iso-churn");
   pid_t child = spawn_child("churn", nullptr);
