@@ -101,7 +101,17 @@ TEST_CASE("history reads: failed and unknown reads are not checked, and a clean 
   CHECK(h.count(pgha::Outcome::Ok, pgha::OpKind::Read) == 1);
   CHECK(h.count(pgha::Outcome::Unknown, pgha::OpKind::Read) == 2);
   CHECK(h.count(pgha::Outcome::Ok, pgha::OpKind::Append) == 1);
-  CHECK_THAT(v.summary(), ContainsSubstring("4 reads (1 ok)"));
+  CHECK_THAT(v.summary(), ContainsSubstring("4 reads (1 ok)."));
+}
+
+TEST_CASE("history reads: a verdict whose reads all failed says that no read was checked") {
+  pgha::History h;
+  h.invoke("k1", "a").ok();
+  h.read("k1").fail("relation does not exist");
+  h.read("k1").unknown("timed out");
+  pgha::Verdict v = h.check({{"k1", "a"}});
+  CHECK(v.stale_reads().empty());
+  CHECK_THAT(v.summary(), ContainsSubstring("2 reads (0 ok): no read succeeded, so none was checked"));
 }
 
 TEST_CASE("history reads: ok with values on an append, ok without on a read, twice on a read: UsageError") {

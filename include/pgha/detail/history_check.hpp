@@ -167,7 +167,8 @@ inline std::string summarize(const VerdictData& d) {
     s += " DUPLICATED " + std::to_string(d.duplicated.size()) + " rows present too often: " +
          first_few(d.duplicated, row) + ".";
   if (d.reads > 0)
-    s += " " + std::to_string(d.reads) + " reads (" + std::to_string(d.reads_ok) + " ok).";
+    s += " " + std::to_string(d.reads) + " reads (" + std::to_string(d.reads_ok) + " ok)" +
+         (d.reads_ok == 0 ? ": no read succeeded, so none was checked for stale or phantom values." : ".");
   if (!d.stale_reads.empty()) {
     std::size_t i = 0;
     s += " STALE READS " + std::to_string(d.stale_reads.size()) +
