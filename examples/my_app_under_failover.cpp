@@ -127,7 +127,7 @@ int main() try {
               << std::chrono::duration_cast<std::chrono::milliseconds>(g.length()).count() << " ms)\n";
   std::chrono::nanoseconds crash{0}, promoted{0};
   for (const pgha::Event& e : timeline.events()) {
-    auto t = std::chrono::duration_cast<std::chrono::nanoseconds>(e.time - pgha::detail::event_bus().origin());
+    auto t = std::chrono::duration_cast<std::chrono::nanoseconds>(e.time - pgha::events_origin());
     if (e.node == "node1" && e.kind == "stop" && crash.count() == 0) crash = t;
     if (e.node == "node2" && e.kind == "failover") promoted = t;
   }

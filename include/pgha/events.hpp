@@ -209,6 +209,11 @@ PGHA_DECL void set_log_sink(LogSink sink);
 /// lane or text.
 PGHA_DECL void annotate(const std::string& lane, const std::string& text);
 
+/// The origin of pgha's clock for this process: PGHA_LOG's "+1.234s" stamps, and the times of
+/// a History, a Verdict's gaps and an Op count from it. `e.time - pgha::events_origin()`
+/// puts an Event on the same axis as a pgha::Gap.
+PGHA_DECL std::chrono::system_clock::time_point events_origin() noexcept;
+
 }  // namespace pgha
 
 #ifndef PGHA_SEPARATE_COMPILATION

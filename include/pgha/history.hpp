@@ -8,7 +8,7 @@
 // Unknown outcomes (a connection lost during COMMIT, a cancelled synchronous replication
 // wait) are allowed either way and only counted.
 //
-// Times are nanoseconds since the origin of pgha's events (detail::EventBus::origin(), the
+// Times are nanoseconds since the origin of pgha's events (pgha::events_origin(), the
 // "+1.234s" of PGHA_LOG), measured with the monotonic clock from an anchor taken when the
 // History is created: a Gap can be set against the failover events of the same run.
 #pragma once

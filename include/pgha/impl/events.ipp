@@ -226,4 +226,6 @@ PGHA_DECL void annotate(const std::string& lane, const std::string& text) {
   detail::emit(lane, "note", text);
 }
 
+PGHA_DECL std::chrono::system_clock::time_point events_origin() noexcept { return detail::event_bus().origin(); }
+
 }  // namespace pgha
