@@ -4,7 +4,10 @@
 // SKIPPED with the reason, and the SetupError is checked instead.
 #include "support.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <fstream>
 #include <string>
 
 using namespace std::chrono_literals;
@@ -21,7 +24,65 @@ bool os_faults_wait_down(pgha::Node& n, std::chrono::seconds limit) {
   return true;
 }
 
+// Whether the kernel is told to drop the packets of `port` now: this process's nftables
+// table, as nft lists it (not pgha's own bookkeeping).
+bool os_faults_dropping(int port) {
+  std::string id = pgha::detail::process_identity(::getpid());
+  id[id.find(' ')] = '_';
+  pgha::detail::SpawnSpec s;
+  s.argv = {"/bin/sh", "-c", "PATH=$PATH:/usr/sbin:/sbin nft list table inet pgha_" + id + " 2>&1"};
+  std::string out;
+  pgha::detail::run(s, 10s, &out);
+  const std::string p = std::to_string(port);
+  for (std::size_t at = out.find(p); at != std::string::npos; at = out.find(p, at + 1)) {
+    const bool left = at > 0 && (out[at - 1] == ' ' || out[at - 1] == '{');
+    const bool right = at + p.size() < out.size() && (out[at + p.size()] == ' ' || out[at + p.size()] == ',');
+    if (left && right) return true;
+  }
+  return false;
+}
+
+// Whether something is mounted on a path ending in `tail` now, as the kernel lists it (a
+// node's directory is renamed when it goes: a mount left inside would move with it).
+bool os_faults_mounted(const std::string& tail) {
+  std::ifstream m("/proc/self/mounts");
+  for (std::string line; std::getline(m, line);)
+    if (line.find(tail + " ") != std::string::npos) return true;
+  return false;
+}
+
 }  // namespace
+
+TEST_CASE("LinkCut::Drop: the kernel's rule goes with the heal, and with a link destroyed while cut") {
+  if (!pgha::Link::drop_available()) PGHA_SKIP("LinkCut::Drop needs nftables and root here");
+  pgha::TempPrimary node1;
+  pgha::Endpoint ep(node1);
+  ep.link().cut(pgha::LinkCut::Drop, pgha::Direction::Downstream);
+  CHECK(os_faults_dropping(ep.port()));
+  ep.link().heal();
+  CHECK_FALSE(os_faults_dropping(ep.port()));
+  int port = 0;
+  {
+    pgha::Endpoint gone(node1);
+    port = gone.port();
+    gone.link().cut(pgha::LinkCut::Drop);
+    CHECK(os_faults_dropping(port));
+  }
+  CHECK_FALSE(os_faults_dropping(port));
+}
+
+TEST_CASE("exhaust_wal_space: a node destroyed while its WAL space is exhausted leaves no mount behind") {
+  if (!pgha::Node::wal_space_available()) PGHA_SKIP("exhaust_wal_space needs root (a mount) here");
+  std::string wal;
+  {
+    pgha::TempPrimary node1;
+    const std::string data = node1.data_dir();  // <base>/pgha-node-XXXXXX/data
+    wal = data.substr(data.rfind("/pgha-node-") + 1) + "/pg_wal";
+    node1.exhaust_wal_space();
+    CHECK(os_faults_mounted(wal));
+  }
+  CHECK_FALSE(os_faults_mounted(wal));
+}
 
 TEST_CASE("LinkCut::Drop: a client with tcp_user_timeout gets its own TCP error, a blackholed one waits for its deadline") {
   std::string why;
