@@ -123,14 +123,19 @@ private:
       why_ = "no nft program (looked in PATH, /usr/sbin and /sbin; PGHA_NFT names one)";
       return;
     }
+    // What set() needs, tried once: a table with a port set and a chain on the input hook.
+    const std::string t = "inet pgha_probe_" + std::to_string(::getpid());
+    const std::string cmd = "add table " + t + "; add set " + t + " up { type inet_service; }; add chain " + t +
+                            " in { type filter hook input priority -10; policy accept; }; add rule " + t +
+                            " in iifname \"lo\" tcp dport @up drop; delete table " + t;
     std::string out;
     int rc = -1;
     try {
-      rc = nft("list tables", &out);
+      rc = nft(cmd, &out);
     } catch (const Error& e) {
       out = e.what();
     }
-    if (rc != 0) why_ = "'" + nft_ + " list tables' failed: " + trim(out);
+    if (rc != 0) why_ = "'" + nft_ + "' could not add a table with a drop rule on the input hook: " + trim(out);
   }
 
   // Under mu_: this process's table, created on first use (and again in a fork()ed child).
