@@ -168,6 +168,7 @@ TEST_CASE("exhaust_wal_space: the primary's next write fails with ENOSPC, the se
   node1.exhaust_wal_space();
   CHECK(node1.wal_space_exhausted());
   node1.exhaust_wal_space();  // again: no change
+  CHECK(node1.query("SHOW restart_after_crash").value(0, 0) == "off");  // a PANIC keeps it down
   // The next write cannot get its WAL to disk: never acknowledged.
   CHECK_THROWS_AS(node1.execute("INSERT INTO t VALUES (2)"), pgha::Error);
   CHECK_THAT(node1.wait_for_log("No space left on device", off), Catch::Matchers::ContainsSubstring("PANIC"));
@@ -205,4 +206,20 @@ TEST_CASE("exhaust_wal_space in a TempCluster: failover() from the primary that 
   now.execute("INSERT INTO t VALUES (3)");
   CHECK(old.role() == pgha::Role::Standby);
   CHECK(old.query("SELECT string_agg(id::text, ',' ORDER BY id) FROM t").value(0, 0) == "2,3");
+}
+
+TEST_CASE("exhaust_wal_space on a stopped node: start() says to release first, and starts after the release") {
+  if (!pgha::Node::wal_space_available()) PGHA_SKIP("exhaust_wal_space needs root (a mount) here");
+  pgha::TempPrimary node1;
+  node1.execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
+  node1.stop();
+  node1.exhaust_wal_space();
+  CHECK(node1.wal_space_exhausted());
+  CHECK_THROWS_WITH(node1.start(), Catch::Matchers::ContainsSubstring("release_wal_space() first"));
+  CHECK_FALSE(node1.is_running());
+  node1.release_wal_space();
+  node1.start();
+  node1.execute("INSERT INTO t VALUES (2)");  // restart_after_crash and pg_wal are back
+  CHECK(node1.query("SELECT count(*) FROM t").value(0, 0) == "2");
+  CHECK(node1.query("SHOW restart_after_crash").value(0, 0) == "on");
 }
