@@ -43,6 +43,13 @@ public:
     return why_.empty();
   }
 
+  /// SetupError for `who` (the call that needs a drop) when packets cannot be dropped here.
+  void require(const std::string& who) {
+    std::lock_guard<std::mutex> l(mu_);
+    probe();
+    if (!why_.empty()) throw unavailable(who);
+  }
+
   /// Drops (or stops dropping) the packets to (`up`) and from (`down`) loopback port
   /// `port`. SetupError when packets cannot be dropped here, saying why.
   void set(int port, bool up, bool down) {
@@ -56,11 +63,7 @@ public:
       return;
     }
     probe();
-    if (!why_.empty())
-      throw SetupError("pgha::Link::cut(LinkCut::Drop): packets cannot be dropped on this machine: " + why_ +
-                       "; expected the nft program (Debian: apt-get install nftables) and the right to change the "
-                       "ruleset (root or CAP_NET_ADMIN). LinkCut::Blackhole holds the bytes in the relay "
-                       "instead (the client's own TCP timeouts then do not fire)");
+    if (!why_.empty()) throw unavailable("pgha::Link::cut(LinkCut::Drop)");
     ensure_table();
     std::string cmd;
     const std::string p = std::to_string(port);
@@ -103,6 +106,13 @@ private:
     return p;
   }
 
+  // Under mu_, after probe() failed: the error, saying what is missing.
+  SetupError unavailable(const std::string& who) const {
+    return SetupError(who + ": packets cannot be dropped on this machine: " + why_ +
+                      "; expected the nft program (Debian: apt-get install nftables) and the right to change the "
+                      "ruleset (root or CAP_NET_ADMIN). LinkCut::Blackhole holds the bytes in the relay instead "
+                      "(the client's own TCP timeouts then do not fire)");
+  }
   // Under mu_: finds nft and checks that it may list the ruleset (once per process).
   void probe() {
     if (probed_) return;

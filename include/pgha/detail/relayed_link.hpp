@@ -81,7 +81,7 @@ public:
   // --- the user's faults ---
   void cut(LinkCut how, Direction d) {
     check_enum(how, d);
-    if (how == LinkCut::Drop) check_drop();
+    if (how == LinkCut::Drop) packet_drop().require("pgha::Link::cut(LinkCut::Drop)");
     {
       std::lock_guard<std::mutex> l(mu_);
       if (d != Direction::Downstream) user_[0] = how;
@@ -191,7 +191,7 @@ public:
   // --- Partitions ---
   /// Partition `id` cuts this link both ways (again: no change).
   void partition_cut(std::uint64_t id, LinkCut how) {
-    if (how == LinkCut::Drop) check_drop();
+    if (how == LinkCut::Drop) packet_drop().require("pgha::Partition(..., LinkCut::Drop)");
     std::lock_guard<std::mutex> l(mu_);
     parts_[id] = how;
     apply();
@@ -250,14 +250,6 @@ private:
     if (s[0] == s[1]) { r_->set_state(s[0], Direction::Both); return; }
     r_->set_state(s[0], Direction::Upstream);
     r_->set_state(s[1], Direction::Downstream);
-  }
-  static void check_drop() {
-    std::string why;
-    if (!packet_drop().available(&why))
-      throw SetupError("pgha::Link::cut(LinkCut::Drop): packets cannot be dropped on this machine: " + why +
-                       "; expected the nft program (Debian: apt-get install nftables) and the right to change "
-                       "the ruleset (root or CAP_NET_ADMIN). LinkCut::Blackhole holds the bytes in the relay "
-                       "instead (the client's own TCP timeouts then do not fire)");
   }
   void check_enum(LinkCut how, Direction d) const {
     if (how != LinkCut::Reset && how != LinkCut::Blackhole && how != LinkCut::Drop)

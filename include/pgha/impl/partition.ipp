@@ -15,10 +15,7 @@ PGHA_DECL Partition::Partition(std::vector<Node*> a, std::vector<Node*> b, LinkC
     if (how != LinkCut::Reset && how != LinkCut::Blackhole && how != LinkCut::Drop)
       throw UsageError("pgha::Partition: LinkCut value " + std::to_string(static_cast<int>(how)) +
                        " is not an enumerator; expected LinkCut::Reset, LinkCut::Blackhole or LinkCut::Drop");
-    std::string why;
-    if (how == LinkCut::Drop && !detail::packet_drop().available(&why))
-      throw SetupError("pgha::Partition(..., LinkCut::Drop): packets cannot be dropped on this machine: " + why +
-                       "; expected the nft program and the right to change the ruleset (root or CAP_NET_ADMIN)");
+    if (how == LinkCut::Drop) detail::packet_drop().require("pgha::Partition(..., LinkCut::Drop)");
     if (a.empty() || b.empty())
       throw UsageError("pgha::Partition: an empty group (" + std::to_string(a.size()) + " and " +
                        std::to_string(b.size()) + " nodes); expected at least one node on each side");
