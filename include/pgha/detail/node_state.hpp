@@ -262,13 +262,32 @@ public:
   /// the server that PANICs on it stays down on every version, as a server whose crash
   /// recovery fails on a full disk does (PostgreSQL 18's postmaster would otherwise stay up
   /// with no startup process, "in recovery mode", once a crash recovery found no WAL).
+  /// The order matters: restart_after_crash off first (a PANIC from here on keeps the server
+  /// down); then, on a running primary, the open WAL segment is ended (pg_switch_wal after a
+  /// record), so no writer needs it again; then the mount. Mounting first hid the open segment
+  /// from a process that had not opened it yet (the WAL writer PANICked with ENOENT, not
+  /// ENOSPC). The next WAL write needs a new segment, which the full disk cannot hold.
   void limit_wal_space() {
     std::lock_guard<std::recursive_mutex> l(mu_);
-    dir_.limit_wal_space();
+    if (dir_.wal_space_limited()) return;
+    wal_full_ = true;
     try {
       reconfigure();
+      if (server_.running() && !topo_.standby()) {
+        try {
+          admin_query("SELECT pg_switch_wal() FROM (SELECT pg_logical_emit_message(false, 'pgha', "
+                      "'exhaust_wal_space')) AS m");
+        } catch (const Error&) {
+          // The server went down at once (its own next write came first): that is the fault.
+        }
+      }
+      dir_.limit_wal_space();
     } catch (...) {
-      dir_.unlimit_wal_space();
+      wal_full_ = false;
+      try {
+        reconfigure();
+      } catch (...) {
+      }
       throw;
     }
   }
@@ -277,6 +296,7 @@ public:
     std::lock_guard<std::recursive_mutex> l(mu_);
     dir_.unlimit_wal_space();
     if (dir_.wal_space_limited()) return false;
+    wal_full_ = false;
     reconfigure();  // restart_after_crash as before
     return true;
   }
@@ -487,7 +507,7 @@ private:
     in.primary_conninfo = topo_.replication_conninfo(creds_.replication_password);
     in.restore_dir = topo_.upstream_archive();
     in.settings = opts_.settings;
-    if (dir_.wal_space_limited()) in.settings["restart_after_crash"] = "off";  // limit_wal_space
+    if (wal_full_) in.settings["restart_after_crash"] = "off";  // limit_wal_space
     in.primary_slot_name = topo_.slot();
     in.pinned = pinned_;
     in.sync_slots = !topo_.slot().empty() && failover_slots(opts_, in.major);
@@ -501,6 +521,7 @@ private:
   Topology topo_;
   Credentials creds_;
   std::string lineage_;  // shared by every node cloned from one primary
+  bool wal_full_ = false;  // limit_wal_space: restart_after_crash off until the release
   std::shared_ptr<LineageNames> names_;  // the application_names of that lineage
   std::map<std::string, std::string> pinned_;  // ConfigInput::pinned of the running server
   AdminSession admin_;

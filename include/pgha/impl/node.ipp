@@ -194,21 +194,8 @@ PGHA_DECL void Node::thaw_process(ServerProcess p) {
 
 PGHA_DECL void Node::exhaust_wal_space() {
   auto& n = s();
-  {
-    std::lock_guard<std::recursive_mutex> l(n.mutex());
-    if (n.wal_space_limited()) return;
-    n.limit_wal_space();
-    if (n.running() && !n.topo().standby()) {
-      // End the open segment (a record first: a switch with nothing written since the last
-      // one is no switch), so the next WAL write needs a segment the full disk cannot hold.
-      try {
-        n.admin_query("SELECT pg_switch_wal() FROM (SELECT pg_logical_emit_message(false, 'pgha', "
-                      "'exhaust_wal_space')) AS m");
-      } catch (const Error&) {
-        // The server died at once (its own next write came first): that is the fault.
-      }
-    }
-  }
+  if (n.wal_space_limited()) return;
+  n.limit_wal_space();
   note_event("fault", "WAL space exhausted (a full pg_wal disk: the next WAL segment fails with ENOSPC)");
 }
 
