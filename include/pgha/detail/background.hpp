@@ -86,8 +86,12 @@ public:
         }
       }
       auto* s = find(key);
-      if (spare.empty() && s && s->state == Spare::Preparing && !thread_failed_)  // bounded: it copies 24 MB
+      if (spare.empty() && s && s->state == Spare::Preparing && !thread_failed_) {  // bounded: it copies 24 MB
+        ++waiting_;  // the thread works even while held (Hold)
+        cv_.notify_all();
         cv_.wait_for(l, std::chrono::seconds(30), [&] { return s->state != Spare::Preparing; });
+        --waiting_;
+      }
       if (spare.empty() && s && s->state == Spare::Ready) {
         spare = s->root;
         s->state = Spare::None;
@@ -111,6 +115,26 @@ public:
     while (n > cur && !spares_wanted_.compare_exchange_weak(cur, n)) {
     }
   }
+
+  /// While one is alive, the thread starts no new task unless a node waits for a spare:
+  /// a TempCluster's standbys start on both cores without a copy or a removal beside them.
+  class Hold {
+  public:
+    Hold() : b_(&get()) {
+      std::lock_guard<std::mutex> l(b_->mu_);
+      ++b_->held_;
+    }
+    ~Hold() {
+      std::lock_guard<std::mutex> l(b_->mu_);
+      --b_->held_;
+      b_->cv_.notify_all();
+    }
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+
+  private:
+    Background* b_;
+  };
 
   /// Waits (at most `limit`) until no task is queued or running; true if idle. For tests
   /// that count descriptors or threads.
@@ -210,7 +234,7 @@ private:
   void run() {
     std::unique_lock<std::mutex> l(mu_);
     for (;;) {
-      cv_.wait(l, [&] { return stopping_ || !tasks_.empty(); });
+      cv_.wait(l, [&] { return stopping_ || (!tasks_.empty() && (held_ == 0 || waiting_ > 0)); });
       if (tasks_.empty()) return;  // stopping, and nothing left
       Task t = std::move(tasks_.front());
       tasks_.pop_front();
@@ -285,6 +309,8 @@ private:
   bool stopping_ = false;
   bool thread_failed_ = false;
   bool busy_ = false;  // a task is running
+  int held_ = 0;       // Hold objects alive
+  int waiting_ = 0;    // nodes waiting for a spare being prepared
   std::atomic<int> spares_wanted_{1};  // spare copies kept per template (want_spares)
 };
 

@@ -29,7 +29,8 @@ PGHA_DECL TempCluster::TempCluster(int size, ClusterOptions opts) : opts_(std::m
       throw UsageError("ClusterOptions::node.port is " + std::to_string(opts_.node.port) +
                        "; every node of a cluster needs its own port: expected 0 (a free one)");
     // The standbys start at the same moment: each finds a finished copy of the template.
-    if (size > 1) detail::background().want_spares(size - 1);
+    if (size > 1) detail::background().want_spares(size);  // the primary takes one too
+    detail::Background::Hold quiet;  // no copy or removal beside the starts
     Options po = node_options(0);
     nodes_.push_back(std::make_unique<TempPrimary>(po));
     if (size == 1) return;
