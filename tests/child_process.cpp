@@ -11,6 +11,7 @@
 //          what pgha does in the background (removals, the next template copy) must be
 //          finished or undone by the time the process has exited
 #include <pgha/pgha.hpp>
+#include <pgha/detail/packet_drop.hpp>
 #include <unistd.h>
 
 #include <boost/filesystem.hpp>
@@ -41,10 +42,8 @@ int main(int argc, char** argv) try {
     pgha::Endpoint ep(node1);
     ep.link().cut(pgha::LinkCut::Drop);
     node1.exhaust_wal_space();
-    std::cout << dir(node1) << " " << node1.pid() << " " << ep.port() << " pgha_"
-              << pgha::detail::process_identity(::getpid()).replace(
-                     pgha::detail::process_identity(::getpid()).find(' '), 1, "_")
-              << std::endl;
+    std::cout << dir(node1) << " " << node1.pid() << " " << ep.port() << " "
+              << pgha::detail::PacketDrop::table_name(::getpid()) << std::endl;
     for (;;) ::pause();
   }
   if (mode == "pgbouncer") {  // a primary and a PgBouncer in front of it, until killed

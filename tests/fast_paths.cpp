@@ -5,6 +5,8 @@
 // upstream, one that recycled the WAL, or one of another template gets a real backup.
 #include <sys/stat.h>
 
+#include <boost/filesystem.hpp>
+
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -233,4 +235,32 @@ TEST_CASE("pairs made at once by four threads, in two temp dirs, each work on th
   }
   REQUIRE(pgha::detail::background().wait_idle(10s));
   pgha::detail::remove_tree(other);  // its spare copy, if any: nothing runs there
+}
+
+TEST_CASE("while the background thread is held a node still gets its copy, and removals wait for the hold's end") {
+  { pgha::TempPrimary warm; }  // the template and its spare exist
+  REQUIRE(pgha::detail::background().wait_idle(10s));
+  std::string gone;
+  {
+    pgha::detail::Background::Hold hold;
+    // The first takes the spare; the second finds the next copy queued behind the hold and
+    // waits for it: the thread makes it while held (else: a 30 s wait, then its own copy).
+    pgha::TempPrimary a;
+    pgha::TempPrimary b;
+    CHECK(a.query("SELECT 1").value(0, 0) == "1");
+    CHECK(b.query("SELECT 1").value(0, 0) == "1");
+    gone = a.data_dir();
+    boost::filesystem::path root = boost::filesystem::path(gone).parent_path();
+    std::string base = root.parent_path().string(), name = root.filename().string();
+    { pgha::TempPrimary moved(std::move(a)); }  // destroyed: renamed to pgha-gone-*, removal queued
+    CHECK_FALSE(boost::filesystem::exists(gone));
+    int held = 0;  // the renamed directory is still there: its removal waits for the hold
+    for (boost::filesystem::directory_iterator it(base), end; it != end; ++it) {
+      std::string f = it->path().filename().string();
+      if (f.rfind("pgha-gone-", 0) == 0 && f.size() > name.size() && f.compare(f.size() - name.size(), name.size(), name) == 0) ++held;
+    }
+    CHECK(held == 1);
+    CHECK_FALSE(pgha::detail::background().wait_idle(0ms));
+  }
+  REQUIRE(pgha::detail::background().wait_idle(10s));  // the held work ran after the hold
 }

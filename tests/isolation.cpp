@@ -217,13 +217,7 @@ TEST_CASE("a SIGKILLed test process leaves no packet drop rule and no mount behi
   int node_pid = 0, port = 0;
   in >> node_dir >> node_pid >> port >> table;
   REQUIRE(node_pid > 0);
-  const auto nft_tables = [] {
-    pgha::detail::SpawnSpec s;
-    s.argv = {"/bin/sh", "-c", "PATH=$PATH:/usr/sbin:/sbin nft list tables"};
-    std::string out;
-    pgha::detail::run(s, 10s, &out);
-    return out;
-  };
+  const auto nft_tables = [] { return test::nft_says("list tables"); };
   const auto mounted = [&] {
     std::ifstream m("/proc/self/mounts");
     std::string all((std::istreambuf_iterator<char>(m)), std::istreambuf_iterator<char>());

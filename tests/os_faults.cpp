@@ -27,12 +27,7 @@ bool os_faults_wait_down(pgha::Node& n, std::chrono::seconds limit) {
 // Whether the kernel is told to drop the packets of `port` now: this process's nftables
 // table, as nft lists it (not pgha's own bookkeeping).
 bool os_faults_dropping(int port) {
-  std::string id = pgha::detail::process_identity(::getpid());
-  id[id.find(' ')] = '_';
-  pgha::detail::SpawnSpec s;
-  s.argv = {"/bin/sh", "-c", "PATH=$PATH:/usr/sbin:/sbin nft list table inet pgha_" + id + " 2>&1"};
-  std::string out;
-  pgha::detail::run(s, 10s, &out);
+  const std::string out = test::nft_says("list table inet " + pgha::detail::PacketDrop::table_name(::getpid()));
   const std::string p = std::to_string(port);
   for (std::size_t at = out.find(p); at != std::string::npos; at = out.find(p, at + 1)) {
     const bool left = at > 0 && (out[at - 1] == ' ' || out[at - 1] == '{');

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <pgha/pgha.hpp>
+#include <pgha/detail/packet_drop.hpp>
 
 #include <functional>
 #include <string>
@@ -53,4 +54,14 @@ inline std::string sqlstate_of(const std::function<void()>& f) {
 
 namespace test {
 inline pgha::detail::Binaries binaries() { return pgha::detail::find_binaries(""); }
+
+// What `nft <command>` prints (with its errors), as the kernel has it: not pgha's own
+// bookkeeping. "list tables" lists every table; see PacketDrop::table_name for pgha's.
+inline std::string nft_says(const std::string& command) {
+  pgha::detail::SpawnSpec s;
+  s.argv = {"/bin/sh", "-c", "PATH=$PATH:/usr/sbin:/sbin exec nft $0 2>&1", command};
+  std::string out;
+  pgha::detail::run(s, std::chrono::seconds(10), &out);
+  return out;
+}
 }  // namespace test

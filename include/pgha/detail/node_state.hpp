@@ -267,9 +267,10 @@ public:
   /// record), so no writer needs it again; then the mount. Mounting first hid the open segment
   /// from a process that had not opened it yet (the WAL writer PANICked with ENOENT, not
   /// ENOSPC). The next WAL write needs a new segment, which the full disk cannot hold.
-  void limit_wal_space() {
+  /// False if the space was exhausted already (nothing done).
+  bool limit_wal_space() {
     std::lock_guard<std::recursive_mutex> l(mu_);
-    if (dir_.wal_space_limited()) return;
+    if (dir_.wal_space_limited()) return false;
     wal_full_ = true;
     try {
       reconfigure();
@@ -290,6 +291,7 @@ public:
       }
       throw;
     }
+    return true;
   }
   /// False if the mount could not be lifted (it stays; a later call tries again).
   bool unlimit_wal_space() {

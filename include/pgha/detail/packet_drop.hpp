@@ -50,6 +50,16 @@ public:
     if (!why_.empty()) throw unavailable(who);
   }
 
+  /// The name of the nftables table (family inet) of process `pid`: pgha_<pid>_<start time>,
+  /// so a table outlives no reuse of the pid. "" if the process is gone.
+  static std::string table_name(pid_t pid) {
+    std::string id = process_identity(pid);
+    if (id.empty()) return {};
+    for (char& c : id)
+      if (c == ' ') c = '_';
+    return "pgha_" + id;
+  }
+
   /// Drops (or stops dropping) the packets to (`up`) and from (`down`) loopback port
   /// `port`. SetupError when packets cannot be dropped here, saying why.
   void set(int port, bool up, bool down) {
@@ -151,10 +161,7 @@ private:
   // Under mu_: this process's table, created on first use (and again in a fork()ed child).
   void ensure_table() {
     if (owner_ == ::getpid()) return;
-    const std::string id = process_identity(::getpid());
-    std::string name = "pgha_" + id;
-    for (char& c : name)
-      if (c == ' ') c = '_';
+    const std::string name = table_name(::getpid());
     sweep();
     const std::string t = "inet " + name;
     const std::string cmd = "add table " + t + "; add set " + t + " up { type inet_service; }; add set " + t +
@@ -183,7 +190,7 @@ private:
       const auto us = rest.find('_');
       if (us == std::string::npos || rest.find_first_not_of("0123456789_") != std::string::npos) continue;
       const std::string pid = rest.substr(0, us), start = rest.substr(us + 1);
-      if (process_identity(static_cast<pid_t>(std::atol(pid.c_str()))) == pid + " " + start) continue;
+      if (table_name(static_cast<pid_t>(std::atol(pid.c_str()))) == name) continue;
       std::string ignored;
       nft("delete table inet " + name, &ignored);
     }

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "pgha/connection.hpp"
+#include "pgha/detail/libpq.hpp"
 #include "pgha/detail/cancel.hpp"
 
 namespace pgha::detail {

@@ -193,10 +193,7 @@ PGHA_DECL void Node::thaw_process(ServerProcess p) {
 }
 
 PGHA_DECL void Node::exhaust_wal_space() {
-  auto& n = s();
-  if (n.wal_space_limited()) return;
-  n.limit_wal_space();
-  note_event("fault", "WAL space exhausted (a full pg_wal disk: the next WAL segment fails with ENOSPC)");
+  if (s().limit_wal_space()) note_event("fault", "WAL space exhausted (a full pg_wal disk: the next WAL segment fails with ENOSPC)");
 }
 
 PGHA_DECL void Node::release_wal_space() {
