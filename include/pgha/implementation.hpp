@@ -11,7 +11,6 @@
 #include "pgha/build_mode.hpp"
 #include "pgha/detail/background.hpp"
 #include "pgha/detail/binaries.hpp"
-#include "pgha/detail/callback_clients.hpp"
 #include "pgha/detail/cancel.hpp"
 #include "pgha/detail/client_tools.hpp"
 #include "pgha/detail/commit_point.hpp"
@@ -101,6 +100,7 @@
 #include "pgha/impl/standby.ipp"
 #include "pgha/impl/timeline.ipp"
 #include "pgha/impl/workload.ipp"
+#include "pgha/impl/workload_callbacks.ipp"
 
 // A header-only translation unit in the same program defines this symbol too: the linker
 // then reports "multiple definition of `pgha_mixes_header_only_and_separate_compilation'".

@@ -8,7 +8,7 @@
 #include "pgha/detail/fd.hpp"
 #include "pgha/detail/wait.hpp"
 #include "pgha/detail/workload_client.hpp"
-#include "pgha/detail/callback_clients.hpp"
+#include "pgha/impl/workload_callbacks.ipp"
 
 #include <random>
 
@@ -69,7 +69,7 @@ PGHA_DECL Workload::~Workload() {
     for (auto& t : threads_) left = left || t.joinable();
     if (!run_ || !left) return;
     // Calls that did not return within stop() get stop_grace once more; what still runs
-    // then is detached (it owns its state: detail/callback_clients.hpp).
+    // then is detached (it owns its state: impl/workload_callbacks.ipp).
     try {
       join_callback_clients(opts_.stop_grace);
     } catch (...) {

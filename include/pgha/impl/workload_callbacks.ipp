@@ -1,5 +1,7 @@
-// pgha/detail/callback_clients.hpp: the client threads of a Workload that runs the
-// application's own call (Workload(call, clients, opts)). Each client loops: a fresh
+// pgha/impl/workload_callbacks.ipp: the client threads of a Workload that runs the
+// application's own call (Workload(call, clients, opts)). Part of the Workload's
+// definitions (it is built on the public History, Op and Attempt, so it lives above them,
+// not in detail/): included by impl/workload.ipp. Each client loops: a fresh
 // Attempt (key "k<n % keys>", value "<client>-<n>"), History::invoke, the call; the call
 // returning without an outcome on its Op is ok, throwing is unknown with what() as the note.
 //
