@@ -35,7 +35,7 @@
 #include "pgha/detail/scram.hpp"
 #include "pgha/detail/server.hpp"
 #include "pgha/detail/sessions.hpp"
-#include "pgha/detail/slots.hpp"
+#include "pgha/detail/slot_policy.hpp"
 #include "pgha/detail/socket_ports.hpp"
 #include "pgha/detail/template.hpp"
 #include "pgha/detail/timeline.hpp"

@@ -25,7 +25,7 @@ struct ConfigInput {
   std::string restore_dir;       // standby only: upstream's archive, "" = no restore_command
   std::map<std::string, std::string> settings;  // user settings, written last (they win,
                                                 // but Async keeps synchronous_standby_names '')
-  // Replication slots (detail/slots.hpp decides them):
+  // Replication slots (detail/slot_policy.hpp decides them):
   std::string primary_slot_name;  // standby only: the physical slot it streams through
   bool sync_slots = false;        // standby only, 17+: sync failover slots from upstream
   std::string standby_slots;      // primary only, 17+: synchronized_standby_slots

@@ -27,13 +27,35 @@
 #include "pgha/detail/scram.hpp"
 #include "pgha/detail/server.hpp"
 #include "pgha/detail/sessions.hpp"
-#include "pgha/detail/slots.hpp"
+#include "pgha/detail/slot_policy.hpp"
 #include "pgha/detail/topology.hpp"
 #include "pgha/detail/wait.hpp"
 #include "pgha/events.hpp"
 #include "pgha/options.hpp"
 
 namespace pgha::detail {
+
+/// A standby that goes away for good (destroyed) drops its physical slot on its upstream,
+/// which would otherwise keep WAL forever. Bounded (about 3 s at most), never throws: the
+/// upstream may be gone already, or busy.
+inline void release_upstream_slot(int upstream_port, const std::string& password,
+                                  const std::string& slot) noexcept {
+  if (slot.empty() || upstream_port == 0) return;
+  try {
+    Connection c(tcp_conninfo(upstream_port, "postgres", password, "postgres", "connect_timeout=1"),
+                 std::chrono::seconds(1), "upstream");
+    // The walsender notices the closed link a moment later; until then the slot is active.
+    wait_until("the slot to be released", std::chrono::seconds(2), "upstream",
+               [&](std::string&) {
+                 c.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                           "WHERE slot_name = $1 AND NOT active", {slot});
+                 return c.execute("SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name = $1",
+                                  {slot}).value(0, 0) == "t";
+               },
+               [] { return std::string(); });
+  } catch (...) {
+  }
+}
 
 struct Credentials {
   std::string superuser_password;
@@ -408,7 +430,7 @@ public:
   void arm_upstream(NodeState& up) {
     if (up.role() == Role::Primary) up.arm_sync(topo_.app_name());
   }
-  /// Replication slots of a node that becomes a standby of `up` (detail/slots.hpp): when it
+  /// Replication slots of a node that becomes a standby of `up` (detail/slot_policy.hpp): when it
   /// uses slots or logical WAL, its own slots from a former life go (slots a user made by
   /// hand on a node without either are left to the user); it streams through a physical
   /// slot on `up` when asked to.
@@ -419,7 +441,10 @@ public:
     topo_.set_slot("");
     if (!uses_slot(opts_, bins().major)) return;
     std::string slot = physical_slot_name(topo_.app_name());
-    ensure_physical_slot(up, slot);
+    // Made before the clone: the slot reserves WAL at once, so the clone finds every segment.
+    std::string lit = sql_literal(slot);
+    up.admin_query("SELECT pg_create_physical_replication_slot(" + lit + ", true) WHERE NOT EXISTS "
+                   "(SELECT 1 FROM pg_replication_slots WHERE slot_name = " + lit + ")");
     topo_.set_slot(slot);
     if (up.topo_.add_standby_slot(slot) && failover_slots(up.opts_, up.bins().major)) up.reconfigure();
   }

@@ -116,7 +116,7 @@ public:
     try { if (link_) kept->push_back(std::move(link_)); } catch (...) { (void)link_.release(); }
   }
 
-  // --- replication slots (detail/slots.hpp) ---
+  // --- replication slots (detail/slot_policy.hpp) ---
   /// The physical slot this standby streams through on its upstream ("" = none).
   const std::string& slot() const noexcept { return slot_; }
   void set_slot(std::string s) { slot_ = std::move(s); }

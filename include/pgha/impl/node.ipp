@@ -8,6 +8,7 @@
 #include "pgha/detail/failover.hpp"
 #include "pgha/detail/node_state.hpp"
 #include "pgha/detail/template.hpp"
+#include "pgha/impl/node_slots.ipp"
 
 namespace pgha {
 

@@ -1,105 +1,31 @@
-// pgha/detail/slots.hpp: replication slots. Physical slots that standbys stream through
-// (named after the standby, created on its upstream before the clone, so the upstream keeps
-// the WAL the clone needs); logical slots, read with the SQL functions; PG 17 failover slots
-// and the wait for their synced copy on a standby.
-//
-// The functions are templates over the node state type so that node_state.hpp can include
-// this file (it decides slot names and settings when a node attaches to an upstream).
+// pgha/impl/node_slots.ipp: logical decoding and failover slots, the SQL behind
+// Node::create_logical_slot, read_changes and wait_for_slot_sync (which slots a node has is
+// decided below the node state: detail/slot_policy.hpp). Part of Node's definitions,
+// included by impl/node.ipp: it works on the node's state and returns the public Change.
 #pragma once
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
-
 #include "pgha/connection.hpp"
-#include "pgha/detail/files.hpp"
 #include "pgha/detail/lineage_names.hpp"
+#include "pgha/detail/node_state.hpp"
 #include "pgha/detail/quote.hpp"
+#include "pgha/detail/slot_policy.hpp"
 #include "pgha/detail/wait.hpp"
 #include "pgha/events.hpp"
-#include "pgha/options.hpp"
 #include "pgha/slots.hpp"
 
 namespace pgha::detail {
 
-/// Whether the options ask for logical WAL (settings["wal_level"] = "logical").
-inline bool logical_wal(const Options& o) {
-  auto it = o.settings.find("wal_level");
-  return it != o.settings.end() && it->second == "logical";
-}
-/// PG 17+ with logical WAL: standbys sync the primary's failover slots.
-inline bool failover_slots(const Options& o, int major) { return major >= 17 && logical_wal(o); }
-/// Whether a standby with these options streams through a physical slot.
-inline bool uses_slot(const Options& o, int major) { return o.replication_slots || failover_slots(o, major); }
-
-/// The physical slot of a standby: its application_name in the characters slot names allow
-/// (lower-case letters, digits, underscore), at most 63 bytes.
-inline std::string physical_slot_name(const std::string& app_name) {
-  std::string out;
-  for (char c : app_name) {
-    unsigned char u = static_cast<unsigned char>(c);
-    out += std::isalnum(u) ? static_cast<char>(std::tolower(u)) : '_';
-  }
-  if (out.empty()) out = "standby";
-  return out.substr(0, 63);
-}
-
-/// synchronized_standby_slots: the names, comma-separated.
-inline std::string slot_list(const std::vector<std::string>& names) {
-  std::string out;
-  for (auto& n : names) out += (out.empty() ? "" : ",") + n;
-  return out;
-}
-
-/// Creates the physical slot `slot` on the running node `up` unless it exists. The slot
-/// reserves WAL at once, so a standby cloned afterwards finds every segment it needs.
-template <class N>
-void ensure_physical_slot(N& up, const std::string& slot) {
-  std::string lit = sql_literal(slot);
-  up.admin_query("SELECT pg_create_physical_replication_slot(" + lit + ", true) WHERE NOT EXISTS "
-                 "(SELECT 1 FROM pg_replication_slots WHERE slot_name = " + lit + ")");
-}
-
-/// A stopped node that becomes a standby loses the slots of its former life: physical
-/// slots of standbys that now follow another node, logical slots a consumer must now read
-/// on the primary. Kept, they would hold WAL back forever (and on 17+ a slot of the same
-/// name stops the sync of the primary's failover slot). Synced slots come back by sync.
-inline void remove_slot_files(const std::string& data_dir) noexcept {
-  remove_contents(data_dir + "/pg_replslot");
-}
-
-/// A standby that goes away for good (destroyed) drops its physical slot on its upstream,
-/// which would otherwise keep WAL forever. Bounded (about 3 s at most), never throws: the
-/// upstream may be gone already, or busy.
-inline void release_upstream_slot(int upstream_port, const std::string& password,
-                                  const std::string& slot) noexcept {
-  if (slot.empty() || upstream_port == 0) return;
-  try {
-    Connection c(tcp_conninfo(upstream_port, "postgres", password, "postgres", "connect_timeout=1"),
-                 std::chrono::seconds(1), "upstream");
-    // The walsender notices the closed link a moment later; until then the slot is active.
-    wait_until("the slot to be released", std::chrono::seconds(2), "upstream",
-               [&](std::string&) {
-                 c.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                           "WHERE slot_name = $1 AND NOT active", {slot});
-                 return c.execute("SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name = $1",
-                                  {slot}).value(0, 0) == "t";
-               },
-               [] { return std::string(); });
-  } catch (...) {
-  }
-}
-
 /// A primary's synchronized_standby_slots must name existing slots only: a missing one
 /// holds every failover slot's consumer back for good. Forgets the slots of standbys that
 /// went away (their slot was dropped) and reloads the configuration.
-template <class N>
-void prune_standby_slots(N& n) {
+inline void prune_standby_slots(NodeState& n) {
   std::lock_guard<std::recursive_mutex> l(n.mutex());
   if (!failover_slots(n.opts(), n.bins().major) || n.topo().standby_slots().empty()) return;
   Result r = n.admin_query("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'");
@@ -111,16 +37,14 @@ void prune_standby_slots(N& n) {
 }
 
 /// The node's slots, "name (type), ...", or "none", for messages.
-template <class N>
-std::string describe_slots(N& n) {
+inline std::string describe_slots(NodeState& n) {
   Result r = n.admin_query("SELECT coalesce(string_agg(slot_name || ' (' || slot_type || ')', ', '), "
                            "'none') FROM pg_replication_slots");
   return r.value(0, 0);
 }
 
 /// Creates a logical slot on the running primary `n`.
-template <class N>
-void create_logical_slot(N& n, const std::string& name, const std::string& plugin, bool failover) {
+inline void create_logical_slot(NodeState& n, const std::string& name, const std::string& plugin, bool failover) {
   int major = n.bins().major;
   if (failover && major < 17)
     throw VersionError("create_logical_slot(\"" + name + "\", failover = true) needs PostgreSQL 17 "
@@ -152,8 +76,7 @@ struct SlotInfo {
   std::string type, plugin;
   bool failover = false, synced = false;
 };
-template <class N>
-SlotInfo logical_slot_info(N& n, const std::string& name, const std::string& caller) {
+inline SlotInfo logical_slot_info(NodeState& n, const std::string& name, const std::string& caller) {
   int major = n.bins().major;
   Result r = n.admin_query(std::string("SELECT slot_type, coalesce(plugin, ''), ") +
                            (major >= 17 ? "failover, synced" : "false, false") +
@@ -189,8 +112,7 @@ inline std::string bytea_bytes(const std::string& hex) {
 /// so once the standby replayed a later transaction (a write after this read) the copy
 /// would wait for the next read ("Synchronization could lead to data loss"). A persisted
 /// copy follows the primary's slot from then on.
-template <class N>
-void persist_synced_copies(N& n, const std::string& name) noexcept {
+inline void persist_synced_copies(NodeState& n, const std::string& name) noexcept {
   try {
     auto names = n.lineage_names();
     if (!names) return;
@@ -226,8 +148,7 @@ void persist_synced_copies(N& n, const std::string& name) noexcept {
 
 /// Reads every change available in slot `name` and confirms them (the slot moves past
 /// them). pgoutput is read as binary and needs options["publication_names"].
-template <class N>
-std::vector<Change> read_changes(N& n, const std::string& name,
+inline std::vector<Change> read_changes(NodeState& n, const std::string& name,
                                  std::map<std::string, std::string> options) {
   SlotInfo info = logical_slot_info(n, name, "read_changes(\"" + name + "\")");
   if (info.synced && n.role() == Role::Standby)  // on a promoted node the flag is left over
@@ -295,8 +216,7 @@ std::vector<Change> read_changes(N& n, const std::string& name,
 
 /// Waits until standby `n` holds a synced copy of failover slot `name` that caught up with
 /// the upstream's slot as it is now (confirmed_flush_lsn).
-template <class N>
-void wait_for_slot_sync(N& n, const std::string& name) {
+inline void wait_for_slot_sync(NodeState& n, const std::string& name) {
   int major = n.bins().major;
   if (major < 17)
     throw VersionError("wait_for_slot_sync(\"" + name + "\") needs PostgreSQL 17 or later (failover "
