@@ -27,6 +27,7 @@ namespace pgha {
 
 class Link;
 class Endpoint;
+class Node;
 namespace detail {
 /// pgha's own classes reach a link's faults and partition cuts through this (no public door).
 struct LinkAccess {
@@ -38,6 +39,7 @@ class LinkKey {
   LinkKey();  // user-provided: `LinkKey{}` is no aggregate initialization from outside
   friend struct LinkAccess;
   friend class ::pgha::Endpoint;
+  friend class ::pgha::Node;
 };
 }  // namespace detail
 
@@ -47,7 +49,11 @@ public:
   Link(const std::string& host, int port);
   /// A link whose new connections go where `choose` says (for Endpoint: needs its key).
   Link(detail::Relay::Chooser choose, detail::LinkKey);
-  /// Resets every open connection and joins the relay's thread (bounded, never throws).
+  /// A handle on a link pgha holds (a standby's replication link, for Node: needs its key).
+  Link(std::shared_ptr<detail::RelayedLink> shared, detail::LinkKey);
+  /// A link made here (host:port, or an Endpoint's): resets every open connection and joins
+  /// the relay's thread (bounded, never throws). A node's replication link goes with its
+  /// node, not with its handle.
   ~Link();
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
@@ -124,10 +130,10 @@ public:
 
 private:
   friend struct detail::LinkAccess;
-  detail::RelayedLink r_;
+  std::shared_ptr<detail::RelayedLink> r_;  // never null
 };
 
-inline detail::RelayedLink& detail::LinkAccess::of(Link& l) noexcept { return l.r_; }
+inline detail::RelayedLink& detail::LinkAccess::of(Link& l) noexcept { return *l.r_; }
 
 }  // namespace pgha
 

@@ -11,9 +11,7 @@
 #pragma once
 
 #include "pgha/build_mode.hpp"
-#ifdef PGHA_SEPARATE_COMPILATION  // types the header-only mode gets through detail/
 #include "pgha/link.hpp"
-#endif
 
 #include <atomic>
 #include <chrono>
@@ -303,6 +301,9 @@ private:
   void signal_required(const std::string& part, int sig);
   detail::NodeState& s() const;
   std::unique_ptr<detail::NodeState> st_;
+  // Handles on the replication links this node had (replication_link()), oldest first;
+  // under the state's mutex.
+  std::vector<std::unique_ptr<Link>> links_;
 };
 
 }  // namespace pgha

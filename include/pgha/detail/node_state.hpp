@@ -417,8 +417,8 @@ public:
     }
     if (arm) arm_upstream(up);
     topo_.attach_to(up.dir_.port(), up.dir_.archive(), opts_.relay);
-    if (Link* k = topo_.link()) {
-      RelayedLink& r = LinkAccess::of(*k);
+    if (RelayedLink* k = topo_.link()) {
+      RelayedLink& r = *k;
       r.set_lane(dir_.name(), "replication link",
                  ", to " + up.dir_.name() + " (port " + std::to_string(up.dir_.port()) + ")");
       for (const auto& p : Isolation::instance().between(this, &up)) r.partition_cut(p.first, p.second);
@@ -463,9 +463,11 @@ public:
     write_config();
   }
   /// The relay of the replication link; StateError if there is none.
-  Link& link() {
+  RelayedLink& link() { return *shared_link(); }
+  /// The same, shared (pgha::Link handles hold it).
+  std::shared_ptr<RelayedLink> shared_link() {
     std::lock_guard<std::recursive_mutex> l(mu_);
-    if (Link* r = topo_.link()) return *r;
+    if (topo_.link()) return topo_.shared_link();
     throw StateError(topo_.standby() ? "this standby streams directly (Options::relay = false); "
                                        "expected a relayed replication link"
                                      : "link faults act on a standby's replication link; this "

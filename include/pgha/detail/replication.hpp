@@ -141,11 +141,11 @@ inline bool lists_standby(const std::string& names, const std::string& app) {
 // The client port under which the upstream sees the wal receiver `pid` of `standby` (its
 // pg_stat_replication.client_port): 0 while it is not connected, -1 when /proc cannot tell.
 inline int identify_receiver(NodeState& standby, int pid) {
-  Link* link = standby.topo().link();
+  RelayedLink* link = standby.topo().link();
   int to = link ? link->port() : standby.topo().upstream_port();
   int port = local_port_to(static_cast<pid_t>(pid), to);
   if (port <= 0 || !link) return port;
-  return LinkAccess::of(*link).relay().server_side_port(port);
+  return link->relay().server_side_port(port);
 }
 
 inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t log_offset) {

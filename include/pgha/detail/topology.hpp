@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "pgha/detail/quote.hpp"
-#include "pgha/link.hpp"
+#include "pgha/detail/relayed_link.hpp"
 
 namespace pgha::detail {
 
@@ -32,7 +32,10 @@ public:
   int upstream_port() const noexcept { return upstream_port_; }
   const std::string& upstream_archive() const noexcept { return upstream_archive_; }
   /// The replication link (a relay), or nullptr (a primary, or Options::relay = false).
-  Link* link() const noexcept { return link_.get(); }
+  /// pgha::Link is a handle on it (Node::replication_link(): shared, so a handle a test
+  /// holds outlives a link this node retired, and says StateError).
+  RelayedLink* link() const noexcept { return link_.get(); }
+  const std::shared_ptr<RelayedLink>& shared_link() const noexcept { return link_; }
   const std::vector<std::string>& sync_list() const noexcept { return sync_list_; }
 
   /// Streams from the server on 127.0.0.1:`port` (through a relay when `relay`), restoring
@@ -40,8 +43,8 @@ public:
   /// were about the old path; the caller applies the live Partitions to the new one).
   void attach_to(int port, const std::string& archive, bool relay) {
     if (relay) {
-      if (!link_) link_ = std::make_unique<Link>("127.0.0.1", port);
-      else LinkAccess::of(*link_).retarget("127.0.0.1", port);
+      if (!link_) link_ = std::make_shared<RelayedLink>("127.0.0.1", port);
+      else link_->retarget("127.0.0.1", port);
     } else {
       retire_link("the standby now streams without a relay");
     }
@@ -112,8 +115,12 @@ public:
   /// In a fork()ed child: the relay's thread does not exist here; leak the object (kept
   /// reachable) instead of joining a thread of the parent.
   void abandon() noexcept {
-    static std::vector<std::unique_ptr<Link>>* kept = new std::vector<std::unique_ptr<Link>>;
-    try { if (link_) kept->push_back(std::move(link_)); } catch (...) { (void)link_.release(); }
+    static auto* kept = new std::vector<std::shared_ptr<RelayedLink>>;
+    try {
+      if (link_) kept->push_back(std::move(link_));
+    } catch (...) {
+      new std::shared_ptr<RelayedLink>(std::move(link_));  // leaked on purpose, as above
+    }
   }
 
   // --- replication slots (detail/slot_policy.hpp) ---
@@ -142,14 +149,14 @@ private:
   bool sync_any_ = false;
   int upstream_port_ = 0;
   std::string upstream_archive_;
-  std::unique_ptr<Link> link_;
+  std::shared_ptr<RelayedLink> link_;
   // Links this node had before (a promote ends its link): closed, but kept while the node
   // lives, so a reference a test still holds gives a StateError, not a dangling access.
-  std::vector<std::unique_ptr<Link>> retired_;
+  std::vector<std::shared_ptr<RelayedLink>> retired_;
 
   void retire_link(const std::string& why) {
     if (!link_) return;
-    LinkAccess::of(*link_).close(why);
+    link_->close(why);
     try {
       retired_.push_back(std::move(link_));
     } catch (...) {

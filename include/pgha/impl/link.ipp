@@ -16,48 +16,50 @@ PGHA_DECL LinkKey::LinkKey() {}
 
 namespace pgha {
 
-PGHA_DECL Link::Link(const std::string& host, int port) : r_(host, port) {}
+PGHA_DECL Link::Link(const std::string& host, int port) : r_(std::make_shared<detail::RelayedLink>(host, port)) {}
 
-PGHA_DECL Link::Link(detail::Relay::Chooser choose, detail::LinkKey) : r_(std::move(choose)) {}
+PGHA_DECL Link::Link(detail::Relay::Chooser choose, detail::LinkKey)
+    : r_(std::make_shared<detail::RelayedLink>(std::move(choose))) {}
+PGHA_DECL Link::Link(std::shared_ptr<detail::RelayedLink> shared, detail::LinkKey) : r_(std::move(shared)) {}
 
 PGHA_DECL Link::~Link() = default;
 
-PGHA_DECL void Link::cut(LinkCut how, Direction d) { r_.cut(how, d); }
+PGHA_DECL void Link::cut(LinkCut how, Direction d) { r_->cut(how, d); }
 
 PGHA_DECL bool Link::drop_available(std::string* why) { return detail::packet_drop().available(why); }
 
-PGHA_DECL void Link::heal() { r_.heal(); }
+PGHA_DECL void Link::heal() { r_->heal(); }
 
-PGHA_DECL auto Link::is_cut() const -> bool { return r_.is_cut(); }
+PGHA_DECL auto Link::is_cut() const -> bool { return r_->is_cut(); }
 
-PGHA_DECL void Link::delay(std::chrono::milliseconds latency, std::chrono::milliseconds jitter) { r_.delay(latency, jitter); }
+PGHA_DECL void Link::delay(std::chrono::milliseconds latency, std::chrono::milliseconds jitter) { r_->delay(latency, jitter); }
 
-PGHA_DECL void Link::bandwidth(std::uint64_t bytes_per_second) { r_.bandwidth(bytes_per_second); }
+PGHA_DECL void Link::bandwidth(std::uint64_t bytes_per_second) { r_->bandwidth(bytes_per_second); }
 
-PGHA_DECL void Link::limit_data(std::uint64_t bytes) { r_.limit_data(bytes); }
+PGHA_DECL void Link::limit_data(std::uint64_t bytes) { r_->limit_data(bytes); }
 
-PGHA_DECL void Link::slow_close(std::chrono::milliseconds delay) { r_.slow_close(delay); }
+PGHA_DECL void Link::slow_close(std::chrono::milliseconds delay) { r_->slow_close(delay); }
 
-PGHA_DECL void Link::timeout(std::chrono::milliseconds after, Direction d) { r_.timeout(after, d); }
+PGHA_DECL void Link::timeout(std::chrono::milliseconds after, Direction d) { r_->timeout(after, d); }
 
 PGHA_DECL void Link::slicer(std::size_t average, std::size_t variation, std::chrono::microseconds delay, Direction d) {
-  r_.slicer(average, variation, delay, d);
+  r_->slicer(average, variation, delay, d);
 }
 
-PGHA_DECL void Link::reset_after(std::chrono::milliseconds after) { r_.reset_after(after); }
+PGHA_DECL void Link::reset_after(std::chrono::milliseconds after) { r_->reset_after(after); }
 
-PGHA_DECL void Link::toxicity(double share) { r_.toxicity(share); }
+PGHA_DECL void Link::toxicity(double share) { r_->toxicity(share); }
 
-PGHA_DECL void Link::reset_connections() { r_.reset_connections(); }
+PGHA_DECL void Link::reset_connections() { r_->reset_connections(); }
 
-PGHA_DECL auto Link::bytes_up() const -> std::uint64_t { return r_.relay().bytes(Direction::Upstream); }
+PGHA_DECL auto Link::bytes_up() const -> std::uint64_t { return r_->relay().bytes(Direction::Upstream); }
 
-PGHA_DECL auto Link::bytes_down() const -> std::uint64_t { return r_.relay().bytes(Direction::Downstream); }
+PGHA_DECL auto Link::bytes_down() const -> std::uint64_t { return r_->relay().bytes(Direction::Downstream); }
 
-PGHA_DECL auto Link::connections() const -> std::size_t { return r_.relay().open_pairs(); }
+PGHA_DECL auto Link::connections() const -> std::size_t { return r_->relay().open_pairs(); }
 
-PGHA_DECL auto Link::port() const noexcept -> int { return r_.port(); }
+PGHA_DECL auto Link::port() const noexcept -> int { return r_->port(); }
 
-PGHA_DECL auto Link::relay(detail::LinkKey) noexcept -> detail::Relay& { return r_.relay(); }
+PGHA_DECL auto Link::relay(detail::LinkKey) noexcept -> detail::Relay& { return r_->relay(); }
 
 }  // namespace pgha

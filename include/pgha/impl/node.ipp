@@ -58,10 +58,13 @@ PGHA_DECL const char* enum_name(ServerProcess p) noexcept {
 
 PGHA_DECL std::ostream& operator<<(std::ostream& o, ServerProcess p) { return o << enum_name(p); }
 
-PGHA_DECL Node::Node(Node&& o) noexcept : st_(std::move(o.st_)) {}
+PGHA_DECL Node::Node(Node&& o) noexcept : st_(std::move(o.st_)), links_(std::move(o.links_)) {}
 
 PGHA_DECL auto Node::operator=(Node&& o) noexcept -> Node& {
-    if (this != &o) st_ = std::move(o.st_);  // the old state is destroyed: server stopped, directory removed
+    if (this != &o) {
+      st_ = std::move(o.st_);  // the old state is destroyed: server stopped, directory removed
+      links_ = std::move(o.links_);
+    }
     return *this;
   }
 
@@ -217,13 +220,23 @@ PGHA_DECL void Node::pause_replay() { s().admin_query("SELECT pg_wal_replay_paus
 
 PGHA_DECL void Node::resume_replay() { s().admin_query("SELECT pg_wal_replay_resume()"); note_event("heal", "replay resumed"); }
 
-PGHA_DECL void Node::cut_link(LinkCut how) { s().link().cut(how); }
+PGHA_DECL void Node::cut_link(LinkCut how) { replication_link().cut(how); }
 
-PGHA_DECL void Node::heal_link() { s().link().heal(); }
+PGHA_DECL void Node::heal_link() { replication_link().heal(); }
 
-PGHA_DECL void Node::set_link_delay(std::chrono::milliseconds d) { s().link().delay(d); }
+PGHA_DECL void Node::set_link_delay(std::chrono::milliseconds d) { replication_link().delay(d); }
 
-PGHA_DECL auto Node::replication_link() -> Link& { return s().link(); }
+PGHA_DECL auto Node::replication_link() -> Link& {
+  auto& st = s();
+  std::lock_guard<std::recursive_mutex> l(st.mutex());
+  std::shared_ptr<detail::RelayedLink> r = st.shared_link();  // StateError without one
+  // One handle per link the node had: the same Link& every call, and a handle a test keeps
+  // after a promote still refers to the retired (closed) link: StateError, never dangling.
+  for (auto& h : links_)
+    if (&detail::LinkAccess::of(*h) == r.get()) return *h;
+  links_.push_back(std::make_unique<Link>(std::move(r), detail::LinkKey()));
+  return *links_.back();
+}
 
 PGHA_DECL void Node::promote() {
     {

@@ -70,7 +70,7 @@ PGHA_DECL auto Partition::check(Node* n) -> detail::NodeState* {
 PGHA_DECL void Partition::cut_if_streams(detail::NodeState& x, detail::NodeState& y, LinkCut how) {
     std::lock_guard<std::recursive_mutex> l(x.mutex());
     if (!x.topo().standby() || x.topo().upstream_port() != y.dir().port()) return;
-    detail::LinkAccess::of(x.link()).partition_cut(id_, how);  // StateError without a relay
+    x.link().partition_cut(id_, how);  // StateError without a relay
     ++cut_;
   }
 
@@ -93,7 +93,7 @@ PGHA_DECL void Partition::heal_cuts() {
         try {
           auto x = ref.pin("pgha::Partition heal");
           std::lock_guard<std::recursive_mutex> l(x->mutex());
-          if (Link* k = x->topo().link()) detail::LinkAccess::of(*k).partition_heal(id_);
+          if (detail::RelayedLink* k = x->topo().link()) k->partition_heal(id_);
         } catch (const StateError&) {  // destroyed between alive() and pin(): nothing to heal
         }
       }
