@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -20,6 +21,16 @@
 #include "pgha/error.hpp"
 
 namespace pgha::detail {
+
+/// 127.0.0.1:`port` (0: any free port, for bind) as a socket address: the one builder of
+/// the loopback address every pgha server, relay and port probe uses.
+inline sockaddr_in loopback_address(int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  return a;
+}
 
 class PortLease {
 public:
@@ -41,10 +52,7 @@ inline int try_bind(int port, int* chosen = nullptr) {
   if (s.get() < 0) return errno;
   int one = 1;
   if (::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return errno;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in a = loopback_address(port);
   if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return errno;
   if (chosen) {
     socklen_t len = sizeof a;

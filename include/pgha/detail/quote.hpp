@@ -29,11 +29,12 @@ inline std::string conninfo_param(const std::string& key, const std::string& val
 
 // The one loopback TCP conninfo pgha builds (nodes, endpoints, PgBouncer, its own
 // upstream connections): host 127.0.0.1, every value quoted. `extra` is appended as is
-// ("connect_timeout=5", an application_name param).
+// ("connect_timeout=5", an application_name param). An empty `dbname` is left out (a
+// physical replication connection names none).
 inline std::string tcp_conninfo(int port, const std::string& user, const std::string& password,
                                 const std::string& dbname, const std::string& extra = {}) {
   return "host=127.0.0.1 port=" + std::to_string(port) + " " + conninfo_param("user", user) + " " +
-         conninfo_param("password", password) + " " + conninfo_param("dbname", dbname) +
+         conninfo_param("password", password) + (dbname.empty() ? "" : " " + conninfo_param("dbname", dbname)) +
          (extra.empty() ? "" : " " + extra);
 }
 

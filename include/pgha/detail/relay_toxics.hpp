@@ -30,6 +30,7 @@
 #include <system_error>
 
 #include "pgha/detail/fd.hpp"
+#include "pgha/detail/ports.hpp"
 #include "pgha/error.hpp"
 #include "pgha/link_types.hpp"
 
@@ -54,9 +55,7 @@ inline int ms_until(RelayClock::time_point t, RelayClock::time_point now) {
 inline Fd listen_loopback(int& port) {
   Fd l(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!l) relay_fail("cannot create the listening socket", errno);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in a = loopback_address(0);
   socklen_t len = sizeof a;
   if (::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
     relay_fail("bind(127.0.0.1:0) failed, expected a free loopback port", errno);
@@ -88,10 +87,7 @@ struct RelayTarget {
 /// 127.0.0.1:`port` without any name lookup (what every pgha node listens on).
 inline RelayTarget loopback_target(int port) {
   RelayTarget t;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  sockaddr_in a = loopback_address(port);
   std::memcpy(&t.addr, &a, sizeof a);
   t.len = sizeof a;
   return t;

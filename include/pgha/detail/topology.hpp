@@ -107,9 +107,8 @@ public:
   /// primary_conninfo for the replication role with `password`.
   std::string replication_conninfo(const std::string& password) const {
     int port = link_ ? link_->port() : upstream_port_;
-    return "host=127.0.0.1 port=" + std::to_string(port) + " user=replicauser " +
-           conninfo_param("password", password) + " " + conninfo_param("application_name", app_name_) +
-           " connect_timeout=5";
+    return tcp_conninfo(port, "replicauser", password, "",
+                        conninfo_param("application_name", app_name_) + " connect_timeout=5");
   }
 
   /// In a fork()ed child: the relay's thread does not exist here; leak the object (kept
