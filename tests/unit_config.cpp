@@ -115,6 +115,11 @@ TEST_CASE("LSNs and timeline history") {
   CHECK(switchpoint(hist, 1) == 0x3000110ull);
   CHECK(switchpoint(hist, 2) == 0x5000060ull);
   CHECK(switchpoint(hist, 3) == 0);
+  CHECK(parent_timeline(hist) == 2);  // the file of timeline 3: it forked from 2
+  CHECK(parent_timeline("1\t0/3000110\tno recovery target specified\n") == 1);
+  CHECK(parent_timeline("") == 0);
+  CHECK(parent_timeline("# a comment\nnot a line\n") == 0);
+  CHECK(history_entries(hist).size() == 2);
   CHECK(history_file_name(3) == "00000003.history");
   CHECK(history_file_name(26) == "0000001A.history");
 }

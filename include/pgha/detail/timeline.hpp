@@ -7,6 +7,7 @@
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "pgha/detail/files.hpp"
 
@@ -50,18 +51,39 @@ inline std::string format_lsn(std::uint64_t lsn) {
   return o.str();
 }
 
-// Where timeline `tli` ended according to a `<current>.history` file's text: the LSN at
-// which the next timeline forked off. 0 = tli is not an ancestor listed in the file.
-inline std::uint64_t switchpoint(const std::string& history, std::uint32_t tli) {
+// The entries of a `<current>.history` file's text, oldest first: each line "<parent tli>
+// <switchpoint LSN> <reason>" says where that ancestor timeline ended. The one parser of
+// history files (comment and malformed lines are skipped).
+struct HistoryEntry {
+  std::uint32_t parent = 0;
+  std::uint64_t switchpoint = 0;
+};
+inline std::vector<HistoryEntry> history_entries(const std::string& history) {
+  std::vector<HistoryEntry> out;
   std::istringstream in(history);
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream l(line);
     std::uint32_t parent;
     std::string lsn;
-    if (l >> parent >> lsn && parent == tli) return parse_lsn(lsn);
+    if (l >> parent >> lsn && lsn.find('/') != std::string::npos) out.push_back({parent, parse_lsn(lsn)});
   }
+  return out;
+}
+
+// Where timeline `tli` ended according to a `<current>.history` file's text: the LSN at
+// which the next timeline forked off. 0 = tli is not an ancestor listed in the file.
+inline std::uint64_t switchpoint(const std::string& history, std::uint32_t tli) {
+  for (const HistoryEntry& e : history_entries(history))
+    if (e.parent == tli) return e.switchpoint;
   return 0;
+}
+
+// The timeline the history's own timeline forked from (its last entry's parent); 0 if the
+// file lists none.
+inline std::uint32_t parent_timeline(const std::string& history) {
+  std::vector<HistoryEntry> all = history_entries(history);
+  return all.empty() ? 0 : all.back().parent;
 }
 
 inline std::string history_file_name(std::uint32_t tli) {

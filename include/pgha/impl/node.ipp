@@ -415,10 +415,8 @@ PGHA_DECL auto Node::timeline_or_0() noexcept -> std::uint32_t {
 PGHA_DECL auto Node::parent_timeline(std::uint32_t tli) const noexcept -> std::string {
     try {
       std::string h = tli > 1 ? detail::read_file(data_dir() + "/pg_wal/" + detail::history_file_name(tli)) : "";
-      std::size_t last = h.find_last_not_of('\n');
-      if (last == std::string::npos) return {};
-      std::size_t line = h.rfind('\n', last);
-      return std::to_string(std::strtoul(h.c_str() + (line == std::string::npos ? 0 : line + 1), nullptr, 10));
+      std::uint32_t parent = detail::parent_timeline(h);
+      return parent ? std::to_string(parent) : std::string();
     } catch (...) {
       return {};
     }
