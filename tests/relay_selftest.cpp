@@ -261,17 +261,17 @@ void run_test(const char* name, const std::function<void()>& body) {
 
 void test_setup_errors() {
   bool threw = false;
-  try { Relay r("no-such-host.invalid", 5432); } catch (const std::runtime_error& e) {
+  try { Relay r("no-such-host.invalid", 5432); } catch (const pgha::SetupError& e) {
     threw = std::string(e.what()).find("no-such-host.invalid") != std::string::npos;
   }
   CHECK(threw);
   threw = false;
-  try { Relay r("127.0.0.1", 0); } catch (const std::runtime_error&) { threw = true; }
+  try { Relay r("127.0.0.1", 0); } catch (const pgha::UsageError&) { threw = true; }  // the caller's mistake
   CHECK(threw);
   Relay r("localhost", g_echo->port());  // "localhost" must reach the IPv4-only echo server
   CHECK(echoes(r.port(), "via localhost"));
   threw = false;
-  try { r.set_delay(milliseconds(-1)); } catch (const std::runtime_error&) { threw = true; }
+  try { r.set_delay(milliseconds(-1)); } catch (const pgha::UsageError&) { threw = true; }
   CHECK(threw);
   threw = false;
   try { r.retarget("no-such-host.invalid", 1); } catch (const std::runtime_error&) { threw = true; }

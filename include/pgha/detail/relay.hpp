@@ -86,8 +86,8 @@ public:
   /// about 2*d. Negative values throw.
   void set_delay(std::chrono::milliseconds d, std::chrono::milliseconds jitter = std::chrono::milliseconds(0)) {
     if (d.count() < 0 || jitter.count() < 0)
-      throw PGHA_DETAIL_RELAY_ERROR("pgha relay: delay of " + std::to_string(d.count()) + " ms (jitter " +
-                                    std::to_string(jitter.count()) + " ms) is invalid; expected >= 0");
+      throw UsageError("pgha relay: delay of " + std::to_string(d.count()) + " ms (jitter " +
+                       std::to_string(jitter.count()) + " ms) is invalid; expected >= 0");
     command([&] { want_tox_.delay = d; want_tox_.jitter = jitter; });
   }
   /// Bytes per second per connection and direction; 0 = unlimited.
@@ -175,8 +175,8 @@ private:
     std::unique_lock<std::mutex> lk(mu_);
     const auto check_alive = [&] {
       if (dead_)
-        throw PGHA_DETAIL_RELAY_ERROR("pgha relay on port " + std::to_string(port_) +
-                                      ": its I/O thread stopped (" + dead_why_ + "); expected it running");
+        throw SetupError("pgha relay on port " + std::to_string(port_) + ": its I/O thread stopped (" +
+                         dead_why_ + "); expected it running");
     };
     check_alive();
     change();

@@ -8,10 +8,6 @@
 // wants, and a connection has no deadline).
 #pragma once
 
-#ifndef PGHA_DETAIL_RELAY_ERROR
-#define PGHA_DETAIL_RELAY_ERROR ::pgha::SetupError
-#endif
-
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -39,7 +35,7 @@ namespace pgha::detail {
 using RelayClock = std::chrono::steady_clock;
 
 [[noreturn]] inline void relay_fail(const std::string& what, int err) {
-  throw PGHA_DETAIL_RELAY_ERROR("pgha relay: " + what + ": " + std::generic_category().message(err));
+  throw SystemError(err, "pgha relay: " + what);
 }
 inline void set_nodelay(int fd) noexcept {
   int one = 1;  // Nagle + delayed ACK would add ~40 ms stalls no real link has
@@ -97,15 +93,14 @@ inline RelayTarget loopback_target(int port) {
 /// "localhost" may list ::1 first). Throws when the port is invalid or the name unknown.
 inline RelayTarget resolve_target(const std::string& host, int port) {
   if (port < 1 || port > 65535)
-    throw PGHA_DETAIL_RELAY_ERROR("pgha relay: upstream port " + std::to_string(port) +
-                                  " is invalid; expected 1..65535");
+    throw UsageError("pgha relay: upstream port " + std::to_string(port) + " is invalid; expected 1..65535");
   addrinfo hints{}, *res = nullptr;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
   const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
   if (rc != 0 || res == nullptr)
-    throw PGHA_DETAIL_RELAY_ERROR("pgha relay: cannot resolve upstream host '" + host + "' (" +
-                                  ::gai_strerror(rc) + "); expected a host name or IP address");
+    throw SetupError("pgha relay: cannot resolve upstream host '" + host + "' (" + ::gai_strerror(rc) +
+                     "); expected a host name or IP address");
   const addrinfo* pick = res;
   for (const addrinfo* a = res; a; a = a->ai_next)
     if (a->ai_family == AF_INET) { pick = a; break; }
