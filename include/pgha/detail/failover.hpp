@@ -11,10 +11,10 @@
 #include <thread>
 #include <vector>
 
-#include "pgha/detail/client_tools.hpp"
+#include "pgha/detail/clone.hpp"
 #include "pgha/detail/node_state.hpp"
 #include "pgha/detail/replication.hpp"
-#include "pgha/detail/timeline.hpp"
+#include "pgha/detail/wal_history.hpp"
 
 namespace pgha::detail {
 

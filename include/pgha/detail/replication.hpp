@@ -12,7 +12,7 @@
 #include "pgha/detail/node_state.hpp"
 #include "pgha/detail/quote.hpp"
 #include "pgha/detail/socket_ports.hpp"
-#include "pgha/detail/timeline.hpp"
+#include "pgha/detail/wal_history.hpp"
 
 namespace pgha::detail {
 

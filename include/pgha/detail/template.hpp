@@ -27,7 +27,7 @@
 #include "pgha/detail/process.hpp"
 #include "pgha/detail/reaper.hpp"
 #include "pgha/events.hpp"
-#include "pgha/detail/timeline.hpp"
+#include "pgha/detail/wal_history.hpp"
 
 namespace pgha::detail {
 

@@ -1,4 +1,4 @@
-// pgha/detail/timeline.hpp: reading a stopped node's pg_control and a primary's
+// pgha/detail/wal_history.hpp: reading a stopped node's pg_control and a primary's
 // timeline history, to decide whether a former primary can simply resume as a standby
 // or has diverged (WAL the new primary never got) and must be rewound or re-cloned.
 #pragma once

@@ -1,6 +1,8 @@
-// pgha/detail/client_tools.hpp: pg_basebackup and pg_rewind, used only when a
-// version-matched one exists (server-only builds ship neither). Both run as the server
-// user, so the files they write have the right owner.
+// pgha/detail/clone.hpp: how a node gets its data from another: the clone strategy
+// (clone_from: a copy of the template plus the source's WAL when that is enough, else a
+// real backup) and the repair of a diverged node (rewind). pg_basebackup and pg_rewind are
+// used only when a version-matched one exists (server-only builds ship neither); both run
+// as the server user, so the files they write have the right owner.
 #pragma once
 
 #include <string>
