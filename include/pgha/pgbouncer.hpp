@@ -40,9 +40,10 @@
 #include "pgha/detail/ports.hpp"
 #include "pgha/detail/privilege.hpp"
 #ifndef PGHA_SEPARATE_COMPILATION  // the separate mode compiles these in the library
-#include "pgha/detail/process.hpp"
+#include "pgha/detail/postmaster_pid.hpp"
 #include "pgha/detail/quote.hpp"
 #include "pgha/detail/reaper.hpp"
+#include "pgha/detail/spawn.hpp"
 #endif
 #include "pgha/endpoint.hpp"
 #include "pgha/error.hpp"

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "pgha/detail/process.hpp"
+#include "pgha/detail/spawn.hpp"
 #include "pgha/error.hpp"
 #include "pgha/events.hpp"
 

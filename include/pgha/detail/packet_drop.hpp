@@ -27,8 +27,9 @@
 #include <vector>
 
 #include "pgha/detail/files.hpp"
-#include "pgha/detail/process.hpp"
+#include "pgha/detail/proc_info.hpp"
 #include "pgha/detail/reaper.hpp"
+#include "pgha/detail/spawn.hpp"
 #include "pgha/error.hpp"
 
 namespace pgha::detail {

@@ -28,7 +28,9 @@
 #include <utility>
 
 #include "pgha/detail/files.hpp"
-#include "pgha/detail/process.hpp"
+#include "pgha/detail/postmaster_pid.hpp"
+#include "pgha/detail/proc_info.hpp"
+#include "pgha/detail/spawn.hpp"
 
 namespace pgha::detail {
 

@@ -18,7 +18,9 @@
 
 #include "pgha/detail/files.hpp"
 #include "pgha/detail/node_dir.hpp"
-#include "pgha/detail/process.hpp"
+#include "pgha/detail/postmaster_pid.hpp"
+#include "pgha/detail/proc_info.hpp"
+#include "pgha/detail/spawn.hpp"
 #include "pgha/detail/wait.hpp"
 #include "pgha/error.hpp"
 #include "pgha/options.hpp"

@@ -24,8 +24,9 @@
 #include "pgha/detail/binaries.hpp"
 #include "pgha/detail/config.hpp"
 #include "pgha/detail/files.hpp"
-#include "pgha/detail/process.hpp"
+#include "pgha/detail/postmaster_pid.hpp"
 #include "pgha/detail/reaper.hpp"
+#include "pgha/detail/spawn.hpp"
 #include "pgha/events.hpp"
 #include "pgha/detail/wal_history.hpp"
 

@@ -8,9 +8,10 @@
 #include "pgha/detail/binaries.hpp"
 #include "pgha/detail/files.hpp"
 #include "pgha/detail/live_nodes.hpp"
-#include "pgha/detail/process.hpp"
+#include "pgha/detail/postmaster_pid.hpp"
 #include "pgha/detail/quote.hpp"
 #include "pgha/detail/reaper.hpp"
+#include "pgha/detail/spawn.hpp"
 
 namespace pgha {
 

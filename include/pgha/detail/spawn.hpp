@@ -1,35 +1,31 @@
-// pgha/detail/process.hpp: spawning and reaping server processes. Servers are launched
-// as our own children (not through pg_ctl, whose postmaster is re-parented to PID 1 and
+// pgha/detail/spawn.hpp: starting and reaping child processes. Servers are launched as
+// our own children (not through pg_ctl, whose postmaster is re-parented to PID 1 and
 // lingers as a zombie after SIGKILL), each in its own process group, with exec failure
 // reported through a close-on-exec pipe, and with privileges dropped when we are root.
+// run() is the same for programs that run to completion (initdb, pg_basebackup, nft).
 #pragma once
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
-#include <cstdint>
-#include <cstdlib>
 #include <vector>
 
 #include "pgha/detail/fd.hpp"
-#include "pgha/detail/files.hpp"
 #include "pgha/detail/privilege.hpp"
 #include "pgha/error.hpp"
 
@@ -266,189 +262,6 @@ inline int run(const SpawnSpec& spec, std::chrono::milliseconds limit,
                        std::to_string(limit.count()) + " ms and was killed");
   }
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-// Direct children of a process (postgres backends, walsender, walreceiver, ...).
-inline std::vector<pid_t> child_pids(pid_t parent) {
-  std::vector<pid_t> out;
-  std::ifstream f("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
-                  "/children");
-  if (f) {
-    pid_t p;
-    while (f >> p) out.push_back(p);
-    return out;
-  }
-  // Kernels without CONFIG_PROC_CHILDREN: scan /proc for the parent pid.
-  if (DIR* d = ::opendir("/proc")) {
-    while (dirent* e = ::readdir(d)) {
-      pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
-      if (p <= 0) continue;
-      std::ifstream s("/proc/" + std::string(e->d_name) + "/stat");
-      std::string line;
-      std::getline(s, line);
-      auto rp = line.rfind(')');
-      if (rp == std::string::npos) continue;
-      std::istringstream rest(line.substr(rp + 2));
-      char state;
-      pid_t ppid = 0;
-      rest >> state >> ppid;
-      if (ppid == parent) out.push_back(p);
-    }
-    ::closedir(d);
-  }
-  return out;
-}
-
-// The command line of a process as shown by ps ("postgres: walreceiver ..."), or "".
-inline std::string process_title(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  for (auto& c : s) if (c == '\0') c = ' ';
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
-}
-
-// Whether a server child's title ("postgres: <cluster_name>: <type> <details>", or without
-// the cluster name when it is empty) is of process type `type` ("walsender", "background
-// writer"): the words right after the prefix, followed by a space or the end.
-inline bool is_process_type(const std::string& title, const std::string& cluster_name,
-                            const std::string& type) {
-  std::string prefix = "postgres: " + (cluster_name.empty() ? std::string() : cluster_name + ": ");
-  if (title.compare(0, prefix.size(), prefix) != 0) return false;
-  if (title.compare(prefix.size(), type.size(), type) != 0) return false;
-  std::size_t end = prefix.size() + type.size();
-  return end == title.size() || title[end] == ' ';
-}
-
-// The state letter of /proc/<pid>/stat ('R', 'S', 'T' stopped, 'Z' zombie), or '?'.
-inline char process_state(pid_t pid) {
-  std::ifstream s("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(s, line);
-  auto rp = line.rfind(')');
-  return (rp == std::string::npos || rp + 2 >= line.size()) ? '?' : line[rp + 2];
-}
-
-// True for a process stopped by SIGSTOP (freeze()).
-inline bool process_stopped(pid_t pid) { return process_state(pid) == 'T'; }
-
-// True while the process exists and is not a zombie.
-inline bool process_alive(pid_t pid) {
-  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
-  std::ifstream s("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(s, line);
-  auto rp = line.rfind(')');
-  return rp == std::string::npos || rp + 2 >= line.size() || line[rp + 2] != 'Z';
-}
-
-// "pid starttime" of a process, from /proc/<pid>/stat (field 22), or "" if it is gone.
-// A zombie is gone: where PID 1 does not reap orphans (a container without an init),
-// a dead test process or watcher stays a zombie for good.
-inline std::string process_identity(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return {};
-  auto rp = line.rfind(')');
-  if (rp == std::string::npos) return {};
-  std::istringstream rest(line.substr(rp + 2));
-  std::string field;
-  if (!(rest >> field) || field == "Z") return {};  // field 3: the state
-  for (int i = 4; i <= 22 && (rest >> field); ++i) {}
-  return std::to_string(pid) + " " + field;
-}
-
-// The SysV segment a postmaster.pid names: line 1 is the pid (negative for a single-user
-// postgres), line 7 "<key> <shmid>" (absent until the segment exists). False if either
-// is missing; `pid` is set from line 1 even then.
-inline bool pidfile_shm(const std::string& pidfile_path, pid_t& pid, key_t& key, int& shmid) {
-  std::istringstream in(read_file(pidfile_path));
-  std::string line;
-  bool have_pid = false, have_shm = false;
-  for (int i = 1; std::getline(in, line); ++i) {
-    std::istringstream l(line);
-    if (i == 1) {
-      long p = 0;
-      have_pid = static_cast<bool>(l >> p) && p != 0;
-      pid = static_cast<pid_t>(p < 0 ? -p : p);
-    } else if (i == 7) {
-      // PostgreSQL prints the int key as unsigned long: a negative key comes sign-extended.
-      unsigned long long k = 0;
-      long id = -1;
-      have_shm = static_cast<bool>(l >> k >> id) && id >= 0;
-      key = static_cast<key_t>(static_cast<std::uint32_t>(k));
-      shmid = static_cast<int>(id);
-    }
-  }
-  return have_pid && have_shm;
-}
-
-// The status a postmaster writes on line 8 of its postmaster.pid (PostgreSQL 10+):
-// "starting", "ready" (a primary accepts connections), "standby" (a hot standby accepts
-// read-only ones), "stopping"; "" when the file is missing, belongs to another pid (a
-// crashed server leaves its file behind), or has no status line yet.
-inline std::string postmaster_status(const std::string& pidfile_path, pid_t pid) {
-  std::string raw = read_file(pidfile_path);
-  std::size_t line = 0, pos = 0;
-  std::string first, status;
-  while (pos <= raw.size() && line < 8) {
-    std::size_t nl = raw.find('\n', pos);
-    if (nl == std::string::npos) break;  // a line being written has no newline yet
-    ++line;
-    if (line == 1) first = raw.substr(pos, nl - pos);
-    if (line == 8) status = raw.substr(pos, nl - pos);
-    pos = nl + 1;
-  }
-  if (line < 8 || first != std::to_string(pid)) return {};
-  std::size_t end = status.find_last_not_of(' ');
-  return end == std::string::npos ? std::string() : status.substr(0, end + 1);
-}
-
-// Removes the SysV shared memory segment a postmaster.pid names, but only when it is
-// provably that server's: the id on line 7 still has the key on line 7, it was created by
-// the pid on line 1, and no process is attached any more (waits up to `limit` for the
-// server's last children to detach; after a kill -9 of only the postmaster they exit on
-// their own within milliseconds). The segment outlives a killed server, and nobody else
-// would remove it. True if it was removed; false if there was none, it was someone
-// else's (the id was reused), or it was still attached at the deadline.
-inline bool remove_postmaster_shm(const std::string& pidfile_path,
-                                  std::chrono::milliseconds limit = std::chrono::seconds(2)) noexcept {
-  try {
-    pid_t creator = 0;
-    key_t key = 0;
-    int shmid = -1;
-    if (!pidfile_shm(pidfile_path, creator, key, shmid)) return false;
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-      shmid_ds ds{};
-      if (::shmctl(shmid, IPC_STAT, &ds) != 0) return false;  // gone already
-      if (ds.shm_perm.__key != key || ds.shm_cpid != creator) return false;  // not this server's
-      if (ds.shm_nattch == 0) return ::shmctl(shmid, IPC_RMID, nullptr) == 0;
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  } catch (...) {
-    return false;
-  }
-}
-
-// Like a power cut: SIGKILL to a postmaster and every child at once, then waits until
-// they are gone (zombies count as gone) and removes the SysV segment. False if some
-// process outlived `limit`. Serves our own children and the sweep of foreign leftovers.
-inline bool kill_server(pid_t postmaster, const std::string& pidfile_path,
-                        std::chrono::milliseconds limit) noexcept {
-  auto children = child_pids(postmaster);
-  ::kill(postmaster, SIGKILL);
-  for (pid_t c : children) ::kill(c, SIGKILL);
-  children.push_back(postmaster);
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  for (pid_t c : children)  // each exits within a few ms (the kernel frees its memory)
-    while (process_alive(c) && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-  for (pid_t c : children)
-    if (process_alive(c)) return false;
-  remove_postmaster_shm(pidfile_path, std::chrono::seconds(1));
-  return true;
 }
 
 }  // namespace pgha::detail
