@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -10,6 +12,9 @@
 #include <unistd.h>
 
 #include <boost/filesystem.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
 #include <random>
 
 #include "catch.hpp"
@@ -166,6 +171,79 @@ TEST_CASE("a directory the server user cannot enter is named with the user") {
   ::chmod((d + "/closed").c_str(), 0711);
   CHECK_NOTHROW(check_traversable(d + "/closed/inner", ra));
   fs::remove_all(d);
+}
+
+TEST_CASE("/proc/<pid>/stat of a process whose name holds ') ' is read after the last ')'") {
+  // A parser that stops at the first ')' would read this child's state as 'Z' and its
+  // parent as pid 1: a live process taken for a zombie, an orphan.
+  const char* name = "x) Z 1 (y) b";
+  int ready[2];
+  REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // async-signal-safe calls only
+    ::prctl(PR_SET_NAME, name);
+    (void)!::write(ready[1], "x", 1);
+    for (;;) ::pause();
+  }
+  struct Reap {  // a failed REQUIRE leaves no child behind
+    pid_t pid;
+    bool done = false;
+    ~Reap() {
+      if (done) return;
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{pid};
+  ::close(ready[1]);
+  char byte = 0;
+  ssize_t got;
+  do got = ::read(ready[0], &byte, 1); while (got < 0 && errno == EINTR);
+  ::close(ready[0]);
+  REQUIRE(got == 1);  // the child is named now
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+  std::string shown;
+  std::getline(comm, shown);
+  CHECK(shown == name);
+
+  ProcStat st;
+  REQUIRE(read_proc_stat(pid, st));
+  CHECK((st.state == 'R' || st.state == 'S'));  // on its way to pause(), or in it
+  CHECK(st.ppid == ::getpid());
+  CHECK(st.start > 0);
+  ProcStat self;
+  REQUIRE(read_proc_stat(::getpid(), self));
+  CHECK(st.start >= self.start);
+  ProcIdentity id;
+  REQUIRE(read_proc_identity(pid, id));
+  CHECK(id.ppid == ::getpid());
+  CHECK(id.start == st.start);
+  CHECK(process_alive(pid));
+  CHECK(process_identity(pid) == std::to_string(pid) + " " + std::to_string(st.start));
+  auto kids = child_pids(::getpid());
+  CHECK(std::find(kids.begin(), kids.end(), pid) != kids.end());
+
+  ::kill(pid, SIGSTOP);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, WUNTRACED) == pid);
+  REQUIRE(WIFSTOPPED(status));
+  CHECK(process_stopped(pid));
+  REQUIRE(read_proc_stat(pid, st));
+  CHECK(st.state == 'T');
+  CHECK(st.ppid == ::getpid());
+
+  ::kill(pid, SIGKILL);
+  siginfo_t info{};
+  REQUIRE(::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) == 0);  // a zombie now
+  CHECK(process_state(pid) == 'Z');
+  CHECK_FALSE(process_alive(pid));
+  CHECK(process_identity(pid) == "");
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  reap.done = true;
+  ProcStat none;
+  CHECK_FALSE(read_proc_stat(0, none));
+  CHECK_FALSE(read_proc_stat(-1, none));
+  CHECK(none.state == '?');
 }
 
 TEST_CASE("postmaster.pid line 7: a negative pid and a sign-extended key are read right") {

@@ -4,58 +4,24 @@
 // time, signalled through a pidfd).
 #pragma once
 
-#include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 
-namespace pgha::detail {
+#include "pgha/detail/proc_info.hpp"  // ProcIdentity, read_proc_identity
 
-// Parent pid and start time (clock ticks since boot) of a process, from /proc/<pid>/stat.
-// Together they name one process: a reused pid has another start time.
-struct ProcIdentity {
-  int ppid = 0;
-  unsigned long long start = 0;
-};
-inline bool read_proc_identity(int pid, ProcIdentity& out) noexcept {
-  if (pid <= 0) return false;
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[1024];
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces and ')'
-  if (!p) return false;
-  // Fields after the name: state(3) ppid(4) ... starttime(22).
-  unsigned long long field[20] = {};
-  char state = 0;
-  if (std::sscanf(p + 1, " %c", &state) != 1) return false;
-  p += 2;
-  for (int i = 1; i < 20; ++i) {
-    p = std::strchr(p + 1, ' ');
-    if (!p) return false;
-    field[i] = std::strtoull(p + 1, nullptr, 10);
-  }
-  out.ppid = static_cast<int>(field[1]);
-  out.start = field[19];
-  return true;
-}
+namespace pgha::detail {
 
 // Sends SIGINT to `pid` only if it is still the process named by `expected` (a child of
 // that parent, started at that time). With a pidfd the check and the signal address the
