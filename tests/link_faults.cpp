@@ -3,6 +3,7 @@
 // they live), every fault is an event in its lane, arguments are checked at once, a route
 // endpoint never picks a node in transition, and failure reports name every relay port.
 #include <pgha/pgha.hpp>
+#include <pgha/detail/failure_report.hpp>  // failure_logs
 
 #include <atomic>
 #include <functional>

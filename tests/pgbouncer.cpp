@@ -3,6 +3,7 @@
 // Route::Primary endpoint with a Workload's verdict, what transaction pooling does to session
 // state, and bad input. SKIPPED with the reason when PgBouncer is not installed.
 #include "support.hpp"
+#include <pgha/detail/failure_report.hpp>  // failure_logs
 
 #include <sys/stat.h>
 #include <signal.h>

@@ -76,7 +76,7 @@
 #include <utility>
 #include <vector>
 
-#include "pgha/detail/live_nodes.hpp"
+#include "pgha/detail/failure_report.hpp"
 #include "pgha/pgha.hpp"
 #include "pgha/shared_cluster.hpp"  // framework-free SharedCluster
 

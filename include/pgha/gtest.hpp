@@ -26,7 +26,7 @@
 #include <string>
 #include <utility>
 
-#include "pgha/detail/live_nodes.hpp"
+#include "pgha/detail/failure_report.hpp"
 #include "pgha/pgha.hpp"
 #include "pgha/shared_cluster.hpp"  // framework-free SharedCluster
 

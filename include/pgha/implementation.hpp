@@ -16,6 +16,7 @@
 #include "pgha/detail/commit_point.hpp"
 #include "pgha/detail/config.hpp"
 #include "pgha/detail/failover.hpp"
+#include "pgha/detail/failure_report.hpp"
 #include "pgha/detail/fd.hpp"
 #include "pgha/detail/files.hpp"
 #include "pgha/detail/history_check.hpp"
