@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "pgha/detail/file_ops.hpp"  // parent_dir
 #include "pgha/detail/spawn.hpp"
 #include "pgha/error.hpp"
 #include "pgha/events.hpp"
