@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include <pgha/detail/files.hpp>
+#include <pgha/detail/file_ops.hpp>
 
 using namespace std::chrono_literals;
 

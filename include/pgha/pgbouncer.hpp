@@ -34,7 +34,7 @@
 #include "pgha/connection.hpp"
 #ifndef PGHA_SEPARATE_COMPILATION  // the separate mode compiles these in the library
 #include "pgha/detail/binaries.hpp"
-#include "pgha/detail/files.hpp"
+#include "pgha/detail/file_ops.hpp"
 #include "pgha/detail/live_nodes.hpp"
 #endif
 #include "pgha/detail/ports.hpp"

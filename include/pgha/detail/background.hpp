@@ -31,7 +31,7 @@
 #include <utility>
 #include <vector>
 
-#include "pgha/detail/files.hpp"
+#include "pgha/detail/file_ops.hpp"
 #include "pgha/detail/privilege.hpp"
 #include "pgha/detail/reaper.hpp"
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "pgha/detail/files.hpp"  // file_tail
+#include "pgha/detail/file_ops.hpp"  // file_tail
 #include "pgha/detail/live_nodes.hpp"
 #include "pgha/events.hpp"
 

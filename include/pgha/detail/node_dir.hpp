@@ -18,12 +18,13 @@
 #include "pgha/detail/background.hpp"
 #include "pgha/detail/binaries.hpp"
 #include "pgha/detail/config.hpp"
-#include "pgha/detail/files.hpp"
+#include "pgha/detail/file_ops.hpp"
 #include "pgha/detail/live_nodes.hpp"
 #include "pgha/detail/ports.hpp"
 #include "pgha/detail/privilege.hpp"
 #include "pgha/detail/quote.hpp"
 #include "pgha/detail/reaper.hpp"
+#include "pgha/detail/temp_base.hpp"
 #include "pgha/options.hpp"
 
 namespace pgha::detail {

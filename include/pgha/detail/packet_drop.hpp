@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "pgha/detail/files.hpp"
+#include "pgha/detail/file_ops.hpp"
 #include "pgha/detail/proc_info.hpp"
 #include "pgha/detail/reaper.hpp"
 #include "pgha/detail/spawn.hpp"

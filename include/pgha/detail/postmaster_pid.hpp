@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "pgha/detail/files.hpp"
+#include "pgha/detail/file_ops.hpp"
 #include "pgha/detail/proc_info.hpp"
 
 namespace pgha::detail {

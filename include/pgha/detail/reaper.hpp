@@ -27,7 +27,7 @@
 #include <thread>
 #include <utility>
 
-#include "pgha/detail/files.hpp"
+#include "pgha/detail/file_ops.hpp"
 #include "pgha/detail/postmaster_pid.hpp"
 #include "pgha/detail/proc_info.hpp"
 #include "pgha/detail/spawn.hpp"

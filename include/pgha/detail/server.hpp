@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-#include "pgha/detail/files.hpp"
+#include "pgha/detail/file_ops.hpp"
 #include "pgha/detail/node_dir.hpp"
 #include "pgha/detail/postmaster_pid.hpp"
 #include "pgha/detail/proc_info.hpp"

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "pgha/detail/files.hpp"
+#include "pgha/detail/file_ops.hpp"
 #include "pgha/options.hpp"
 
 namespace pgha::detail {

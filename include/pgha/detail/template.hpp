@@ -23,7 +23,7 @@
 
 #include "pgha/detail/binaries.hpp"
 #include "pgha/detail/config.hpp"
-#include "pgha/detail/files.hpp"
+#include "pgha/detail/file_ops.hpp"
 #include "pgha/detail/postmaster_pid.hpp"
 #include "pgha/detail/reaper.hpp"
 #include "pgha/detail/spawn.hpp"

@@ -6,12 +6,13 @@
 
 #include "pgha/pgbouncer.hpp"
 #include "pgha/detail/binaries.hpp"
-#include "pgha/detail/files.hpp"
+#include "pgha/detail/file_ops.hpp"
 #include "pgha/detail/live_nodes.hpp"
 #include "pgha/detail/postmaster_pid.hpp"
 #include "pgha/detail/quote.hpp"
 #include "pgha/detail/reaper.hpp"
 #include "pgha/detail/spawn.hpp"
+#include "pgha/detail/temp_base.hpp"
 
 namespace pgha {
 
