@@ -393,6 +393,15 @@ TEST_CASE("waits that cannot end fail at once with StateError") {
 TEST_CASE("a temp dir whose path holds a space and a quote works, archiving included") {
   std::string base = "/dev/shm/pgha odd 'dir' %p";
   ::mkdir(base.c_str(), 0755);
+  // The base ends up holding the template built for it and the spare copies the background
+  // thread makes there: removed once that thread is idle (also when the test fails early).
+  struct RemoveBase {
+    std::string dir;
+    ~RemoveBase() {
+      pgha::detail::background().wait_idle(10s);
+      pgha::detail::remove_tree(dir);
+    }
+  } cleanup{base};
   pgha::Options o;
   o.tmp_dir = base;
   o.archive = true;
@@ -408,7 +417,9 @@ TEST_CASE("a temp dir whose path holds a space and a quote works, archiving incl
     CHECK(test::ids(node2) == std::vector<int>{1});
     CHECK(node1.connect().query("SELECT 1").value(0, 0) == "1");
   }
-  ::rmdir(base.c_str());
+  REQUIRE(pgha::detail::background().wait_idle(10s));  // no copy or removal runs there now
+  CHECK(pgha::detail::remove_tree(base));
+  CHECK_FALSE(path_exists(base));
 }
 
 TEST_CASE("application_name with a space, a quote and '=' is a sync standby") {
