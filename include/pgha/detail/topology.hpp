@@ -149,18 +149,16 @@ private:
   int upstream_port_ = 0;
   std::string upstream_archive_;
   std::shared_ptr<RelayedLink> link_;
-  // Links this node had before (a promote ends its link): closed, but kept while the node
-  // lives, so a reference a test still holds gives a StateError, not a dangling access.
-  std::vector<std::shared_ptr<RelayedLink>> retired_;
 
+  // Ends the link (a promote, or streaming without a relay from now on): closed here, its
+  // relay's thread joined. The object goes with its last owner: this node's pgha::Link
+  // handle on it (Node::links_, for the node's life; it then says StateError), or here if
+  // nobody asked for one. pgha's own raw uses (topo().link()) run under the node's mutex,
+  // as this does.
   void retire_link(const std::string& why) {
     if (!link_) return;
     link_->close(why);
-    try {
-      retired_.push_back(std::move(link_));
-    } catch (...) {
-      link_.reset();
-    }
+    link_.reset();
   }
 };
 
