@@ -19,7 +19,7 @@
 #include "catch.hpp"
 
 namespace {
-using Rows = std::vector<std::pair<std::string, std::string>>;
+using KeyValues = std::vector<std::pair<std::string, std::string>>;
 
 // A minimal reader for the flat JSON objects write_jsonl emits: string and integer values.
 std::map<std::string, std::string> parse_line(const std::string& line) {
@@ -68,7 +68,7 @@ std::map<std::string, std::string> parse_line(const std::string& line) {
 }
 
 // A Result holding `rows` (columns key, value), built with libpq but no server.
-pgha::Result make_result(const Rows& rows) {
+pgha::Result make_result(const KeyValues& rows) {
   PGresult* r = PQmakeEmptyPGresult(nullptr, PGRES_TUPLES_OK);
   PGresAttDesc cols[2] = {};
   cols[0].name = const_cast<char*>("key");
@@ -92,7 +92,7 @@ TEST_CASE("history: a clean history is ok") {
   h.invoke("k1", "1").ok();
   h.invoke("k1", "2").ok();
   h.invoke("k2", "3").fail("rejected");
-  pgha::Verdict v = h.check(Rows{{"k1", "1"}, {"k1", "2"}});
+  pgha::Verdict v = h.check(KeyValues{{"k1", "1"}, {"k1", "2"}});
   CHECK(v.ok());
   CHECK(v.acknowledged() == 2);
   CHECK(v.failed() == 1);
@@ -106,7 +106,7 @@ TEST_CASE("history: an acknowledged append that is missing is lost") {
   pgha::History h;
   h.invoke("k1", "1").ok();
   h.invoke("k1", "2").ok();
-  pgha::Verdict v = h.check(Rows{{"k1", "1"}});
+  pgha::Verdict v = h.check(KeyValues{{"k1", "1"}});
   CHECK_FALSE(v.ok());
   REQUIRE(v.lost().size() == 1);
   CHECK(v.lost()[0].key == "k1");
@@ -118,7 +118,7 @@ TEST_CASE("history: an acknowledged append that is missing is lost") {
 TEST_CASE("history: a failed append that is present is revived") {
   pgha::History h;
   h.invoke("k1", "1").fail("told it failed");
-  pgha::Verdict v = h.check(Rows{{"k1", "1"}});
+  pgha::Verdict v = h.check(KeyValues{{"k1", "1"}});
   CHECK_FALSE(v.ok());
   REQUIRE(v.revived().size() == 1);
   CHECK(v.revived()[0].value == "1");
@@ -130,7 +130,7 @@ TEST_CASE("history: a failed append that is present is revived") {
 TEST_CASE("history: a row nobody attempted is a phantom") {
   pgha::History h;
   h.invoke("k1", "1").ok();
-  pgha::Verdict v = h.check(Rows{{"k1", "1"}, {"k1", "99"}, {"k9", "1"}});
+  pgha::Verdict v = h.check(KeyValues{{"k1", "1"}, {"k1", "99"}, {"k9", "1"}});
   CHECK_FALSE(v.ok());
   REQUIRE(v.phantom().size() == 2);
   CHECK(v.phantom()[0].key == "k1");
@@ -145,7 +145,7 @@ TEST_CASE("history: a row present more often than written is duplicated") {
   h.invoke("k1", "1").ok();
   h.invoke("k1", "2").ok();
   h.invoke("k1", "2").ok();  // the same value appended twice is two rows, not a duplicate
-  pgha::Verdict v = h.check(Rows{{"k1", "1"}, {"k1", "1"}, {"k1", "2"}, {"k1", "2"}});
+  pgha::Verdict v = h.check(KeyValues{{"k1", "1"}, {"k1", "1"}, {"k1", "2"}, {"k1", "2"}});
   CHECK_FALSE(v.ok());
   REQUIRE(v.duplicated().size() == 1);
   CHECK(v.duplicated()[0].value == "1");
@@ -160,7 +160,7 @@ TEST_CASE("history: unknown outcomes are allowed either way and counted") {
   h.invoke("k1", "2").unknown("connection lost during COMMIT");
   h.invoke("k1", "3").unknown();
   pgha::Op pending = h.invoke("k1", "4");  // no outcome yet: checked as unknown
-  pgha::Verdict v = h.check(Rows{{"k1", "1"}, {"k1", "4"}});
+  pgha::Verdict v = h.check(KeyValues{{"k1", "1"}, {"k1", "4"}});
   CHECK(v.ok());
   CHECK(v.unknown_present() == 2);
   CHECK(v.unknown_absent() == 2);
@@ -173,7 +173,7 @@ TEST_CASE("history: check reads the first two columns of a Result") {
   pgha::History h;
   h.invoke("k1", "1").ok();
   h.invoke("k1", "2").ok();
-  pgha::Verdict v = h.check(make_result(Rows{{"k1", "2"}}));
+  pgha::Verdict v = h.check(make_result(KeyValues{{"k1", "2"}}));
   REQUIRE(v.lost().size() == 1);
   CHECK(v.lost()[0].value == "1");
   CHECK_THROWS_AS(h.check(pgha::Result()), pgha::UsageError);
@@ -195,7 +195,7 @@ TEST_CASE("history: an Op that goes out of scope without an outcome is unknown")
   CHECK(h.count(pgha::Outcome::Pending) == 0);
   // A second outcome is a mistake the caller hears about at once.
   CHECK_THROWS_AS(moved_over.fail(), pgha::UsageError);
-  pgha::Verdict v = h.check(Rows{{"k1", "3"}});
+  pgha::Verdict v = h.check(KeyValues{{"k1", "3"}});
   CHECK(v.ok());
   CHECK(v.unknown_absent() == 2);
 }
@@ -278,7 +278,7 @@ TEST_CASE("history: 16 writer threads lose no event", "[tsan]") {
   for (std::size_t i = 0; i < events.size(); ++i) CHECK(events[i].index == i);
   CHECK(h.count(pgha::Outcome::Ok) + h.count(pgha::Outcome::Fail) + h.count(pgha::Outcome::Unknown) ==
         ops.size());
-  Rows rows;
+  KeyValues rows;
   for (auto& o : ops)
     if (o.outcome == pgha::Outcome::Ok) rows.emplace_back(o.key, o.value);
   pgha::Verdict v = h.check(rows);

@@ -6,6 +6,7 @@
 #include "pgha/detail/background.hpp"
 #include "pgha/detail/binaries.hpp"
 #include "pgha/detail/cancel.hpp"
+#include "pgha/detail/client.hpp"
 #include "pgha/detail/clone.hpp"
 #include "pgha/detail/commit_point.hpp"
 #include "pgha/detail/config.hpp"

@@ -48,9 +48,12 @@
 #if PGHA_DETAIL_CATCH2_V3
 // (Without catch_all.hpp on the path, the amalgamated v3 header was included: it has all.)
 #if __has_include(<catch2/catch_all.hpp>)
-#include <catch2/catch_all.hpp>
+#include <catch2/catch_test_macros.hpp>  // TEST_CASE_METHOD for the fixtures
 #include <catch2/reporters/catch_reporter_event_listener.hpp>
 #include <catch2/reporters/catch_reporter_registrars.hpp>
+#ifndef PGHA_NO_UMBRELLA  // deprecated: see below
+#include <catch2/catch_all.hpp>
+#endif
 #endif
 #define PGHA_DETAIL_CATCH2_LISTENER 1
 #else
@@ -77,8 +80,18 @@
 #include <vector>
 
 #include "pgha/detail/failure_report.hpp"
-#include "pgha/pgha.hpp"
+#include "pgha/options.hpp"
+#include "pgha/primary.hpp"
 #include "pgha/shared_cluster.hpp"  // framework-free SharedCluster
+#include "pgha/standby.hpp"
+
+// Deprecated: this header also includes all of pgha (<pgha/pgha.hpp>) and, with Catch2 v3,
+// all of Catch2 (<catch2/catch_all.hpp>), which it does not use. Define PGHA_NO_UMBRELLA to
+// get only what it uses (the fixtures' classes, and Catch2 v3's test macros) and include the
+// rest yourself; the umbrella includes go away in a later release (CHANGELOG.md, Deprecated).
+#ifndef PGHA_NO_UMBRELLA
+#include "pgha/pgha.hpp"
+#endif
 
 #ifndef PGHA_CATCH2_LOG_LINES
 #define PGHA_CATCH2_LOG_LINES 30

@@ -1,46 +1,20 @@
-// pgha/connection.hpp: a small libpq client. Result, Connection and PendingQuery keep
-// libpq types out of their public signatures (pgha's own code reaches the internals
-// through detail::ConnectionAccess); every blocking call has a deadline, so a statement
-// stuck behind a missing sync standby raises TimeoutError instead of hanging.
+// pgha/connection.hpp: a small libpq client. Result and Connection are the public faces of
+// the library's own client (detail/client.hpp: detail::Rows, detail::Client), the one its
+// nodes use too; they keep libpq types out of their public signatures (pgha's own code
+// reaches the internals through detail::ConnectionAccess). Every blocking call has a
+// deadline, so a statement stuck behind a missing sync standby raises TimeoutError instead
+// of hanging.
 #pragma once
 
 #include "pgha/build_mode.hpp"
 
-#include <libpq-fe.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <condition_variable>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <deque>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include "pgha/detail/cancel.hpp"
-#include "pgha/detail/libpq.hpp"
-#ifndef PGHA_SEPARATE_COMPILATION  // the separate mode compiles these in the library
-#include "pgha/detail/commit_point.hpp"
-#endif
+#include "pgha/detail/client.hpp"
 #include "pgha/error.hpp"
-
-// Forward declarations: the separate mode does not include detail/ here.
-namespace pgha {
-namespace detail {
-struct CancelFlight;
-}  // namespace detail
-}  // namespace pgha
 
 namespace pgha {
 
@@ -75,11 +49,8 @@ public:
 private:
   friend class Connection;
   friend class detail::ConnectionAccess;
-  // Takes ownership of a libpq result.
-  explicit Result(PGresult* r);
-
-  void check(int row, int column, bool check_row = true) const;
-  std::shared_ptr<PGresult> res_;
+  explicit Result(detail::Rows rows) noexcept : rows_(std::move(rows)) {}
+  detail::Rows rows_;
 };
 
 /// One libpq connection. Move-only. Statements run with a deadline; on timeout the
@@ -152,71 +123,8 @@ public:
 
 private:
   friend class detail::ConnectionAccess;
-  friend class PendingQuery;
-  enum class CancelSent { Signal, Libpq, InFlight, No };
-  // How a drain ended: every result read (none an error), an error result read, or no
-  // end in time (the connection was closed).
-  enum class DrainEnd { Done, Failed, Closed };
-  struct NoticeLog {
-    std::deque<std::string> items;  // the last 100
-    std::size_t total = 0;          // received in all
-  };
-
-  Result run(const std::string& sql, const std::vector<std::string>* params,
-             std::chrono::milliseconds timeout);
-
-  // What the session's state before `sql` makes of it: whether `sql` can commit.
-  bool commits(const std::string& sql) const noexcept;
-  // The session ended during the statement: InDoubtError when it commits, else
-  // ConnectionError.
-  [[noreturn]] void throw_ended(const std::string& message, const std::string& code) const;
-
-  void require_open(const std::string& sql) const;
-
-  // Sends SQL (with parameters if `params`) without waiting for the result.
-  void send(const std::string& sql, const std::vector<std::string>* params);
-
-  // Reads results until the statement finished or the deadline passed; false on timeout.
-  bool collect(const std::string& sql, detail::Clock::time_point deadline, Result& out);
-
-  static bool ends_session(const PGresult* r);
-  static std::string sqlstate_of(const PGresult* r);
-  static std::string explain(const std::string& code);
-
-  // A FATAL error result (or any error on a connection libpq saw break) ends the session:
-  // ConnectionError; any other error result: QueryError.
-  [[noreturn]] void throw_error(const PGresult* r, const std::string& sql) const;
-  // The socket broke; `held` is an error result read before that (e.g. 57P01), or null.
-  [[noreturn]] void throw_lost(const PGresult* held, const std::string& sql) const;
-  [[noreturn]] void fail_connect();
-  std::string safe_target() const;
-
-  // The pid the SIGINT shortcut would signal (tests may substitute a decoy).
-  int recorded_backend_pid() const noexcept;
-  // SIGINT to the backend, only when set_local_postmaster() proved it a child of pgha's
-  // own postmaster and it is still that same process.
-  bool signal_local_backend() noexcept;
-  // A new libpq cancel flight, or the one still going (never two at a time).
-  std::shared_ptr<detail::CancelFlight> cancel_via_libpq() noexcept;
-  // Sends a cancel without waiting for it.
-  CancelSent request_cancel() noexcept;
-
-  // Discards pending results for at most `limit`; closes the connection if they don't come.
-  // A cancel that lands before the backend starts the statement is ignored by the server,
-  // so the cancel is re-sent while waiting: a SIGINT every 10 ms; a libpq cancel (a new
-  // server connection each) only after the previous one finished, 10 ms after the first
-  // and with the gap doubling up to 200 ms.
-  void drain(std::chrono::milliseconds limit) noexcept;
-  DrainEnd drain_end(std::chrono::milliseconds limit) noexcept;
-
-  std::unique_ptr<NoticeLog> notices_ = std::make_unique<NoticeLog>();
-  detail::ConnPtr conn_;
-  std::string label_;
-  std::chrono::milliseconds timeout_;
-  detail::ProcIdentity backend_identity_;  // ppid 0: no SIGINT shortcut
-  int backend_pid_override_ = 0;
-  std::shared_ptr<detail::CancelFlight> cancel_flight_;
-  bool may_commit_ = false;  // the statement sent last can commit (see commits())
+  explicit Connection(detail::Client client) noexcept : client_(std::move(client)) {}
+  detail::Client client_;
 };
 
 namespace detail {
@@ -226,6 +134,13 @@ class ConnectionAccess {
 public:
   /// Wraps a libpq result (ownership passes to the Result).
   static Result adopt(PGresult* r);
+  /// The public face of rows the library's client read.
+  static Result wrap(detail::Rows rows) noexcept { return Result(std::move(rows)); }
+  /// The public face of a client the library opened (Node::connect, execute_async).
+  static Connection wrap(detail::Client client) noexcept { return Connection(std::move(client)); }
+  /// The client under a Connection.
+  static detail::Client& client(Connection& c) noexcept { return c.client_; }
+  static detail::Client&& take(Connection&& c) noexcept { return std::move(c.client_); }
   /// Marks `c` as a connection to pgha's own server whose postmaster is
   /// `postmaster_pid`: if the connection's backend is that postmaster's child right now,
   /// cancel() may then SIGINT it directly (it re-checks the parent pid and the start time

@@ -27,8 +27,19 @@
 #include <utility>
 
 #include "pgha/detail/failure_report.hpp"
-#include "pgha/pgha.hpp"
+#include "pgha/error.hpp"
+#include "pgha/options.hpp"
+#include "pgha/primary.hpp"
 #include "pgha/shared_cluster.hpp"  // framework-free SharedCluster
+#include "pgha/standby.hpp"
+
+// Deprecated: this header also includes all of pgha (<pgha/pgha.hpp>), which it does not
+// use. Define PGHA_NO_UMBRELLA to get only what it uses (the fixtures' classes) and include
+// the rest yourself; the umbrella include goes away in a later release (CHANGELOG.md,
+// Deprecated).
+#ifndef PGHA_NO_UMBRELLA
+#include "pgha/pgha.hpp"
+#endif
 
 #ifndef PGHA_GTEST_LOG_LINES
 #define PGHA_GTEST_LOG_LINES 30

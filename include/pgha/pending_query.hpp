@@ -54,7 +54,7 @@ private:
   void released_event();
   std::chrono::steady_clock::time_point sent_ = std::chrono::steady_clock::now();
   bool blocked_ = false;
-  std::optional<Connection> conn_;
+  std::optional<detail::Client> conn_;
   std::string sql_;
   bool done_ = false;
   std::optional<Result> result_;

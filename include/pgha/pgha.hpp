@@ -2,6 +2,9 @@
 // synchronous standbys, failover, promote and rejoin, as RAII objects.
 #pragma once
 
+// Umbrella marker: lets a test prove that a header did not include the umbrella.
+#define PGHA_DETAIL_UMBRELLA_INCLUDED 1
+
 #include "pgha/cluster.hpp"
 #include "pgha/connection.hpp"
 #include "pgha/conninfo.hpp"

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "pgha/pgha.hpp"
+#include "pgha/connection.hpp"
+#include "pgha/node.hpp"
+#include "pgha/options.hpp"
 
 namespace pgha {
 

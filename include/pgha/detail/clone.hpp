@@ -69,7 +69,7 @@ inline std::string template_copy_blocker(NodeState& target, NodeState& source,
                          ? "pg_size_bytes(current_setting('wal_keep_size'))"
                          : "current_setting('wal_keep_segments')::bigint * "
                            "pg_size_bytes(current_setting('wal_segment_size'))";
-  Result r;
+  Rows r;
   try {
     r = source.admin_query(
         "SELECT pg_is_in_recovery(), system_identifier::text, CASE WHEN NOT pg_is_in_recovery() "

@@ -28,7 +28,7 @@ inline void promote(NodeState& n) {
   if (n.server().frozen())
     throw StateError("promote() called on a frozen node; expected it thawed (thaw())", n.label());
   // One round trip: the role, and the startup process to wake below.
-  Result sp = n.admin_query("SELECT pg_is_in_recovery(), (SELECT pid FROM pg_stat_activity "
+  Rows sp = n.admin_query("SELECT pg_is_in_recovery(), (SELECT pid FROM pg_stat_activity "
                             "WHERE backend_type = 'startup' LIMIT 1)");
   if (sp.value(0, 0) != "t")
     throw StateError("promote() called on a primary; expected a standby", n.label());
@@ -71,7 +71,7 @@ inline void wait_replayed(NodeState& n, const std::string& lsn) {
   wait_until("the standby to replay its upstream's WAL up to " + lsn, n.opts().timeout, n.label(),
              std::chrono::milliseconds(1),
              [&](std::string& seen) {
-               Result r = n.admin_query(sql);
+               Rows r = n.admin_query(sql);
                seen = "replayed up to " + (r.is_null(0, 0) ? "nothing" : r.value(0, 0));
                return r.value(0, 1) == "t";
              },
@@ -204,7 +204,7 @@ inline void wait_receivers_idle(const std::vector<NodeState*>& standbys) {
   auto deadline = std::chrono::steady_clock::now() + standbys.front()->opts().timeout;
   for (NodeState* s : standbys) {
     while (std::chrono::steady_clock::now() < deadline) {
-      Result r = s->admin_query("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'");
+      Rows r = s->admin_query("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'");
       if (r.value(0, 0) == "0") break;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
@@ -214,7 +214,7 @@ inline void wait_receivers_idle(const std::vector<NodeState*>& standbys) {
 // The WAL position a standby has: what its wal receiver wrote to disk, or what it replayed
 // when that is further (restored from an archive) or nothing was received.
 inline std::uint64_t received_lsn(NodeState& s) {
-  Result r = s.admin_query("SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text");
+  Rows r = s.admin_query("SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text");
   std::uint64_t rcv = r.is_null(0, 0) ? 0 : parse_lsn(r.value(0, 0));
   std::uint64_t rep = r.is_null(0, 1) ? 0 : parse_lsn(r.value(0, 1));
   return rcv > rep ? rcv : rep;

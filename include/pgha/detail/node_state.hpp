@@ -18,7 +18,6 @@
 #include <optional>
 #include <string>
 
-#include "pgha/connection.hpp"
 #include "pgha/detail/config.hpp"
 #include "pgha/detail/isolation.hpp"
 #include "pgha/detail/lineage_names.hpp"
@@ -42,7 +41,7 @@ inline void release_upstream_slot(int upstream_port, const std::string& password
                                   const std::string& slot) noexcept {
   if (slot.empty() || upstream_port == 0) return;
   try {
-    Connection c(tcp_conninfo(upstream_port, "postgres", password, "postgres", "connect_timeout=1"),
+    Client c(tcp_conninfo(upstream_port, "postgres", password, "postgres", "connect_timeout=1"),
                  std::chrono::seconds(1), "upstream");
     // The walsender notices the closed link a moment later; until then the slot is active.
     wait_until("the slot to be released", std::chrono::seconds(2), "upstream",
@@ -166,23 +165,23 @@ public:
 
   // --- sessions ---
   /// Runs one statement on the library's own connection (trust, private socket).
-  Result admin_query(const std::string& sql) {
+  Rows admin_query(const std::string& sql) {
     require_running();
     return admin_.use(dir_.admin_conninfo(), server_.generation(), server_.pid(), opts_.timeout,
-                      label(), [&](Connection& c) { return c.execute(sql); });
+                      label(), [&](Client& c) { return c.execute(sql); });
   }
   /// The calling thread's session for the user's statements.
-  std::shared_ptr<Connection> user_session() {
+  std::shared_ptr<Client> user_session() {
     require_running();
     return sessions_->get(dir_.admin_conninfo(), server_.generation(), server_.pid(), opts_.timeout,
                           label());
   }
   /// A new connection of the library's own kind (private socket), its cancels allowed to
   /// signal the backend directly.
-  Connection new_local_connection() {
+  Client new_local_connection() {
     require_running();
-    Connection c(dir_.admin_conninfo(), opts_.timeout, label());
-    ConnectionAccess::set_local_postmaster(c, server_.pid());
+    Client c(dir_.admin_conninfo(), opts_.timeout, label());
+    c.set_local_postmaster(server_.pid());
     return c;
   }
   void drop_user_session() noexcept { sessions_->drop_mine(); }
@@ -226,7 +225,7 @@ public:
   /// The timeline the node is on now: a primary's from its WAL insert position, a standby's
   /// from what its wal receiver last received (0 when it receives nothing).
   std::uint32_t current_timeline() {
-    Result r = admin_query(
+    Rows r = admin_query(
         "SELECT CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli::text FROM "
         "pg_stat_wal_receiver) ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END, "
         "pg_is_in_recovery()");
@@ -367,7 +366,7 @@ public:
     wait_until("the server to reload its configuration", opts_.timeout, label(),
                std::chrono::milliseconds(1),
                [&](std::string& seen) {
-                 Result r = admin_query("SELECT pg_conf_load_time(), pg_conf_load_time() > " +
+                 Rows r = admin_query("SELECT pg_conf_load_time(), pg_conf_load_time() > " +
                                         sql_literal(before) + "::timestamptz");
                  seen = "configuration loaded at " + r.value(0, 0);
                  return r.value(0, 1) == "t";

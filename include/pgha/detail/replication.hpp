@@ -37,7 +37,7 @@ inline bool backup_skips(const std::string& rel, bool is_dir) {
 inline void clone_data(NodeState& target, NodeState& source) {
   const NodeDir& to = target.dir();
   const NodeDir& from = source.dir();
-  Connection c(from.admin_conninfo(), source.opts().timeout, source.label());
+  Client c(from.admin_conninfo(), source.opts().timeout, source.label());
   c.execute("SET synchronous_commit = local");
   c.execute(backup_start_sql(from.bins().major));
   // A commit waiting for a sync standby (this clone, often) is in clog and WAL before the
@@ -55,7 +55,7 @@ inline void clone_data(NodeState& target, NodeState& source) {
   // primary's next commit like any other standby.
   c.execute("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE txid_current() END");
   copy_tree(from.data(), to.data(), to.run_as(), backup_skips);
-  Result stop = c.query(backup_stop_sql(from.bins().major));
+  Rows stop = c.query(backup_stop_sql(from.bins().major));
   // pg_control last, after the backup ended (as pg_basebackup sends it last).
   copy_regular(from.data() + "/global/pg_control", to.data() + "/global/pg_control", 0600,
                to.run_as());
@@ -152,7 +152,7 @@ inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t lo
   const std::string& app = standby.topo().app_name();
   bool want_sync = false;
   if (!upstream.topo().standby()) {
-    Result cfg = upstream.admin_query("SELECT current_setting('synchronous_standby_names')");
+    Rows cfg = upstream.admin_query("SELECT current_setting('synchronous_standby_names')");
     want_sync = lists_standby(cfg.value(0, 0), app);
   }
   wait_until(
@@ -173,7 +173,7 @@ inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t lo
                              "'s timeline; expected it to be a prefix of upstream's history",
                          standby.label(), standby.log_tail());
         std::uint32_t tli = upstream.current_timeline();
-        Result w = standby.admin_query("SELECT status, received_tli, pid FROM pg_stat_wal_receiver");
+        Rows w = standby.admin_query("SELECT status, received_tli, pid FROM pg_stat_wal_receiver");
         std::string wr = w.rows() ? w.value(0, 0) + " on timeline " + w.value(0, 1) : "no wal receiver";
         // The upstream's row of THIS standby: the walsender whose client port is the port
         // the standby's wal receiver connects from (through the relay: the relay's port
@@ -182,7 +182,7 @@ inline void wait_healthy(NodeState& standby, NodeState& upstream, std::size_t lo
         int seen_port = w.rows() && !w.is_null(0, 2) ? identify_receiver(standby, std::stoi(w.value(0, 2))) : 0;
         std::string which = seen_port > 0 ? "client_port = " + std::to_string(seen_port) + " AND "
                                           : std::string();
-        Result s;
+        Rows s;
         if (seen_port != 0)
           s = upstream.admin_query(
               "SELECT state, sync_state, sync_priority, count(*) OVER () FROM pg_stat_replication WHERE " +

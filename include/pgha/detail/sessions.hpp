@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "pgha/connection.hpp"
+#include "pgha/detail/client.hpp"
 
 namespace pgha::detail {
 
@@ -26,26 +26,26 @@ namespace pgha::detail {
 // Each cached connection records the process that opened it, so a fork()ed child never
 // runs a statement on its parent's session (both would read each other's results): it
 // sets the parent's aside this way and opens its own.
-inline void keep_forever(std::shared_ptr<Connection> c) noexcept {
-  static auto* kept = new std::vector<std::shared_ptr<Connection>>;
+inline void keep_forever(std::shared_ptr<Client> c) noexcept {
+  static auto* kept = new std::vector<std::shared_ptr<Client>>;
   try { kept->push_back(std::move(c)); } catch (...) {}
 }
 
 class AdminSession {
 public:
-  /// Runs f(Connection&) on the library's connection, opening it (again) when the server
+  /// Runs f(Client&) on the library's connection, opening it (again) when the server
   /// was restarted since, or the connection broke. A timed-out statement leaves the
   /// connection in an unknown state: it is dropped.
   template <class F>
   auto use(const std::string& conninfo, unsigned generation, int postmaster,
            std::chrono::milliseconds timeout, const std::string& label, F f)
-      -> decltype(f(std::declval<Connection&>())) {
+      -> decltype(f(std::declval<Client&>())) {
     std::lock_guard<std::mutex> l(mu_);
     if (conn_ && pid_ != ::getpid()) keep_forever(std::move(conn_));  // the parent's (fork)
     if (!conn_ || gen_ != generation || !conn_->is_open()) {
       conn_.reset();
-      conn_ = std::make_shared<Connection>(conninfo, timeout, label);
-      ConnectionAccess::set_local_postmaster(*conn_, postmaster);
+      conn_ = std::make_shared<Client>(conninfo, timeout, label);
+      conn_->set_local_postmaster(postmaster);
       gen_ = generation;
       pid_ = ::getpid();
     }
@@ -59,7 +59,7 @@ public:
   /// Closes the connection (a smart shutdown waits for every client, this one included);
   /// in a fork()ed child, sets the parent's aside without closing it.
   void reset() noexcept {
-    std::shared_ptr<Connection> gone;
+    std::shared_ptr<Client> gone;
     std::lock_guard<std::mutex> l(mu_);
     if (conn_ && pid_ != ::getpid()) keep_forever(std::move(conn_));
     gone = std::move(conn_);
@@ -71,7 +71,7 @@ public:
 
 private:
   std::mutex mu_;
-  std::shared_ptr<Connection> conn_;
+  std::shared_ptr<Client> conn_;
   unsigned gen_ = 0;
   pid_t pid_ = 0;  // the process that opened conn_
 };
@@ -79,7 +79,7 @@ private:
 class UserSessions : public std::enable_shared_from_this<UserSessions> {
 public:
   /// The calling thread's session, opened (again) when missing, stale or broken.
-  std::shared_ptr<Connection> get(const std::string& conninfo, unsigned generation, int postmaster,
+  std::shared_ptr<Client> get(const std::string& conninfo, unsigned generation, int postmaster,
                                   std::chrono::milliseconds timeout, const std::string& label) {
     auto id = std::this_thread::get_id();
     {
@@ -91,8 +91,8 @@ public:
       if (it != by_thread_.end() && it->second.gen == generation && it->second.conn->is_open())
         return it->second.conn;
     }
-    auto c = std::make_shared<Connection>(conninfo, timeout, label);  // outside the lock
-    ConnectionAccess::set_local_postmaster(*c, postmaster);  // cancel may SIGINT its backend
+    auto c = std::make_shared<Client>(conninfo, timeout, label);  // outside the lock
+    c->set_local_postmaster(postmaster);  // cancel may SIGINT its backend
     {
       std::lock_guard<std::mutex> l(mu_);
       if (pid_ != ::getpid()) set_aside_locked();
@@ -104,7 +104,7 @@ public:
   /// Forgets the calling thread's session (after a timeout its state is unknown).
   void drop_mine() noexcept { drop(std::this_thread::get_id()); }
   void drop(std::thread::id id) noexcept {
-    std::shared_ptr<Connection> gone;  // closed outside the lock
+    std::shared_ptr<Client> gone;  // closed outside the lock
     std::lock_guard<std::mutex> l(mu_);
     if (pid_ != ::getpid()) set_aside_locked();
     auto it = by_thread_.find(id);
@@ -125,7 +125,7 @@ public:
 
 private:
   struct Entry {
-    std::shared_ptr<Connection> conn;
+    std::shared_ptr<Client> conn;
     unsigned gen = 0;
   };
   // Closes this thread's sessions of every node it used when the thread ends.

@@ -110,11 +110,11 @@ PGHA_DECL auto Node::connect(const std::string& dbname) const -> Connection {
   }
 
 PGHA_DECL auto Node::execute(const std::string& sql) -> Result {
-    return on_session([&](Connection& c) { return c.execute(sql); });
+    return on_session([&](detail::Client& c) { return c.execute(sql); });
   }
 
 PGHA_DECL auto Node::execute(const std::string& sql, const std::vector<std::string>& params) -> Result {
-    return on_session([&](Connection& c) { return c.execute(sql, params); });
+    return on_session([&](detail::Client& c) { return c.execute(sql, params); });
   }
 
 PGHA_DECL auto Node::query(const std::string& sql) -> Result { return execute(sql); }
@@ -124,7 +124,7 @@ PGHA_DECL auto Node::query(const std::string& sql, const std::vector<std::string
   }
 
 PGHA_DECL auto Node::execute_async(const std::string& sql) -> PendingQuery {
-    return PendingQuery(s().new_local_connection(), sql);
+    return PendingQuery(detail::ConnectionAccess::wrap(s().new_local_connection()), sql);
   }
 
 PGHA_DECL auto Node::is_running() -> bool { return s().running(); }
@@ -150,7 +150,7 @@ PGHA_DECL void Node::set_sync_mode(SyncMode mode) {
         what = std::string("synchronous_commit = ") + synchronous_commit_setting(mode) +
                " at the next start (the server is stopped)";
       } else {
-        Result r = s().admin_query("SELECT current_setting('synchronous_commit'), "
+        detail::Rows r = s().admin_query("SELECT current_setting('synchronous_commit'), "
                                    "current_setting('synchronous_standby_names')");
         what = "synchronous_commit = " + r.value(0, 0) + ", synchronous_standby_names = '" +
                r.value(0, 1) + "'" + (r.value(0, 1).empty() ? " (no synchronous standby)" : "");
@@ -300,7 +300,7 @@ PGHA_DECL void Node::wait_for_catchup(Node& standby, CatchupMode mode) {
     detail::wait_until(standby.name() + "'s " + to_string(mode) + " position to reach " + target,
                        n.opts().timeout, n.label(),
                        [&](std::string& seen) {
-                         Result r = n.admin_query(sql);
+                         detail::Rows r = n.admin_query(sql);
                          if (r.rows() == 0) { seen = "no walsender serves it"; return false; }
                          seen = col + " " + (r.is_null(0, 0) ? "null" : r.value(0, 0));
                          return r.value(0, 1) == "t";
@@ -350,7 +350,7 @@ PGHA_DECL void Node::wait_until(const std::string& predicate_sql, std::chrono::m
     detail::wait_until("'" + predicate_sql + "' to be true",
                        timeout.count() ? timeout : n.opts().timeout, n.label(),
                        [&](std::string& seen) {
-                         Result r = n.admin_query(predicate_sql);
+                         detail::Rows r = n.admin_query(predicate_sql);
                          seen = r.rows() ? r.value(0, 0) : "no rows";
                          return seen == "t";
                        },
@@ -389,7 +389,7 @@ auto Node::on_session(F run) -> Result {
     auto& n = s();
     try {
       auto c = n.user_session();
-      return run(*c);
+      return detail::ConnectionAccess::wrap(run(*c));
     } catch (const TimeoutError& e) {
       n.drop_user_session();  // its state is unknown after a timeout
       if (!e.log_tail().empty()) throw;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "pgha/connection.hpp"
+#include "pgha/detail/client.hpp"
 #include "pgha/detail/lineage_names.hpp"
 #include "pgha/detail/node_state.hpp"
 #include "pgha/detail/quote.hpp"
@@ -28,7 +28,7 @@ namespace pgha::detail {
 inline void prune_standby_slots(NodeState& n) {
   std::lock_guard<std::recursive_mutex> l(n.mutex());
   if (!failover_slots(n.opts(), n.bins().major) || n.topo().standby_slots().empty()) return;
-  Result r = n.admin_query("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'");
+  Rows r = n.admin_query("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'");
   std::vector<std::string> keep;
   for (auto& s : n.topo().standby_slots())
     for (int i = 0; i < r.rows(); ++i)
@@ -38,7 +38,7 @@ inline void prune_standby_slots(NodeState& n) {
 
 /// The node's slots, "name (type), ...", or "none", for messages.
 inline std::string describe_slots(NodeState& n) {
-  Result r = n.admin_query("SELECT coalesce(string_agg(slot_name || ' (' || slot_type || ')', ', '), "
+  Rows r = n.admin_query("SELECT coalesce(string_agg(slot_name || ' (' || slot_type || ')', ', '), "
                            "'none') FROM pg_replication_slots");
   return r.value(0, 0);
 }
@@ -66,7 +66,7 @@ inline void create_logical_slot(NodeState& n, const std::string& name, const std
                     sql_literal(plugin) + (major >= 17 ? std::string(", false, false, ") +
                                                              (failover ? "true" : "false")
                                                        : std::string()) + ")";
-  Connection c = n.new_local_connection();
+  Client c = n.new_local_connection();
   c.execute(sql);
 }
 
@@ -78,7 +78,7 @@ struct SlotInfo {
 };
 inline SlotInfo logical_slot_info(NodeState& n, const std::string& name, const std::string& caller) {
   int major = n.bins().major;
-  Result r = n.admin_query(std::string("SELECT slot_type, coalesce(plugin, ''), ") +
+  Rows r = n.admin_query(std::string("SELECT slot_type, coalesce(plugin, ''), ") +
                            (major >= 17 ? "failover, synced" : "false, false") +
                            " FROM pg_replication_slots WHERE slot_name = " + sql_literal(name));
   if (!r.rows())
@@ -119,12 +119,12 @@ inline void persist_synced_copies(NodeState& n, const std::string& name) noexcep
     std::chrono::milliseconds bound = std::min<std::chrono::milliseconds>(n.opts().timeout, std::chrono::seconds(10));
     for (auto& conninfo : names->slot_syncing_standbys_of(n.dir().port())) {
       try {
-        Connection s(conninfo, bound, "standby of " + n.label());
+        Client s(conninfo, bound, "standby of " + n.label());
         auto nudged = std::chrono::steady_clock::now() - std::chrono::seconds(1);
         wait_until("the synced copy of slot \"" + name + "\" to be persisted on a standby", bound,
                    n.label(), std::chrono::milliseconds(1),
                    [&](std::string& seen) {
-                     Result r = s.execute("SELECT synced AND NOT temporary FROM pg_replication_slots "
+                     Rows r = s.execute("SELECT synced AND NOT temporary FROM pg_replication_slots "
                                           "WHERE slot_name = $1", {name});
                      bool done = r.rows() && r.value(0, 0) == "t";
                      seen = r.rows() ? "a copy, persisted: " + r.value(0, 0) : "no copy yet";
@@ -173,7 +173,7 @@ inline std::vector<Change> read_changes(NodeState& n, const std::string& name,
     }
     opts += "]";
   }
-  Connection c = n.new_local_connection();
+  Client c = n.new_local_connection();
   // PG 17 syncs a failover slot only after the primary's slot decoded a running-xacts record
   // written after the standby began to sync it: log one now, so this read moves the slot
   // past it. Decoding stops at the flushed end of WAL, and the record is flushed by the WAL
@@ -184,7 +184,7 @@ inline std::vector<Change> read_changes(NodeState& n, const std::string& name,
     wait_until("the WAL writer to flush the running-xacts record at " + at, n.opts().timeout,
                n.label(),
                [&](std::string& seen) {
-                 Result f = c.execute("SELECT pg_current_wal_flush_lsn(), pg_current_wal_flush_lsn() >= $1::pg_lsn", {at});
+                 Rows f = c.execute("SELECT pg_current_wal_flush_lsn(), pg_current_wal_flush_lsn() >= $1::pg_lsn", {at});
                  seen = "flushed up to " + f.value(0, 0);
                  return f.value(0, 1) == "t";
                },
@@ -193,7 +193,7 @@ inline std::vector<Change> read_changes(NodeState& n, const std::string& name,
   std::string sql = std::string("SELECT lsn, xid, data FROM ") +
                     (binary ? "pg_logical_slot_get_binary_changes" : "pg_logical_slot_get_changes") +
                     "($1, NULL, NULL, VARIADIC " + opts + ")";
-  Result r;
+  Rows r;
   try {
     r = c.execute(sql, params);
   } catch (const TimeoutError& e) {
@@ -228,9 +228,9 @@ inline void wait_for_slot_sync(NodeState& n, const std::string& name) {
     throw StateError("wait_for_slot_sync(): this standby does not sync slots; expected "
                      "Options::settings[\"wal_level\"] = \"logical\" (pgha then configures "
                      "sync_replication_slots and a physical slot)", n.label());
-  Connection up(tcp_conninfo(n.topo().upstream_port(), "postgres", n.creds().superuser_password, "postgres"),
+  Client up(tcp_conninfo(n.topo().upstream_port(), "postgres", n.creds().superuser_password, "postgres"),
                 n.opts().timeout, "upstream of " + n.label());
-  Result u = up.execute("SELECT failover, confirmed_flush_lsn, active FROM pg_replication_slots WHERE "
+  Rows u = up.execute("SELECT failover, confirmed_flush_lsn, active FROM pg_replication_slots WHERE "
                         "slot_name = $1 AND slot_type = 'logical'", {name});
   if (!u.rows())
     throw StateError("wait_for_slot_sync(\"" + name + "\"): the upstream has no logical slot of "
@@ -256,7 +256,7 @@ inline void wait_for_slot_sync(NodeState& n, const std::string& name) {
                  "read once; read_changes() on the primary does that)",
              n.opts().timeout, n.label(),
              [&](std::string& seen) {
-               Result r = n.admin_query("SELECT synced, confirmed_flush_lsn, confirmed_flush_lsn >= " +
+               Rows r = n.admin_query("SELECT synced, confirmed_flush_lsn, confirmed_flush_lsn >= " +
                                         sql_literal(target) + "::pg_lsn FROM pg_replication_slots "
                                         "WHERE slot_name = " + sql_literal(name));
                bool done = r.rows() && r.value(0, 0) == "t" && r.value(0, 2) == "t";

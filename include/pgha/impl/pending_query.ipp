@@ -8,11 +8,11 @@
 
 namespace pgha {
 
-PGHA_DECL PendingQuery::PendingQuery(Connection conn, std::string sql) : conn_(std::move(conn)), sql_(std::move(sql)) {
+PGHA_DECL PendingQuery::PendingQuery(Connection conn, std::string sql) : conn_(detail::ConnectionAccess::take(std::move(conn))), sql_(std::move(sql)) {
     conn_->send(sql_, nullptr);
   }
 
-PGHA_DECL PendingQuery::PendingQuery(Connection conn, std::string sql, const std::vector<std::string>& params) : conn_(std::move(conn)), sql_(std::move(sql)) {
+PGHA_DECL PendingQuery::PendingQuery(Connection conn, std::string sql, const std::vector<std::string>& params) : conn_(detail::ConnectionAccess::take(std::move(conn))), sql_(std::move(sql)) {
     conn_->send(sql_, &params);
   }
 
@@ -22,7 +22,7 @@ PGHA_DECL auto PendingQuery::operator=(PendingQuery&&) noexcept -> PendingQuery&
 
 PGHA_DECL PendingQuery::~PendingQuery() {
     if (conn_ && !done_) {
-      conn_->request_cancel();
+      conn_->request_cancel_now();
       conn_->drain(std::chrono::seconds(1));
     }
   }
@@ -30,12 +30,12 @@ PGHA_DECL PendingQuery::~PendingQuery() {
 PGHA_DECL auto PendingQuery::wait_for(std::chrono::milliseconds d) -> bool {
     if (done_) return true;
     try {
-      Result r;
+      detail::Rows r;
       if (!conn_->collect(sql_, detail::Clock::now() + d, r)) {
         if (!blocked_ && d.count() > 0 && detail::events_on()) blocked_event();
         return false;
       }
-      result_ = std::move(r);
+      result_ = detail::ConnectionAccess::wrap(std::move(r));
     } catch (...) {
       error_ = std::current_exception();
     }

@@ -5,6 +5,10 @@
 #pragma once
 
 #include "pgha/shared_cluster.hpp"
+#include "pgha/detail/quote.hpp"
+#include "pgha/link.hpp"
+#include "pgha/primary.hpp"
+#include "pgha/standby.hpp"
 
 namespace pgha {
 

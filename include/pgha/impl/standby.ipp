@@ -36,7 +36,7 @@ PGHA_DECL auto TempStandby::next_name(const std::string& name) -> std::string { 
 PGHA_DECL auto TempStandby::choose_name(detail::NodeState& up, const Options& opts, bool reserved) -> std::string {
     std::vector<std::string> used;
     if (!reserved) used = up.topo().sync_list();
-    Result r = up.admin_query("SELECT application_name FROM pg_stat_replication");
+    detail::Rows r = up.admin_query("SELECT application_name FROM pg_stat_replication");
     for (int i = 0; i < r.rows(); ++i) used.push_back(r.value(i, 0));
     // A name another standby of the lineage streams under is taken too (wherever it
     // streams from: after a failover, any of them may follow any other).
@@ -64,7 +64,7 @@ PGHA_DECL auto TempStandby::choose_name(detail::NodeState& up, const Options& op
 PGHA_DECL void TempStandby::emit_ready(detail::NodeState& st, detail::NodeState& up) {
     std::string sync, tli;
     try {
-      Result r = up.admin_query("SELECT sync_state FROM pg_stat_replication WHERE application_name = " +
+      detail::Rows r = up.admin_query("SELECT sync_state FROM pg_stat_replication WHERE application_name = " +
                                 detail::sql_literal(st.topo().app_name()));
       sync = r.rows() ? r.value(0, 0) : "unknown";
       tli = std::to_string(st.current_timeline());
