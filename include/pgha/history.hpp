@@ -19,7 +19,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <initializer_list>
 #include <mutex>
 #include <ostream>
@@ -31,7 +30,10 @@
 #include <vector>
 
 #include "pgha/connection.hpp"
+#ifndef PGHA_SEPARATE_COMPILATION  // the separate mode compiles it in the library
 #include "pgha/detail/history_check.hpp"
+#endif
+#include "pgha/detail/verdict_data.hpp"
 #include "pgha/error.hpp"
 #include "pgha/events.hpp"
 #include "pgha/history_types.hpp"  // Outcome, OpKind, EventType, OpRecord, Row, HistoryEvent, Gap

@@ -50,6 +50,7 @@
 #include "pgha/detail/temp_base.hpp"
 #include "pgha/detail/template.hpp"
 #include "pgha/detail/topology.hpp"
+#include "pgha/detail/verdict_data.hpp"
 #include "pgha/detail/wait.hpp"
 #include "pgha/detail/wal_history.hpp"
 #include "pgha/detail/workload_client.hpp"

@@ -12,18 +12,27 @@
 #pragma once
 
 #include "pgha/build_mode.hpp"
-#include "pgha/detail/relay.hpp"  // needed by the declarations
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
+#ifndef PGHA_SEPARATE_COMPILATION  // the separate mode compiles these in the library
+#include "pgha/detail/relay.hpp"
 #include "pgha/detail/relayed_link.hpp"
+#endif
 #include "pgha/link_types.hpp"
 #include "pgha/options.hpp"
 
 namespace pgha {
+namespace detail {
+class Relay;
+class RelayedLink;
+struct RelayTarget;
+}  // namespace detail
 
 class Link;
 class Endpoint;
@@ -48,7 +57,7 @@ public:
   /// A link to `host`:`port` (throws SetupError if the host does not resolve).
   Link(const std::string& host, int port);
   /// A link whose new connections go where `choose` says (for Endpoint: needs its key).
-  Link(detail::Relay::Chooser choose, detail::LinkKey);
+  Link(std::function<bool(detail::RelayTarget&)> choose, detail::LinkKey);
   /// A handle on a link pgha holds (a standby's replication link, for Node: needs its key).
   Link(std::shared_ptr<detail::RelayedLink> shared, detail::LinkKey);
   /// A link made here (host:port, or an Endpoint's): resets every open connection and joins

@@ -15,22 +15,11 @@
 #include <vector>
 
 #include "pgha/detail/read_check.hpp"
+#include "pgha/detail/verdict_data.hpp"
 #include "pgha/history_types.hpp"
 
 namespace pgha {
 namespace detail {
-
-struct VerdictData {
-  std::vector<OpRecord> lost, revived;
-  std::vector<Row> phantom, duplicated;
-  std::size_t unknown_present = 0, unknown_absent = 0, acknowledged = 0, failed = 0,
-              attempted = 0, rows = 0;
-  // Reads (detail/read_check.hpp): the anomalies, how many were invoked and how many ok.
-  std::vector<OpRecord> stale_reads, phantom_reads;
-  std::vector<std::string> stale_missed;  // per stale read (the first 10): the append missed
-  std::size_t reads = 0, reads_ok = 0;
-  std::vector<std::int64_t> ack_times;  // completion times of the acknowledged appends, sorted
-};
 
 // Per (key, value): how many rows hold it and which operations attempted it. The map's
 // keys view the strings of `ops` and `rows` (no copies); the operations of one (key, value)

@@ -5,6 +5,9 @@
 #pragma once
 
 #include "pgha/history.hpp"
+#include "pgha/detail/history_check.hpp"
+
+#include <fstream>
 
 namespace pgha {
 

@@ -5,6 +5,9 @@
 #pragma once
 
 #include "pgha/node.hpp"
+
+#include <regex>
+
 #include "pgha/detail/failover.hpp"
 #include "pgha/detail/node_state.hpp"
 #include "pgha/detail/template.hpp"
